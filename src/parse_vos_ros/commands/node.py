@@ -1,0 +1,19 @@
+"""`parse-vos node`."""
+
+from __future__ import annotations
+
+import argparse
+
+from parse_vos_ros.cli import NotImplementedYet
+from parse_vos_ros.ros_env import ensure_ros
+
+HELP = "Run the ROS 2 node (camera topic in, target mask and box out)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """No options until the command lands."""
+
+
+def run(args: argparse.Namespace) -> int:
+    ensure_ros()
+    raise NotImplementedYet("node", 6)

@@ -1,0 +1,1 @@
+"""Context priors: camera ego-motion (affine) and occlusion order."""

@@ -1,0 +1,1 @@
+"""J&F metrics (DAVIS definition), dataset readers and reports."""

@@ -1,0 +1,1 @@
+"""Open-vocabulary candidate detection on keyframes, and detection-to-track association."""

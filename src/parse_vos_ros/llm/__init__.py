@@ -1,0 +1,1 @@
+"""LLM runtimes (llama.cpp GGUF, OpenAI-compatible HTTP), prompts and grammars."""

@@ -1,0 +1,1 @@
+"""Sentence -> ParsedCommand: the rule parser (embedded), the LLM parser and the JSON schema."""

@@ -1,0 +1,1 @@
+"""Trajectory serialization, motion reasoners (rule, LLM) and pose verifiers (embedded, CLIP)."""

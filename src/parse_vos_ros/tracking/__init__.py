@@ -1,0 +1,1 @@
+"""Mask propagation backends and the bounded candidate-track store."""

@@ -1,0 +1,217 @@
+"""Data types shared by every stage of the pipeline.
+
+Conventions used throughout the package:
+- images are ``(H, W, 3) uint8`` RGB arrays unless a name says ``bgr`` or ``gray``;
+- masks are ``(H, W) bool`` arrays at the resolution of the frame they belong to;
+- boxes are ``(4,) float`` arrays ``[x0, y0, x1, y1]`` in pixels of the original image
+  (x to the right, y down, x1/y1 exclusive);
+- stamps are seconds (float), monotonic within a stream.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+Cardinality = int | Literal["all"]
+
+
+class TargetState(str, enum.Enum):
+    """What the engine can say about the referred target on a frame."""
+
+    IDLE = "idle"  # no command yet
+    SEARCHING = "searching"  # command received, no candidate selected yet
+    TRACKING = "tracking"  # target selected and visible
+    AMBIGUOUS = "ambiguous"  # several candidates fit equally well
+    LOST = "lost"  # the selected target is not visible on this frame
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    """A referring sentence parsed into the five PARSE-VOS components.
+
+    Attributes:
+        text: the original transcript.
+        candidates: entity noun phrases to ground, e.g. ``("dog",)``; never empty once validated.
+        context: scene / relation phrases, e.g. ``("near the sofa", "on the left")``.
+        motion: motion descriptors, e.g. ``("running", "to the left")``.
+        pose: static appearance / posture phrases, e.g. ``("sitting", "with raised arm")``.
+        cardinality: how many objects are referred to: an integer >= 1 or ``"all"``.
+        source: which parser produced it ("rule", "llm", ...).
+    """
+
+    text: str
+    candidates: tuple[str, ...]
+    context: tuple[str, ...] = ()
+    motion: tuple[str, ...] = ()
+    pose: tuple[str, ...] = ()
+    cardinality: Cardinality = 1
+    source: str = "rule"
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form (the schema's field names), without ``text`` and ``source``."""
+        return {
+            "candidates": list(self.candidates),
+            "context": list(self.context),
+            "motion": list(self.motion),
+            "pose": list(self.pose),
+            "cardinality": self.cardinality,
+        }
+
+
+@dataclass
+class FrameContext:
+    """One camera frame plus what the engine already knows about it, handed to every backend.
+
+    Attributes:
+        index: frame number in the stream, from 0.
+        stamp: capture time in seconds.
+        image: ``(H, W, 3) uint8`` RGB.
+        gray: ``(H, W) uint8`` luminance of ``image``.
+        prev_gray: ``(H, W) uint8`` luminance of the previous frame, or None on the first frame
+            (and after a reset or a resolution change).
+        ego_affine: ``(2, 3) float64`` affine transform mapping previous-frame pixel coordinates
+            to this frame's (camera ego-motion); identity when unknown.
+    """
+
+    index: int
+    stamp: float
+    image: np.ndarray
+    gray: np.ndarray
+    prev_gray: np.ndarray | None = None
+    ego_affine: np.ndarray = field(default_factory=lambda: np.eye(2, 3, dtype=np.float64))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` in pixels."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass
+class Detection:
+    """One grounded candidate on a keyframe.
+
+    Attributes:
+        box: ``(4,) float`` xyxy pixels in the original image.
+        score: detector confidence in [0, 1].
+        phrase: the candidate phrase (from ``ParsedCommand.candidates``) this box was found for.
+        mask: optional ``(H, W) bool`` mask when the detector produces one.
+    """
+
+    box: np.ndarray
+    score: float
+    phrase: str
+    mask: np.ndarray | None = None
+
+
+@dataclass
+class Trajectory:
+    """A candidate track's history inside the sliding window, as the reasoners see it.
+
+    ``T`` is the number of stored samples (keyframes and/or subsampled frames), oldest first.
+
+    Attributes:
+        track_id: stable id of the track.
+        phrase: the candidate phrase the track was born from.
+        stamps: ``(T,) float`` seconds.
+        boxes: ``(T, 4) float`` xyxy in image pixels on the frame of each sample.
+        comp_boxes: ``(T, 4) float`` xyxy in ego-compensated coordinates (the pixel frame of
+            the newest sample, so camera motion is removed from the displacement).
+        areas: ``(T,) float`` visible mask area in pixels.
+        visible: ``(T,) bool`` whether the object was visible (not lost/occluded) at the sample.
+        score: mean detection confidence in [0, 1].
+    """
+
+    track_id: int
+    phrase: str
+    stamps: np.ndarray
+    boxes: np.ndarray
+    comp_boxes: np.ndarray
+    areas: np.ndarray
+    visible: np.ndarray
+    score: float = 1.0
+
+    def __len__(self) -> int:
+        return int(self.stamps.shape[0])
+
+
+@dataclass(frozen=True)
+class OcclusionFact:
+    """``front_id`` overlaps ``back_id`` and is judged nearer the camera (larger visible area)."""
+
+    front_id: int
+    back_id: int
+    overlap: float  # intersection over the smaller box area, in [0, 1]
+
+
+@dataclass
+class SceneSummary:
+    """Everything the motion reasoner is given, all within the sliding window.
+
+    Attributes:
+        trajectories: candidate tracks, one per id.
+        camera_motion: ``(T, 2, 3) float`` per-sample cumulative ego affine (may be empty).
+        camera_description: one-line summary of camera motion ("panning left 40 px/s", ...).
+        occlusions: occlusion order facts between overlapping tracks on the newest frame.
+        image_size: ``(width, height)`` pixels.
+        window_s: the window length in seconds the trajectories cover.
+    """
+
+    trajectories: Sequence[Trajectory]
+    camera_description: str
+    occlusions: Sequence[OcclusionFact]
+    image_size: tuple[int, int]
+    window_s: float
+    camera_motion: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 3)))
+
+
+@dataclass
+class ReasoningResult:
+    """A reasoner's (or pose verifier's) answer.
+
+    Attributes:
+        track_ids: selected track ids, best first.
+        rationale: human-readable explanation.
+        source: "rule", "llm", "llm-fallback:<reason>", "clip", ...
+        scores: per-track score in [0, 1] for every considered track.
+        ambiguous: the selection could not be separated from other candidates.
+    """
+
+    track_ids: tuple[int, ...]
+    rationale: str
+    source: str
+    scores: dict[int, float] = field(default_factory=dict)
+    ambiguous: bool = False
+
+
+@dataclass
+class FrameResult:
+    """The engine's output for one frame.
+
+    Attributes:
+        index: frame number.
+        stamp: seconds, copied from the input.
+        state: see ``TargetState``.
+        mask: ``(H, W) bool`` union mask of the selected tracks (all False when none).
+        box: ``(4,) float`` xyxy union box, or None when nothing is selected/visible.
+        track_ids: selected track ids.
+        score: selection confidence in [0, 1].
+        command_id: id of the command this frame answers ("" when none).
+        trace: JSON-serialisable reasoning trace (parse, candidates, rationale, timings).
+        timings_ms: per-stage wall time in milliseconds for this frame.
+    """
+
+    index: int
+    stamp: float
+    state: TargetState
+    mask: np.ndarray
+    box: np.ndarray | None
+    track_ids: tuple[int, ...] = ()
+    score: float = 0.0
+    command_id: str = ""
+    trace: dict[str, object] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
