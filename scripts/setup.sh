@@ -31,7 +31,13 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   step "creating $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
-PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+PIP=(pip_quiet)
+# pip on some machines warns once per package about unreachable extra index locations; hide that noise.
+pip_quiet() {
+  "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  return "${PIPESTATUS[0]}"
+}
 CONSTRAINT=(-c "$ROOT/requirements/constraints.txt")
 
 step "torch 2.13.0 (CPU)"
