@@ -1,0 +1,444 @@
+"""The PARSE-VOS ROS 2 node.
+
+Topics are relative to the node namespace (remap ``image`` to the camera topic):
+
+- in: ``image`` (sensor_msgs/Image, depth 1, reliability matched to the publishers),
+  ``command`` (std_msgs/String transcript), ``command_stamped`` (parse_vos_ros/ReferringCommand)
+- out: ``target`` (parse_vos_ros/TargetSegmentation), ``mask`` (mono8, header of the input
+  image), ``debug_image`` (rgb8 overlay, computed only while someone subscribes), ``reasoning``
+  (std_msgs/String JSON trace, on change), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray)
+- services: ``set_command`` (parse_vos_ros/SetCommand), ``reset`` (std_srvs/Trigger)
+- parameters: every config key (``engine.window_s`` ...), see :mod:`parse_vos_ros.ros.params`.
+
+Threading: the image callback only stores the newest message (latest frame wins, an
+unprocessed frame it replaces is counted as dropped); one worker thread decodes, runs the
+engine and publishes, so the publish rate equals the processing rate; the engine runs its
+reasoning asynchronously (``Engine(async_reasoning=True)``). Commands, services, parameter
+changes and diagnostics run on the executor in their own callback group, and engine access
+is serialised by one lock.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header, String
+from std_srvs.srv import Trigger
+
+from parse_vos_ros import image_codec
+from parse_vos_ros.config import Config, ConfigError
+from parse_vos_ros.msg import ReferringCommand, TargetSegmentation
+from parse_vos_ros.parsing.base import CommandParseError
+from parse_vos_ros.ros import messages, params, qos
+from parse_vos_ros.ros.faults import FaultLog
+from parse_vos_ros.srv import SetCommand
+from parse_vos_ros.types import FrameResult, ParsedCommand
+
+# A backwards stamp jump larger than this is a restarted stream (bag loop, camera reboot):
+# the engine is reset and the frame accepted. Smaller ones are out-of-order frames: dropped.
+STREAM_RESTART_S = 1.0
+RELIABILITY_CHECK_S = 1.0
+LOG_PREVIEW_CHARS = 80
+
+
+class EngineLike(Protocol):
+    """What the node needs of ``parse_vos_ros.engine.Engine``."""
+
+    def set_command(self, command: str | ParsedCommand, stamp: float | None = None,
+                    command_id: str = "") -> ParsedCommand: ...
+    def clear_command(self) -> None: ...
+    def push_frame(self, image: np.ndarray, stamp: float) -> FrameResult: ...
+    def reset(self) -> None: ...
+    def stats(self) -> dict[str, float]: ...
+    def close(self) -> None: ...
+
+
+EngineFactory = Callable[[Config], EngineLike]
+
+
+def default_engine_factory(config: Config) -> EngineLike:
+    """The real streaming engine with asynchronous reasoning."""
+    from parse_vos_ros.engine import Engine
+
+    return Engine(config, async_reasoning=True)
+
+
+def _preview(text: str) -> str:
+    """A short, printable rendering of untrusted text for log lines."""
+    short = text[:LOG_PREVIEW_CHARS]
+    return repr(short) + (f"... ({len(text)} chars)" if len(text) > LOG_PREVIEW_CHARS else "")
+
+
+class ParseVosNode(Node):
+    """Referring segmentation on a camera stream; see the module docstring for the interface.
+
+    Args:
+        config: the profile loaded by the caller; parameters given with ``--ros-args``
+            (``-p`` or ``--params-file``) override its keys.
+        engine_factory: builds the engine from a validated Config (default: the real Engine).
+        node_name: ROS node name.
+    """
+
+    def __init__(self, config: Config, *, engine_factory: EngineFactory = default_engine_factory,
+                 node_name: str = "parse_vos", **node_kwargs: Any) -> None:
+        super().__init__(node_name, **node_kwargs)
+        self._faults = FaultLog(self.get_logger().warning)
+        self.config = self._declare_config(config)
+        self._engine_factory = engine_factory
+        self._engine_lock = threading.Lock()
+        self._engine = engine_factory(self.config)
+
+        self._command_text = ""
+        self._command_id = ""
+        self._command_counter = itertools.count(1)
+
+        # Latest-frame slot shared by the image callback and the worker.
+        self._slot_lock = threading.Lock()
+        self._slot: Image | None = None
+        self._slot_event = threading.Event()
+        self._stop = threading.Event()
+        self._counters = collections.Counter[str]()
+        self._process_ms: collections.deque[float] = collections.deque(maxlen=300)
+        self._last_size: tuple[int, int] | None = None
+        self._last_stamp: float | None = None
+        self._last_result: FrameResult | None = None
+        self._last_trace = ""
+        self._pending: params.ChangePlan | None = None
+
+        self._control_group = MutuallyExclusiveCallbackGroup()
+        self._image_group = MutuallyExclusiveCallbackGroup()
+        out_qos = qos.output_qos()
+        self._target_pub = self.create_publisher(TargetSegmentation, "target", out_qos)
+        self._mask_pub = self.create_publisher(Image, "mask", out_qos)
+        self._debug_pub = self.create_publisher(Image, "debug_image", qos.output_qos(depth=1))
+        self._reasoning_pub = self.create_publisher(String, "reasoning", qos.command_qos())
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        self._reliability = qos.choose_image_reliability([], self.config.ros.image_reliability)
+        self._image_sub = self._subscribe_images(self._reliability)
+        self.create_subscription(String, "command", self._on_command, qos.command_qos(),
+                                 callback_group=self._control_group)
+        self.create_subscription(ReferringCommand, "command_stamped", self._on_command_stamped, qos.command_qos(),
+                                 callback_group=self._control_group)
+        self.create_service(SetCommand, "set_command", self._on_set_command, callback_group=self._control_group)
+        self.create_service(Trigger, "reset", self._on_reset, callback_group=self._control_group)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_timer(RELIABILITY_CHECK_S, self._check_reliability, callback_group=self._control_group)
+        self._diag_timer = self.create_timer(self.config.ros.diagnostics_period_s, self._publish_diagnostics,
+                                             callback_group=self._control_group)
+
+        self._worker = threading.Thread(target=self._work, name="parse_vos_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"ready: image={self._image_sub.topic_name} ({self._reliability}), "
+            f"target={self._target_pub.topic_name}"
+        )
+
+    # ----------------------------------------------------------------- parameters
+    def _declare_config(self, config: Config) -> Config:
+        """Declare every config key as a parameter (defaults from ``config``) and read overrides."""
+        values: dict[str, Any] = {}
+        for key, default in params.config_keys(config):
+            descriptor = ParameterDescriptor(description=f"config key {key}", dynamic_typing=True)
+            param = self.declare_parameter(key, params.to_parameter_value(default), descriptor)
+            values[key] = param.value
+        return params.config_from_values(values, base=config)
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        """Validate a change as a whole new Config; the worker applies it between frames."""
+        changes = {p.name: p.value for p in parameters if p.name != "use_sim_time"}
+        if not changes:
+            return SetParametersResult(successful=True)
+        try:
+            plan = params.classify_changes(self.config, changes)
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        with self._slot_lock:
+            self._pending = plan
+        self._slot_event.set()
+        return SetParametersResult(successful=True)
+
+    def _apply_pending(self) -> None:
+        """Apply a validated parameter change (worker thread, between frames)."""
+        with self._slot_lock:
+            plan, self._pending = self._pending, None
+        if plan is None:
+            return
+        self.config = plan.config
+        if plan.resubscribe:
+            self._resubscribe(qos.choose_image_reliability(self._offered_reliability(),
+                                                           plan.config.ros.image_reliability))
+        if "ros.diagnostics_period_s" in plan.live:
+            self._diag_timer.cancel()
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = self.create_timer(plan.config.ros.diagnostics_period_s, self._publish_diagnostics,
+                                                 callback_group=self._control_group)
+        if plan.rebuild_engine:
+            self._rebuild_engine(plan.config)
+        self.get_logger().info(
+            f"parameters applied (in place: {sorted(plan.live) or '-'}, engine rebuilt: {plan.rebuild_engine})"
+        )
+
+    def _rebuild_engine(self, config: Config) -> None:
+        """Replace the engine (tracks are lost) and re-issue the current command."""
+        try:
+            engine = self._engine_factory(config)
+        except Exception as exc:  # a backend failing to load must not take the node down
+            self._faults.report("engine_rebuild", f"new parameters kept, engine rebuild failed: {exc}")
+            return
+        with self._engine_lock:
+            old, self._engine = self._engine, engine
+            if self._command_text:
+                try:
+                    engine.set_command(self._command_text, None, self._command_id)
+                except CommandParseError as exc:
+                    self._faults.report("command_rejected", f"command dropped after rebuild: {exc}")
+                    self._command_text = self._command_id = ""
+        old.close()
+        self._last_size = None
+
+    # ----------------------------------------------------------------- images
+    def _subscribe_images(self, reliability: str) -> Any:
+        return self.create_subscription(Image, "image", self._on_image, qos.image_qos(reliability),
+                                        callback_group=self._image_group)
+
+    def _resubscribe(self, reliability: str) -> None:
+        if reliability == self._reliability:
+            return
+        old = self._image_sub
+        self._image_sub = self._subscribe_images(reliability)
+        self.destroy_subscription(old)
+        self.get_logger().info(f"image subscription is now {reliability} (publishers: {self._publisher_summary()})")
+        self._reliability = reliability
+
+    def _offered_reliability(self) -> list[Any]:
+        infos = self.get_publishers_info_by_topic(self._image_sub.topic_name)
+        return [info.qos_profile.reliability for info in infos]
+
+    def _publisher_summary(self) -> str:
+        return ", ".join(str(r.name).lower() for r in self._offered_reliability()) or "none"
+
+    def _check_reliability(self) -> None:
+        """Follow the camera: best effort only while some publisher is best effort."""
+        wanted = qos.choose_image_reliability(self._offered_reliability(), self.config.ros.image_reliability)
+        if wanted != self._reliability:
+            self._resubscribe(wanted)
+
+    def _on_image(self, msg: Image) -> None:
+        """Never blocks: keep the newest message, count the one it replaces as dropped."""
+        with self._slot_lock:
+            self._counters["received"] += 1
+            if self._slot is not None:
+                self._counters["dropped"] += 1
+            self._slot = msg
+        self._slot_event.set()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            if not self._slot_event.wait(timeout=0.1):
+                continue
+            with self._slot_lock:
+                msg, self._slot = self._slot, None
+                self._slot_event.clear()
+            self._apply_pending()
+            if msg is not None:
+                start = time.perf_counter()
+                self._process(msg)
+                self._process_ms.append((time.perf_counter() - start) * 1e3)
+
+    def _reject(self, kind: str, message: str) -> None:
+        self._counters["rejected"] += 1
+        self._faults.report(kind, message)
+
+    def _process(self, msg: Image) -> None:
+        """Decode, check stream consistency, run the engine and publish (worker thread)."""
+        try:
+            image = image_codec.decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
+                                             msg.data, max_pixels=self.config.ros.max_image_pixels)
+        except image_codec.ImageDecodeError as exc:
+            self._reject(exc.kind, f"image dropped: {exc}")
+            return
+        stamp = messages.stamp_seconds(msg.header)
+        if stamp <= 0.0:  # unstamped camera driver: fall back to arrival time
+            stamp = self.get_clock().now().nanoseconds * 1e-9
+        size = (int(msg.width), int(msg.height))
+        if self._last_size is not None and size != self._last_size:
+            self._faults.report("size_change", f"frame size changed {self._last_size} -> {size}; tracks reset")
+            self._reset_engine()
+        if self._last_stamp is not None and stamp <= self._last_stamp:
+            if self._last_stamp - stamp <= STREAM_RESTART_S:
+                kind = "duplicate_stamp" if stamp == self._last_stamp else "stamp_out_of_order"
+                self._reject(kind, f"image dropped: stamp {stamp:.6f} not after the previous {self._last_stamp:.6f}")
+                return
+            self._faults.report("stream_restart", f"stamp jumped back {self._last_stamp - stamp:.2f} s; tracks reset")
+            self._reset_engine()
+        self._last_size, self._last_stamp = size, stamp
+        try:
+            with self._engine_lock:
+                result = self._engine.push_frame(image, stamp)
+        except Exception as exc:  # the node must stay up whatever a backend does on one frame
+            self._reject("engine_error", f"frame {stamp:.3f} failed in the engine: {type(exc).__name__}: {exc}")
+            return
+        self._counters["processed"] += 1
+        self._last_result = result
+        self._publish(result, msg.header, image)
+
+    def _reset_engine(self) -> None:
+        with self._engine_lock:
+            self._engine.reset()
+        self._last_stamp = None
+
+    def _publish(self, result: FrameResult, in_header: Header, image: np.ndarray) -> None:
+        header = Header()
+        header.stamp = in_header.stamp
+        header.frame_id = self.config.ros.frame_id_override or in_header.frame_id
+        height, width = image.shape[:2]
+        mask_msg = messages.mask_message(result, header, height, width)
+        self._target_pub.publish(messages.target_message(result, header, mask_msg, self._command_text))
+        self._mask_pub.publish(mask_msg)
+        if self._debug_pub.get_subscription_count() > 0:
+            mask = messages.fit_mask(result.mask, height, width)
+            self._debug_pub.publish(messages.overlay_message(image_codec.overlay(image, mask, result.box), header))
+        trace = messages.trace_json(result)
+        key = trace.split(',"trace":', 1)[1] + result.command_id
+        if key != self._last_trace:  # publish the trace when the reasoning changed, not every frame
+            self._last_trace = key
+            self._reasoning_pub.publish(String(data=trace))
+
+    # ----------------------------------------------------------------- commands
+    def _set_command(self, text: str, command_id: str, stamp: float | None) -> tuple[bool, str, str]:
+        """Apply a command; returns (success, message, command id). Empty text clears."""
+        if not text.strip():
+            with self._engine_lock:
+                self._engine.clear_command()
+            self._command_text = self._command_id = ""
+            self.get_logger().info("command cleared")
+            return True, "command cleared", ""
+        command_id = command_id or f"cmd-{next(self._command_counter)}"
+        try:
+            with self._engine_lock:
+                parsed = self._engine.set_command(text, stamp, command_id)
+        except CommandParseError as exc:
+            self._faults.report("command_rejected", f"command {_preview(text)} rejected: {exc}")
+            return False, f"rejected: {exc}", command_id
+        except Exception as exc:  # a parser backend fault must not take the node down
+            self._faults.report("command_error", f"command {_preview(text)} failed: {type(exc).__name__}: {exc}")
+            return False, f"failed: {type(exc).__name__}: {exc}", command_id
+        self._command_text, self._command_id = text, command_id
+        self.get_logger().info(f"command {command_id}: {_preview(text)} -> {parsed.to_dict()}")
+        return True, json.dumps(parsed.to_dict()), command_id
+
+    def _on_command(self, msg: String) -> None:
+        self._set_command(msg.data, "", None)
+
+    def _on_command_stamped(self, msg: ReferringCommand) -> None:
+        stamp = messages.stamp_seconds(msg.header)
+        self._set_command(msg.text, msg.id, stamp if stamp > 0 else None)
+
+    def _on_set_command(self, request: SetCommand.Request, response: SetCommand.Response) -> SetCommand.Response:
+        response.success, response.message, response.command_id = self._set_command(request.text, request.id, None)
+        return response
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self._reset_engine()
+        self._last_size = None
+        response.success, response.message = True, "tracks and history cleared; command kept"
+        self.get_logger().info("reset")
+        return response
+
+    # ----------------------------------------------------------------- diagnostics
+    def diagnostics_values(self) -> dict[str, str]:
+        """Every diagnostic key/value as strings (also used by tests)."""
+        with self._slot_lock:
+            counters = dict(self._counters)
+        values: dict[str, str] = {
+            f"frames_{k}": str(counters.get(k, 0)) for k in ("received", "processed", "dropped", "rejected")
+        }
+        for kind, count in sorted(self._faults.counts().items()):
+            values[f"fault_{kind}"] = str(count)
+        times = np.array(self._process_ms, dtype=np.float64)
+        if times.size:
+            for q in (50, 95, 99):
+                values[f"process_ms_p{q}"] = f"{np.percentile(times, q):.2f}"
+        values["image_reliability"] = self._reliability
+        values["command_id"] = self._command_id
+        if self._last_result is not None:
+            values["state"] = str(self._last_result.state.value)
+        with contextlib.suppress(Exception), self._engine_lock:  # stats are best effort
+            for key, value in self._engine.stats().items():
+                values[f"engine_{key}"] = f"{value:g}" if isinstance(value, float) else str(value)
+        return values
+
+    def _publish_diagnostics(self) -> None:
+        values = self.diagnostics_values()
+        faults = {k: v for k, v in values.items() if k.startswith("fault_")}
+        status = DiagnosticStatus()
+        status.name = f"{self.get_name()}: pipeline"
+        status.hardware_id = self.get_fully_qualified_name()
+        if any(k.startswith("fault_engine") for k in faults):
+            status.level, status.message = DiagnosticStatus.WARN, "engine faults"
+        elif faults:
+            status.level, status.message = DiagnosticStatus.WARN, "input faults (see fault_* counts)"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "ok"
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [status]
+        self._diag_pub.publish(array)
+
+    # ----------------------------------------------------------------- shutdown
+    def shutdown(self) -> None:
+        """Stop the worker and the engine's threads (idempotent)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._slot_event.set()
+        if self._worker.is_alive() and threading.current_thread() is not self._worker:
+            self._worker.join(timeout=10.0)
+        with self._engine_lock:
+            self._engine.close()
+
+
+def spin(config: Config, ros_args: list[str], *, engine_factory: EngineFactory = default_engine_factory,
+         node_name: str = "parse_vos") -> int:
+    """Run the node until SIGINT/SIGTERM or ROS shutdown; returns the exit code (0 on a clean stop).
+
+    Args:
+        config: the loaded profile (ROS parameters override it).
+        ros_args: arguments after ``--ros-args`` (remaps, ``-p``, ``--params-file``, log level).
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=["parse_vos_node", "--ros-args", *ros_args])
+    node: ParseVosNode | None = None
+    try:
+        node = ParseVosNode(config, engine_factory=engine_factory, node_name=node_name)
+        # Two threads: images in one callback group, commands/services/timers in the other.
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.get_logger().info("stopped")
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
