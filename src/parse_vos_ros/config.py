@@ -47,6 +47,10 @@ class EngineConfig:
     working_width: int = 320  # internal processing width in pixels (0 = full resolution)
     reason_interval_s: float = 1.0  # re-run reasoning at most this often while a command is active
     offline_revise: bool = True  # offline mode: re-select with full trajectories and rewrite frames
+    idle_phrase: str = "object"  # grounded while no command is set, so a new command has history ("" = off)
+    reanchor_iou: float = 0.5  # re-anchor a matched track on its detection when their boxes' IoU is below this
+    switch_margin: float = 0.1  # a new selection replaces the current one only if it scores this much higher
+    max_crops_per_track: int = 4  # keyframe crops kept per track for pose verification
 
     def validate(self) -> None:
         _check(self.keyframe_interval >= 1, "keyframe_interval", "must be >= 1")
@@ -55,6 +59,9 @@ class EngineConfig:
         _check(self.max_history_samples >= 2, "max_history_samples", "must be >= 2")
         _check(self.working_width == 0 or self.working_width >= 64, "working_width", "0 or >= 64 px")
         _check(self.reason_interval_s >= 0, "reason_interval_s", "must be >= 0 seconds")
+        _check(0.0 <= self.reanchor_iou <= 1.0, "reanchor_iou", "must be in [0, 1]")
+        _check(0.0 <= self.switch_margin <= 1.0, "switch_margin", "must be in [0, 1]")
+        _check(self.max_crops_per_track >= 1, "max_crops_per_track", "must be >= 1")
 
 
 @dataclass

@@ -1,0 +1,666 @@
+"""The streaming PARSE-VOS engine: ``set_command()`` then ``push_frame()`` per camera frame.
+
+Per frame (causal, results for frame t use frames <= t only):
+1. downscale to ``engine.working_width`` and estimate camera ego-motion (features outside the
+   current candidate masks); every stored trajectory is moved into the new frame's pixels;
+2. the segmenter propagates every track's mask;
+3. on keyframes (every ``engine.keyframe_interval`` frames, and on the first frame after a new
+   command) the detector grounds the command's candidate phrases; detections are associated
+   with tracks by predictive association; unmatched detections start tracks, lost tracks die
+   after ``tracking.lost_after_s``; duplicates are merged;
+4. the motion reasoner selects tracks from the trajectories in the sliding window (at once on a
+   new command, then at most every ``engine.reason_interval_s``), the pose verifier breaks ties
+   when more than ``pose.trigger_above`` candidates remain; optionally in a background thread;
+5. the union mask of the selected tracks is upscaled to the input resolution.
+
+Without a command the engine still grounds ``engine.idle_phrase`` so that a new command is
+answered at once from the motion history already in the window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+
+from parse_vos_ros import backends
+from parse_vos_ros.config import Config
+from parse_vos_ros.context.ego_motion import IDENTITY, EgoMotionEstimator, describe_camera
+from parse_vos_ros.context.occlusion import occlusion_facts
+from parse_vos_ros.grounding.association import associate, iou_matrix
+from parse_vos_ros.parsing.base import CommandParseError
+from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore
+from parse_vos_ros.types import (
+    Detection,
+    FrameContext,
+    FrameResult,
+    ParsedCommand,
+    ReasoningResult,
+    SceneSummary,
+    TargetState,
+)
+
+LOG = logging.getLogger(__name__)
+
+POSE_MARGIN = 0.1  # candidates scoring within this of the best "remain" for pose verification
+MERGE_IOU = 0.7  # two tracks whose masks overlap this much are the same object
+UNCERTAIN_REASON_S = 0.1  # reasoning period (s) while the selection is empty or ambiguous
+
+
+@dataclass
+class _Command:
+    parsed: ParsedCommand
+    command_id: str
+    stamp: float | None
+    generation: int
+
+
+@dataclass
+class _Selection:
+    track_ids: tuple[int, ...] = ()
+    score: float = 0.0
+    ambiguous: bool = False
+    trace: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class _Job:
+    generation: int
+    command: ParsedCommand
+    scene: SceneSummary
+    crops: dict[int, list[np.ndarray]]
+    stamp: float
+
+
+def _mask_box(mask: np.ndarray) -> np.ndarray | None:
+    """xyxy box of a ``(H, W) bool`` mask, None when empty."""
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    return None if w == 0 else np.array([x, y, x + w, y + h], float)
+
+
+class Engine:
+    """Streaming referring segmentation over a camera stream (see the module docstring).
+
+    Args:
+        config: the validated configuration.
+        detector, segmenter, parser, reasoner, pose_verifier: backends; each defaults to the one
+            ``parse_vos_ros.backends`` builds from ``config`` (the parser only when a text command
+            arrives).
+        async_reasoning: run the reasoner and pose verifier in a background thread so
+            ``push_frame`` never waits for them; a new command discards an in-flight result.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        detector=None,
+        segmenter=None,
+        parser=None,
+        reasoner=None,
+        pose_verifier=None,
+        async_reasoning: bool = False,
+    ) -> None:
+        self.config = config
+        ec = config.engine
+        self.detector = detector if detector is not None else backends.build_detector(config)
+        self.segmenter = segmenter if segmenter is not None else backends.build_segmenter(config)
+        self.reasoner = reasoner if reasoner is not None else backends.build_reasoner(config)
+        self.pose_verifier = pose_verifier if pose_verifier is not None else backends.build_pose_verifier(config)
+        self._parser = parser
+        self.store = TrackStore(ec.max_tracks, ec.max_history_samples, ec.window_s, ec.max_crops_per_track)
+        self.ego = EgoMotionEstimator()
+        self.recorder: HistoryRecorder | None = None  # set by run_offline
+        self._lock = threading.Lock()
+        self._command: _Command | None = None
+        self._pending: _Command | None = None
+        self._generation = 0
+        self._selection = _Selection()
+        self._index = 0
+        self._counters = {"frames": 0.0, "keyframes": 0.0, "reasonings": 0.0, "resets": 0.0, "births": 0.0}
+        self._async = async_reasoning
+        self._job: _Job | None = None
+        self._result: tuple[int, ReasoningResult, dict[str, object], float] | None = None
+        self._wake = threading.Condition(self._lock)
+        self._closed = False
+        self._worker: threading.Thread | None = None
+        if async_reasoning:
+            self._worker = threading.Thread(target=self._reason_loop, name="parse-vos-reasoner", daemon=True)
+            self._worker.start()
+        self._reset_tracking()
+
+    # -- commands ---------------------------------------------------------------------------
+    @property
+    def parser(self):
+        if self._parser is None:
+            self._parser = backends.build_parser(self.config)
+        return self._parser
+
+    def set_command(
+        self, command: str | ParsedCommand, stamp: float | None = None, command_id: str = ""
+    ) -> ParsedCommand:
+        """Set the referring command; it takes effect on the next frame (a keyframe).
+
+        Raises:
+            CommandParseError: the text cannot be parsed (the previous command stays active).
+        """
+        if isinstance(command, str):
+            parsed = self.parser.parse(command)
+        elif isinstance(command, ParsedCommand):
+            parsed = command
+        else:
+            raise CommandParseError(f"command must be text or a ParsedCommand, got {type(command).__name__}")
+        if not parsed.candidates:
+            raise CommandParseError("the parsed command names no object to look for")
+        with self._lock:
+            self._generation += 1
+            self._pending = _Command(parsed, command_id, stamp, self._generation)
+            self._job = None  # a queued reasoning for the old command is obsolete
+        return parsed
+
+    def clear_command(self) -> None:
+        """Drop the command (tracks and history are kept)."""
+        with self._lock:
+            self._generation += 1
+            self._pending = None
+            self._command = None
+            self._job = None
+        self._selection = _Selection()
+
+    @property
+    def command(self) -> ParsedCommand | None:
+        """The active command, or None."""
+        cmd = self._pending or self._command
+        return cmd.parsed if cmd else None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def _reset_tracking(self) -> None:
+        self.store.clear()
+        self.segmenter.reset()
+        self._prev_gray: np.ndarray | None = None
+        self._prev_points: np.ndarray | None = None
+        self._prev_stamp = -math.inf
+        self._size: tuple[int, int] | None = None
+        self._last_key = -(10**9)
+        self._last_reason = -math.inf
+        self._births_since_reason = 0
+        self._selection = _Selection()
+        self._masks: dict[int, np.ndarray] = {}
+        self._command_stamp = -math.inf
+        if self._command is not None:
+            self._pending = self._pending or self._command
+
+    def reset(self) -> None:
+        """Forget tracks and history; keep the command (it is grounded again on the next frame)."""
+        self._counters["resets"] += 1
+        self._reset_tracking()
+
+    def close(self) -> None:
+        """Stop the background reasoning thread."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stats(self) -> dict[str, float]:
+        """Counters for diagnostics."""
+        out = dict(self._counters)
+        out["tracks"] = float(len(self.store))
+        out["candidates"] = float(sum(1 for i in self.store.info.values() if i.candidate))
+        out["window_bytes"] = float(self.store.window_bytes())
+        out["selected"] = float(len(self._selection.track_ids))
+        return out
+
+    # -- the frame loop ---------------------------------------------------------------------
+    def _working(self, image: np.ndarray) -> np.ndarray:
+        ww = self.config.engine.working_width
+        h, w = image.shape[:2]
+        if ww == 0 or w <= ww:
+            return image
+        return cv2.resize(image, (ww, max(1, round(h * ww / w))), interpolation=cv2.INTER_AREA)
+
+    def push_frame(self, image: np.ndarray, stamp: float) -> FrameResult:
+        """Process one ``(H, W, 3) uint8`` RGB frame captured at ``stamp`` seconds.
+
+        Raises:
+            ValueError: the image is not ``(H, W, 3) uint8`` or the stamp is not finite.
+        """
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+            raise ValueError(f"image must be an (H, W, 3) uint8 RGB array, got {got}")
+        if image.shape[0] < 16 or image.shape[1] < 16:
+            raise ValueError(f"image too small: {image.shape[1]}x{image.shape[0]} (need >= 16x16)")
+        if not math.isfinite(stamp):
+            raise ValueError(f"stamp must be a finite number of seconds, got {stamp}")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        small = np.ascontiguousarray(self._working(image))
+        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        size = (small.shape[1], small.shape[0])
+        if self._size is not None and (size != self._size or stamp < self._prev_stamp):
+            LOG.info("frame size or time jumped back; restarting tracks")
+            self.reset()
+        self._size = size
+        with self._lock:
+            new_command = self._pending
+            if new_command is not None:
+                self._command, self._pending = new_command, None
+        if new_command is not None:
+            self._on_new_command(stamp)
+        t1 = time.perf_counter()
+        timings["resize"] = (t1 - t0) * 1e3
+
+        affine = IDENTITY.copy()
+        if self._prev_gray is not None:
+            affine = self.ego.estimate(self._prev_gray, gray, prev_points=self._prev_points).affine
+        self.store.apply_ego(affine)
+        frame = FrameContext(self._index, stamp, small, gray, self._prev_gray, affine)
+        t2 = time.perf_counter()
+        timings["ego_motion"] = (t2 - t1) * 1e3
+
+        masks = self.segmenter.propagate(frame) if len(self.store) else {}
+        masks = {tid: m for tid, m in masks.items() if tid in self.store.info}
+        t3 = time.perf_counter()
+        timings["propagate"] = (t3 - t2) * 1e3
+
+        phrases = self._phrases()
+        keyframe = bool(phrases) and (new_command is not None or self._index - self._last_key >= self._interval())
+        if keyframe:
+            self._last_key = self._index
+            self._counters["keyframes"] += 1
+            detections = self.detector.detect(frame, phrases)
+            t4 = time.perf_counter()
+            timings["detect"] = (t4 - t3) * 1e3
+            self._ground(frame, masks, detections)
+            timings["associate"] = (time.perf_counter() - t4) * 1e3
+        t5 = time.perf_counter()
+
+        observations = {}
+        for tid, mask in masks.items():
+            box = _mask_box(mask)
+            if box is not None:
+                observations[tid] = (box, float(np.count_nonzero(mask)))
+        self.store.update(stamp, observations, self.config.tracking.min_mask_area_px)
+        self._expire(stamp, masks)
+        if keyframe:
+            self._keep_crops(small, stamp)
+        if self.recorder is not None:
+            self.recorder.record(stamp, affine, masks, self.store, size)
+        exclude = np.logical_or.reduce(list(masks.values())) if masks else None
+        self._prev_points = self.ego.features(gray, exclude)
+        self._prev_gray, self._prev_stamp = gray, stamp
+        self._masks = masks
+        t6 = time.perf_counter()
+        timings["store"] = (t6 - t5) * 1e3
+
+        self._maybe_reason(stamp, force=new_command is not None)
+        t7 = time.perf_counter()
+        timings["reason"] = (t7 - t6) * 1e3
+        result = self._result_for(image.shape[:2], stamp, keyframe)
+        timings["output"] = (time.perf_counter() - t7) * 1e3
+        timings["total"] = (time.perf_counter() - t0) * 1e3
+        result.timings_ms = timings
+        self._index += 1
+        self._counters["frames"] += 1
+        return result
+
+    def _interval(self) -> int:
+        return self.config.engine.keyframe_interval
+
+    def _phrases(self) -> tuple[str, ...]:
+        if self._command is not None:
+            return self._command.parsed.candidates
+        idle = self.config.engine.idle_phrase
+        return (idle,) if idle else ()
+
+    def _on_new_command(self, stamp: float) -> None:
+        # Tracks keep their history but must be grounded again by the new command's phrases.
+        for info in self.store.info.values():
+            info.candidate = False
+        self._command_stamp = stamp
+        self._selection = _Selection()
+        self._births_since_reason = 0
+
+    def _ground(self, frame: FrameContext, masks: dict[int, np.ndarray], detections: list[Detection]) -> None:
+        """Associate keyframe detections with tracks; start, re-anchor and merge tracks."""
+        max_det = self.config.grounding.max_detections
+        detections = [d for d in detections if np.all(np.isfinite(d.box))][:max_det]
+        ids = self.store.ids
+        predicted = self.store.predict(ids, frame.stamp)
+        current = np.full((len(ids), 4), np.nan)
+        for i, tid in enumerate(ids):
+            box = _mask_box(masks[tid]) if tid in masks else None
+            if box is not None:
+                current[i] = box
+        det_boxes = np.array([d.box for d in detections], float).reshape(-1, 4)
+        result = associate(predicted, det_boxes, self.config.tracking.iou_gate, current)
+        anchors: dict[int, np.ndarray] = {}
+        for ti, di, _ in result.matches:
+            tid, det = ids[ti], detections[di]
+            self.store.add_detection(tid, det.phrase, det.score, frame.stamp)
+            prop = current[ti]
+            if np.isnan(prop[0]) or iou_matrix(prop, det.box)[0, 0] < self.config.engine.reanchor_iou:
+                anchors[tid] = det.box
+        for di in result.unmatched_detections:
+            det = detections[di]
+            tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp)
+            if tid is None:
+                break  # all slots taken: the weakest detections are dropped (they come last)
+            anchors[tid] = det.box
+            self._counters["births"] += 1
+            self._births_since_reason += 1
+        if anchors:
+            masks.update(self.segmenter.add_objects(frame, anchors))
+        self._merge_duplicates(masks)
+
+    def _merge_duplicates(self, masks: dict[int, np.ndarray]) -> None:
+        """Remove the younger of two tracks whose masks overlap by more than ``MERGE_IOU``."""
+        ids = [tid for tid in masks if masks[tid].any()]
+        if len(ids) < 2:
+            return
+        boxes = np.array([_mask_box(masks[t]) for t in ids])
+        close = np.argwhere(np.triu(iou_matrix(boxes, boxes) > MERGE_IOU * 0.8, k=1))
+        dead: set[int] = set()
+        for i, j in close.tolist():
+            a, b = ids[i], ids[j]
+            if a in dead or b in dead:
+                continue
+            inter = np.count_nonzero(masks[a] & masks[b])
+            union = np.count_nonzero(masks[a] | masks[b])
+            if union and inter / union > MERGE_IOU:
+                old, young = (a, b) if a < b else (b, a)
+                self.store.info[old].candidate |= self.store.info[young].candidate
+                dead.add(young)
+        self._remove(dead, masks)
+
+    def _remove(self, ids: Iterable[int], masks: dict[int, np.ndarray]) -> None:
+        ids = list(ids)
+        if not ids:
+            return
+        self.store.remove(ids)
+        self.segmenter.remove_objects(ids)
+        for tid in ids:
+            masks.pop(tid, None)
+
+    def _expire(self, stamp: float, masks: dict[int, np.ndarray]) -> None:
+        """Death: unseen for ``lost_after_s``, or not grounded by the command within that time."""
+        lost_after = self.config.tracking.lost_after_s
+        cmd_stamp = self._command_stamp if self._command is not None else None
+        dead = [
+            tid
+            for tid, info in self.store.info.items()
+            if stamp - info.last_seen > lost_after
+            or (not info.candidate and cmd_stamp is not None and stamp - max(cmd_stamp, info.born) > lost_after)
+        ]
+        self._remove(dead, masks)
+
+    def _keep_crops(self, image: np.ndarray, stamp: float) -> None:
+        h, w = image.shape[:2]
+        for tid, info in self.store.info.items():
+            if info.area <= 0 or not info.candidate:
+                continue
+            x0, y0, x1, y1 = np.round(info.box).astype(int)
+            x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+            if x1 - x0 >= 4 and y1 - y0 >= 4:
+                self.store.add_crop(tid, stamp, image[y0:y1, x0:x1])
+
+    # -- reasoning --------------------------------------------------------------------------
+    def _scene(self, stamp: float) -> SceneSummary:
+        ids = [tid for tid, info in self.store.info.items() if info.candidate]
+        trajectories = self.store.trajectories(stamp, ids)
+        visible = [tid for tid in ids if self.store.info[tid].area > 0]
+        facts = occlusion_facts(
+            visible,
+            np.array([self.store.info[t].box for t in visible]).reshape(-1, 4),
+            np.array([self.store.info[t].area for t in visible]),
+        )
+        cams = self.store.camera_affines(stamp)
+        span = max((float(t.stamps[-1] - t.stamps[0]) for t in trajectories if len(t)), default=0.0)
+        size = self._size or (0, 0)
+        return SceneSummary(
+            trajectories, describe_camera(cams, span, size[0]), facts, size, self.config.engine.window_s, cams
+        )
+
+    def _maybe_reason(self, stamp: float, force: bool) -> None:
+        cmd = self._command
+        if cmd is None:
+            return
+        interval = self.config.engine.reason_interval_s
+        if self._selection.ambiguous or not self._selection.track_ids:
+            # Until the choice is clear, re-check often: motion evidence accumulates every frame.
+            interval = min(interval, UNCERTAIN_REASON_S)
+        due = stamp - self._last_reason >= interval or self._births_since_reason > 0
+        if not (force or due):
+            return
+        self._last_reason = stamp
+        self._births_since_reason = 0
+        scene = self._scene(stamp)
+        crops = {
+            t.track_id: [c for _, c in self.store.info[t.track_id].crops][-self.config.pose.keyframes :]
+            for t in scene.trajectories
+        }
+        job = _Job(cmd.generation, cmd.parsed, scene, crops, stamp)
+        if self._async:
+            with self._lock:
+                self._job = job  # latest wins: an older queued job is replaced, never queued up
+                self._wake.notify()
+        else:
+            result, extra = self._run_job(job)
+            self._apply(job.generation, result, extra, stamp)
+        self._counters["reasonings"] += 1
+
+    def _reason_loop(self) -> None:
+        while True:
+            with self._lock:
+                while self._job is None and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                job, self._job = self._job, None
+            try:
+                result, extra = self._run_job(job)
+            except Exception as exc:  # a failing reasoner must not kill the thread: report it in the trace
+                LOG.exception("reasoning failed")
+                result, extra = ReasoningResult((), f"reasoning failed: {exc}", "error"), {}
+            with self._lock:
+                if job.generation == self._generation:  # a newer command preempts this result
+                    self._result = (job.generation, result, extra, job.stamp)
+
+    def _run_job(self, job: _Job) -> tuple[ReasoningResult, dict[str, object]]:
+        """Motion reasoning, then pose verification when too many candidates remain."""
+        t0 = time.perf_counter()
+        result = self.reasoner.select(job.command, job.scene)
+        valid = {t.track_id for t in job.scene.trajectories}
+        result = replace(result, track_ids=tuple(t for t in result.track_ids if t in valid))
+        extra: dict[str, object] = {
+            "reason_ms": round((time.perf_counter() - t0) * 1e3, 2),
+            "candidates": [
+                {
+                    "id": t.track_id,
+                    "phrase": t.phrase,
+                    "samples": len(t),
+                    "score": round(result.scores.get(t.track_id, 0.0), 3),
+                }
+                for t in job.scene.trajectories
+            ],
+            "camera": job.scene.camera_description,
+            "occlusions": [[f.front_id, f.back_id] for f in job.scene.occlusions],
+        }
+        pose_text = " ".join(job.command.pose)
+        if pose_text and result.scores:
+            best = max(result.scores.values())
+            remain = [t for t, s in result.scores.items() if s >= best - POSE_MARGIN and t in valid]
+            if len(remain) > self.config.pose.trigger_above:
+                t1 = time.perf_counter()
+                pose = self.pose_verifier.score(pose_text, {t: job.crops.get(t, []) for t in remain})
+                extra["pose_scores"] = {str(t): round(s, 3) for t, s in pose.items()}
+                extra["pose_ms"] = round((time.perf_counter() - t1) * 1e3, 2)
+                combined = {t: result.scores[t] * (0.5 + pose.get(t, 0.5)) for t in remain}
+                ranked = sorted(combined, key=lambda t: -combined[t])
+                card = job.command.cardinality
+                keep = [t for t in ranked if pose.get(t, 0.5) >= 0.5] if card == "all" else ranked[: int(card)]
+                result = replace(
+                    result,
+                    track_ids=tuple(keep),
+                    rationale=result.rationale + f"; pose '{pose_text}' re-ranked {ranked} -> {keep}",
+                    source=f"{result.source}+pose",
+                )
+        return result, extra
+
+    def _apply(self, generation: int, result: ReasoningResult, extra: dict[str, object], stamp: float) -> None:
+        if generation != self._generation or self._command is None:
+            return
+        live = set(self.store.info)
+        new_ids = tuple(t for t in result.track_ids if t in live)
+        old = self._selection
+        old_ids = tuple(t for t in old.track_ids if t in live)
+        scores = result.scores
+        keep_old = (
+            old_ids
+            and set(old_ids) != set(new_ids)
+            and all(t in scores for t in old_ids)
+            and sum(scores.get(t, 0.0) for t in new_ids) - sum(scores[t] for t in old_ids)
+            < self.config.engine.switch_margin
+            and len(old_ids) == len(new_ids)
+        )
+        ids = old_ids if keep_old else new_ids
+        score = float(np.mean([scores.get(t, 0.0) for t in ids])) if ids else 0.0
+        cmd = self._command
+        trace: dict[str, object] = {
+            "command": {"text": cmd.parsed.text, "source": cmd.parsed.source, **cmd.parsed.to_dict()},
+            "command_id": cmd.command_id,
+            "rationale": result.rationale
+            + (f"; kept {list(old_ids)} (new choice not clearly better)" if keep_old else ""),
+            "scores": {str(t): round(s, 3) for t, s in scores.items()},
+            "selected": list(ids),
+            "source": result.source,
+            "ambiguous": result.ambiguous,
+            "reasoned_at": stamp,
+            **extra,
+        }
+        self._selection = _Selection(tuple(ids), score, result.ambiguous, trace)
+
+    # -- output -----------------------------------------------------------------------------
+    def _result_for(self, shape: tuple[int, int], stamp: float, keyframe: bool) -> FrameResult:
+        if self._async:
+            with self._lock:
+                done, self._result = self._result, None
+            if done is not None:
+                self._apply(done[0], done[1], done[2], done[3])
+        cmd = self._command
+        h, w = shape
+        if cmd is None:
+            return FrameResult(self._index, stamp, TargetState.IDLE, np.zeros((h, w), bool), None)
+        sel = self._selection
+        ids = tuple(t for t in sel.track_ids if t in self.store.info)
+        visible = [self._masks[t] for t in ids if t in self._masks and self.store.info[t].area > 0]
+        if not ids:
+            state = TargetState.SEARCHING
+        elif not visible:
+            state = TargetState.LOST
+        else:
+            state = TargetState.AMBIGUOUS if sel.ambiguous else TargetState.TRACKING
+        mask = self.upscale(np.logical_or.reduce(visible), (w, h)) if visible else np.zeros((h, w), bool)
+        box = _mask_box(mask) if visible else None
+        trace = dict(sel.trace) if sel.trace else {"command": {"text": cmd.parsed.text, **cmd.parsed.to_dict()}}
+        trace["keyframe"] = keyframe
+        return FrameResult(self._index, stamp, state, mask, box, ids, sel.score, cmd.command_id, trace)
+
+    @staticmethod
+    def upscale(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """``(h, w) bool`` working-resolution mask -> ``(H, W) bool`` at ``size`` = (W, H)."""
+        if (mask.shape[1], mask.shape[0]) == size:
+            return mask
+        # Linear interpolation then a half threshold gives smooth edges instead of blocky ones.
+        up = cv2.resize(mask.view(np.uint8) * np.uint8(255), size, interpolation=cv2.INTER_LINEAR)
+        return up > 127
+
+
+def run_offline(
+    engine: Engine, frames: Iterable[np.ndarray], command: str | ParsedCommand, fps: float = 30.0
+) -> list[FrameResult]:
+    """Run a whole video, then (``engine.offline_revise``) re-select with the full trajectories.
+
+    The streaming pass is causal; the revision re-runs the reasoner once over every track's
+    whole-video trajectory (the paper's offline setting) and rewrites every frame's mask, box and
+    state with that selection. Frames are ``(H, W, 3) uint8`` RGB; stamps are ``index / fps``.
+    """
+    if fps <= 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    engine.reset()
+    parsed = engine.set_command(command, 0.0)
+    engine.recorder = HistoryRecorder()
+    results: list[FrameResult] = []
+    shapes: list[tuple[int, int]] = []
+    try:
+        for i, image in enumerate(frames):
+            results.append(engine.push_frame(image, i / fps))
+            shapes.append(image.shape[:2])
+        recorder = engine.recorder
+    finally:
+        engine.recorder = None
+    if not engine.config.engine.offline_revise or not results or len(recorder) != len(results):
+        return results
+    return _revise(engine, parsed, recorder, results, shapes)
+
+
+def _revise(
+    engine: Engine,
+    parsed: ParsedCommand,
+    recorder: HistoryRecorder,
+    results: list[FrameResult],
+    shapes: list[tuple[int, int]],
+) -> list[FrameResult]:
+    ids = recorder.track_ids(recorder.candidates)
+    if not ids:
+        return results
+    trajectories = recorder.trajectories(ids)
+    scene = SceneSummary(trajectories, "offline: full video", [], recorder.size, float(recorder.stamps[-1]))
+    result = engine.reasoner.select(parsed, scene)
+    chosen = tuple(t for t in result.track_ids if t in set(ids))
+    revised = []
+    for i, res in enumerate(results):
+        h, w = shapes[i]
+        small = recorder.union_mask(i, chosen)
+        mask = Engine.upscale(small, (w, h)) if small.any() else np.zeros((h, w), bool)
+        box = _mask_box(mask) if small.any() else None
+        state = (
+            (TargetState.AMBIGUOUS if result.ambiguous else TargetState.TRACKING)
+            if box is not None
+            else TargetState.LOST
+        )
+        if not chosen:
+            state = TargetState.SEARCHING
+        trace = dict(res.trace)
+        trace["offline"] = {
+            "selected": list(chosen),
+            "rationale": result.rationale,
+            "scores": {str(t): round(s, 3) for t, s in result.scores.items()},
+            "streaming_selected": list(res.track_ids),
+        }
+        scores = [result.scores.get(t, 0.0) for t in chosen]
+        revised.append(
+            replace(
+                res,
+                state=state,
+                mask=mask,
+                box=box,
+                track_ids=chosen,
+                score=float(np.mean(scores)) if scores else 0.0,
+                trace=trace,
+            )
+        )
+    return revised

@@ -1,0 +1,380 @@
+"""Embedded (rule) motion reasoner: scores trajectories against the parsed motion/context phrases.
+
+Each recognised descriptor ("to the left", "fastest", "stops", "toward the camera", "on the
+right", "behind", ...) turns one trajectory feature into a per-track score in [0, 1]; a track's
+score is the geometric mean of its descriptor scores, so a track must fit every descriptor.
+Features are measured in ego-compensated coordinates (camera motion removed) unless the phrase
+is relative to the camera, and normalised by the image width so thresholds do not depend on
+resolution (speeds in image widths per second).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from parse_vos_ros.config import Config
+from parse_vos_ros.types import ParsedCommand, ReasoningResult, SceneSummary, Trajectory
+
+# Thresholds, in image widths per second unless stated.
+MOVE_SPEED = 0.04  # slower counts as still
+DIR_SPEED = 0.03  # net velocity along a direction that counts as "moving that way"
+SCALE_RATE = 0.05  # log-size change per second that counts as approaching / receding
+SOFT = 0.015  # logistic softness of the speed thresholds
+MIN_DURATION_S = 0.2  # shorter visible histories carry no motion information
+RESAMPLE_S = 0.2  # path speed is measured on points this far apart (suppresses jitter)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+@dataclass
+class Features:
+    """Per-track motion features, one array element per trajectory (NaN when unknown).
+
+    Attributes (N = number of tracks; W = image width):
+        velocity: ``(N, 2)`` least-squares centre velocity, compensated, W/s.
+        raw_velocity: ``(N, 2)`` the same in raw image coordinates (relative to the camera).
+        speed: ``(N,)`` path speed W/s; early_speed, late_speed: the same over each half.
+        scale_rate: ``(N,)`` d log(sqrt(area)) / dt, 1/s (> 0 approaching).
+        x, y: ``(N,)`` newest visible centre in [0, 1] of width/height.
+        area: ``(N,)`` newest visible area, fraction of the image.
+        first_seen: ``(N,)`` stamp of the first visible sample (s).
+        known: ``(N,) bool`` enough visible history for motion features.
+    """
+
+    velocity: np.ndarray
+    raw_velocity: np.ndarray
+    speed: np.ndarray
+    early_speed: np.ndarray
+    late_speed: np.ndarray
+    scale_rate: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    area: np.ndarray
+    first_seen: np.ndarray
+    known: np.ndarray
+
+
+def _fit_slope(t: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Least-squares slope of ``v`` ``(T,)`` or ``(T, D)`` against ``t`` ``(T,)``."""
+    v2 = v.reshape(len(t), -1)
+    tc = t - t.mean()
+    slope = (tc[:, None] * (v2 - v2.mean(0))).sum(0) / max(float((tc**2).sum()), 1e-12)
+    return slope if v.ndim > 1 else slope[0]
+
+
+def _path_speed(t: np.ndarray, c: np.ndarray) -> float:
+    """Path length per second over points resampled at least ``RESAMPLE_S`` apart."""
+    keep = [0]
+    for i in range(1, len(t)):
+        if t[i] - t[keep[-1]] >= RESAMPLE_S:
+            keep.append(i)
+    if keep[-1] != len(t) - 1:
+        keep.append(len(t) - 1)
+    k = np.asarray(keep)
+    dur = t[k[-1]] - t[k[0]]
+    if dur <= 0:
+        return 0.0
+    return float(np.linalg.norm(np.diff(c[k], axis=0), axis=1).sum() / dur)
+
+
+def features(trajectories: Sequence[Trajectory], image_size: tuple[int, int]) -> Features:
+    """Motion features of each trajectory (see ``Features``)."""
+    w, h = float(image_size[0]), float(image_size[1])
+    n = len(trajectories)
+    nan2 = np.full((n, 2), np.nan)
+    f = Features(nan2.copy(), nan2.copy(), *(np.full(n, np.nan) for _ in range(8)), np.zeros(n, bool))
+    for i, tr in enumerate(trajectories):
+        vis = tr.visible & (tr.areas > 0)
+        if not vis.any():
+            continue
+        t = tr.stamps[vis]
+        comp = (tr.comp_boxes[vis, :2] + tr.comp_boxes[vis, 2:]) / 2 / w
+        raw = (tr.boxes[vis, :2] + tr.boxes[vis, 2:]) / 2 / w
+        f.x[i] = comp[-1, 0]
+        f.y[i] = comp[-1, 1] * w / h
+        f.area[i] = tr.areas[vis][-1] / (w * h)
+        f.first_seen[i] = t[0]
+        if t[-1] - t[0] < MIN_DURATION_S:
+            continue
+        f.known[i] = True
+        f.velocity[i] = _fit_slope(t, comp)
+        f.raw_velocity[i] = _fit_slope(t, raw)
+        f.speed[i] = _path_speed(t, comp)
+        half = t[0] + (t[-1] - t[0]) / 2
+        early, late = t <= half, t >= half
+        f.early_speed[i] = _path_speed(t[early], comp[early]) if early.sum() > 1 else 0.0
+        f.late_speed[i] = _path_speed(t[late], comp[late]) if late.sum() > 1 else 0.0
+        f.scale_rate[i] = _fit_slope(t, 0.5 * np.log(np.maximum(tr.areas[vis], 1.0)))
+    return f
+
+
+def _relative(values: np.ndarray, higher_better: bool) -> np.ndarray:
+    """Rank-like score in [0.2, 1]: the extreme track gets 1 (a single track gets 1)."""
+    v = np.where(np.isnan(values), np.nanmedian(values) if np.isfinite(values).any() else 0.0, values)
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo < 1e-9:
+        return np.ones_like(v)
+    r = (v - lo) / (hi - lo)
+    return 0.2 + 0.8 * (r if higher_better else 1.0 - r)
+
+
+def _unknown_to_half(score: np.ndarray, known: np.ndarray) -> np.ndarray:
+    return np.where(known, score, 0.5)
+
+
+# A scorer maps (features, occlusion ranks, camera-relative flag) to per-track scores in [0, 1].
+Scorer = Callable[[Features, dict[str, np.ndarray], bool], np.ndarray]
+
+DIRECTIONS = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
+
+
+def _direction(name: str) -> Scorer:
+    d = np.asarray(DIRECTIONS[name])
+
+    def score(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+        v = f.raw_velocity if camera else f.velocity
+        along = np.nan_to_num(v @ d)
+        return _unknown_to_half(_sigmoid((along - DIR_SPEED) / SOFT), f.known)
+
+    return score
+
+
+def _moving(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return _unknown_to_half(_sigmoid((np.nan_to_num(f.speed) - MOVE_SPEED) / SOFT), f.known)
+
+
+def _still(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return _unknown_to_half(1.0 - _moving(f, occ, camera), f.known)
+
+
+def _fast(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return _unknown_to_half(_moving(f, occ, camera) * _relative(f.speed, True), f.known)
+
+
+def _slow(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    # "slowly" still implies motion: a weakly moving track beats a still one.
+    weak = _sigmoid((np.nan_to_num(f.speed) - MOVE_SPEED / 3) / SOFT)
+    return _unknown_to_half(weak * _relative(f.speed, False), f.known)
+
+
+def _fastest(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return _unknown_to_half(_relative(f.speed, True) ** 3, f.known)
+
+
+def _slowest(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return _unknown_to_half(_relative(f.speed, False) ** 3, f.known)
+
+
+def _starts(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    gain = np.nan_to_num(f.late_speed - f.early_speed)
+    return _unknown_to_half(_sigmoid((gain - DIR_SPEED) / SOFT), f.known)
+
+
+def _stops(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    drop = np.nan_to_num(f.early_speed - f.late_speed)
+    return _unknown_to_half(_sigmoid((drop - DIR_SPEED) / SOFT), f.known)
+
+
+def _toward(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return _unknown_to_half(_sigmoid((np.nan_to_num(f.scale_rate) - SCALE_RATE) / (SCALE_RATE / 2)), f.known)
+
+
+def _away(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return _unknown_to_half(_sigmoid((-np.nan_to_num(f.scale_rate) - SCALE_RATE) / (SCALE_RATE / 2)), f.known)
+
+
+def _first(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return _relative(f.first_seen, False) ** 2
+
+
+def _last(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return _relative(f.first_seen, True) ** 2
+
+
+def _position(attr: str, higher_better: bool) -> Scorer:
+    def score(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+        return _relative(getattr(f, attr), higher_better)
+
+    return score
+
+
+def _center(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return _relative(np.abs(f.x - 0.5), False)
+
+
+def _near(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    # Larger (and lower in the image) is nearer; an occluder in front scores more.
+    return np.clip(_relative(f.area, True) * 0.8 + 0.2 * occ["front"], 0, 1)
+
+
+def _far(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return np.clip(_relative(f.area, False) * 0.8 + 0.2 * occ["back"], 0, 1)
+
+
+def _behind(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return np.where(occ["back"] > 0, 1.0, np.where(occ["front"] > 0, 0.1, 0.4))
+
+
+def _in_front(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+    return np.where(occ["front"] > 0, 1.0, np.where(occ["back"] > 0, 0.1, 0.4))
+
+
+_POSITIONAL = re.compile(
+    r"\b(on|at|in|to)\s+the\s+(far\s+|very\s+)?(left|right|top|bottom)\s*(side|edge|corner|of)?\b(?!\s*\w*ward)"
+    r"|\b(left|right|top|bottom)[- ]?most\b|\b(left|right)\s+(side|one)\b"
+    r"|\b(upper|lower|top|bottom)\b"
+)
+_MOTION_VERB = re.compile(r"\b(mov|go|walk|run|head|turn|driv|fly|swim|rid|travel|cross|com|jump)\w*")
+
+# (pattern, descriptor name, scorer); every phrase is matched against all of these.
+RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
+    (re.compile(r"\b(fastest|quickest|most quickly|the fast one)\b"), "fastest", _fastest),
+    (re.compile(r"\b(slowest|most slowly)\b"), "slowest", _slowest),
+    (re.compile(r"\b(fast|faster|quick|quickly|rapid\w*|speed\w*|rush\w*|racing|sprint\w*)\b"), "fast", _fast),
+    (re.compile(r"\b(slow|slower|slowly|gradually|crawl\w*)\b"), "slow", _slow),
+    (re.compile(r"\b(start\w*|begin\w*|began|set(s)? off|takes? off)\b"), "starts moving", _starts),
+    (re.compile(r"\b(stop\w*|halt\w*|comes? to a (stop|halt)|stands? still after|pauses?)\b"), "stops", _stops),
+    (
+        re.compile(r"\b(still|stationary|static|motionless|not moving|parked|idle|unmoving|standing still)\b"),
+        "still",
+        _still,
+    ),
+    (re.compile(r"\b(toward\w*|approach\w*|closer|nearer|coming (at|to)|getting bigger)\b"), "toward", _toward),
+    (re.compile(r"\b(away|receding|recede\w*|further|farther away|getting smaller)\b"), "away", _away),
+    (re.compile(r"\b(first)\b"), "first", _first),
+    (re.compile(r"\b(last|latest)\b"), "last", _last),
+    (re.compile(r"\b(behind|occluded|hidden|in the back(ground)?)\b"), "behind", _behind),
+    (re.compile(r"\b(in front|foreground|front)\b"), "in front", _in_front),
+    (re.compile(r"\b(nearest|closest|near(est)? the camera)\b"), "nearest", _near),
+    (re.compile(r"\b(farthest|furthest|far away|distant)\b"), "farthest", _far),
+    (re.compile(r"\b(middle|center|centre|central)\b"), "center", _center),
+    (
+        re.compile(r"\b(moving|moves|move|walking|walks|going|goes|driving|flying|swimming|riding|jumping|running)\b"),
+        "moving",
+        _moving,
+    ),
+]
+_DIRECTION_WORDS = {
+    "left": re.compile(r"\b(left|leftward\w*|westward)\b"),
+    "right": re.compile(r"\b(right|rightward\w*|eastward)\b"),
+    "up": re.compile(r"\b(up|upward\w*|rising|rises|climb\w*|ascend\w*)\b"),
+    "down": re.compile(r"\b(down|downward\w*|falling|falls|descend\w*|dropping|drops)\b"),
+}
+_POSITION_WORDS = {
+    "left": ("x", False),
+    "right": ("x", True),
+    "top": ("y", False),
+    "upper": ("y", False),
+    "bottom": ("y", True),
+    "lower": ("y", True),
+}
+
+
+def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[str], bool]:
+    """The scorers the command's motion and context phrases ask for.
+
+    Returns:
+        ``(named scorers, phrases no rule understood, camera-relative flag)``.
+    """
+    found: list[tuple[str, Scorer]] = []
+    unused: list[str] = []
+    phrases = [p.lower() for p in (*command.motion, *command.context)]
+    camera = any(re.search(r"\b(camera|screen|frame|view)\b", p) and "toward" not in p for p in phrases)
+    for phrase in phrases:
+        before = len(found)
+        positional = _POSITIONAL.search(phrase)
+        if positional and not _MOTION_VERB.search(phrase.replace(positional.group(0), "")):
+            word = next(w for w in _POSITION_WORDS if re.search(rf"\b{w}", positional.group(0)))
+            attr, higher = _POSITION_WORDS[word]
+            found.append((f"on the {word}", _position(attr, higher)))
+        else:
+            for name, pattern in _DIRECTION_WORDS.items():
+                if pattern.search(phrase):
+                    found.append((f"moving {name}", _direction(name)))
+        directional = len(found) > before
+        for pattern, name, scorer in RULES:
+            # A direction already implies motion; "moving" adds nothing then.
+            if pattern.search(phrase) and not (name == "moving" and directional):
+                found.append((name, scorer))
+        if len(found) == before:
+            unused.append(phrase)
+    # The same descriptor twice ("moving ... moving") would count double.
+    unique = list({name: (name, s) for name, s in found}.values())
+    return unique, unused, camera
+
+
+class RuleMotionReasoner:
+    """Selects tracks whose trajectories fit the command's motion and context descriptors.
+
+    Args:
+        min_score: tracks scoring below this are not selected for ``cardinality == "all"``.
+        margin: a selection whose last chosen score is within this of the next is ambiguous.
+    """
+
+    def __init__(self, min_score: float = 0.5, margin: float = 0.05) -> None:
+        self.min_score = min_score
+        self.margin = margin
+
+    @classmethod
+    def from_config(cls, config: Config) -> RuleMotionReasoner:
+        return cls()
+
+    def score(self, command: ParsedCommand, scene: SceneSummary) -> tuple[dict[int, float], list[str], str]:
+        """Per-track scores, per-track explanations and a summary of the descriptors used."""
+        trs = list(scene.trajectories)
+        ids = [t.track_id for t in trs]
+        feats = features(trs, scene.image_size)
+        occ = {"front": np.zeros(len(trs)), "back": np.zeros(len(trs))}
+        index = {tid: i for i, tid in enumerate(ids)}
+        for fact in scene.occlusions:
+            if fact.front_id in index and fact.back_id in index:
+                occ["front"][index[fact.front_id]] = max(occ["front"][index[fact.front_id]], fact.overlap)
+                occ["back"][index[fact.back_id]] = max(occ["back"][index[fact.back_id]], fact.overlap)
+        rules, unused, camera = descriptors(command)
+        # Without descriptors, prefer confident, persistent, currently visible tracks.
+        base = np.array([0.5 + 0.4 * t.score + 0.1 * float(t.visible[-1]) if len(t) else 0.1 for t in trs])
+        if rules:
+            per = np.stack([np.clip(s(feats, occ, camera), 1e-6, 1.0) for _, s in rules])
+            total = np.exp(np.log(per).mean(0)) * (0.9 + 0.1 * base)
+        else:
+            per = np.zeros((0, len(trs)))
+            total = base / 1.1
+        notes = []
+        for i, tid in enumerate(ids):
+            motion = (
+                f"v=({feats.velocity[i, 0]:+.2f},{feats.velocity[i, 1]:+.2f}) W/s speed={feats.speed[i]:.2f}"
+                if feats.known[i]
+                else "motion unknown (short history)"
+            )
+            parts = ", ".join(f"{name}={per[k, i]:.2f}" for k, (name, _) in enumerate(rules))
+            notes.append(f"#{tid} {motion} x={feats.x[i]:.2f}: {parts or 'no descriptors'} -> {total[i]:.2f}")
+        used = ", ".join(name for name, _ in rules) or "none"
+        summary = f"descriptors: {used}" + (" (camera-relative)" if camera else "")
+        if unused:
+            summary += f"; not understood: {'; '.join(unused)}"
+        return {tid: float(total[i]) for i, tid in enumerate(ids)}, notes, summary
+
+    def select(self, command: ParsedCommand, scene: SceneSummary) -> ReasoningResult:
+        """Best ``command.cardinality`` tracks (all above ``min_score`` for "all"), with a rationale."""
+        if not scene.trajectories:
+            return ReasoningResult((), "no candidate tracks yet", "rule")
+        scores, notes, summary = self.score(command, scene)
+        ranked = sorted(scores, key=lambda tid: -scores[tid])
+        if command.cardinality == "all":
+            chosen = [tid for tid in ranked if scores[tid] >= self.min_score]
+            rest = [scores[tid] for tid in ranked if scores[tid] < self.min_score]
+            ambiguous = bool(rest) and bool(chosen) and scores[chosen[-1]] - rest[0] < self.margin
+        else:
+            k = int(command.cardinality)
+            chosen = ranked[:k]
+            ambiguous = len(ranked) > k and scores[ranked[k - 1]] - scores[ranked[k]] < self.margin
+        rationale = f"{summary}. " + "; ".join(notes) + f". selected {chosen or 'none'}"
+        if ambiguous:
+            rationale += " (ambiguous: close scores)"
+        return ReasoningResult(tuple(chosen), rationale, "rule", scores, ambiguous)

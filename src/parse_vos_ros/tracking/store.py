@@ -1,0 +1,401 @@
+"""Bounded candidate-track store: the engine's sliding window.
+
+Every live track shares one ring of samples (one sample per ``sample_period_s``, so the
+``max_samples`` slots always span the whole window whatever the frame rate). Arrays are
+preallocated at construction, ``(max_tracks, max_samples, ...)``, so memory is fixed however long
+the stream runs; per-track keyframe crops are capped too.
+
+Ego-compensated coordinates: on every frame ``apply_ego`` maps all stored boxes with the camera's
+inter-frame affine, so stored boxes are always expressed in the pixel frame of the newest frame;
+the displacement between two samples is then object motion with camera motion removed.
+All pixel values are at the engine's working resolution.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from parse_vos_ros.context.ego_motion import scale_of
+from parse_vos_ros.types import Trajectory
+
+
+@dataclass
+class TrackInfo:
+    """Live state of one track (per slot).
+
+    Attributes:
+        track_id: stable id (never reused within a stream).
+        phrase: candidate phrase of the detection that started or last matched the track.
+        born: stamp of birth (s).
+        last_seen: stamp of the last frame where the track was visible (s).
+        last_detected: stamp of the last detection matched to the track (s).
+        box: ``(4,)`` xyxy of the last visible box, in current-frame (compensated) pixels.
+        velocity: ``(2,)`` box-centre velocity in compensated pixels per second.
+        area: visible mask area on the last frame (pixels; 0 when not visible).
+        score_sum, detections: running sum and count of matched detection scores.
+        candidate: matched a detection of the current command's phrases.
+        crops: newest-last ``(stamp, (h, w, 3) uint8)`` keyframe crops, capped.
+    """
+
+    track_id: int
+    phrase: str
+    born: float
+    last_seen: float
+    last_detected: float
+    box: np.ndarray
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    area: float = 0.0
+    score_sum: float = 0.0
+    detections: int = 0
+    candidate: bool = True
+    crops: deque[tuple[float, np.ndarray]] = field(default_factory=deque)
+
+    @property
+    def score(self) -> float:
+        return self.score_sum / self.detections if self.detections else 0.0
+
+
+def box_center_size(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(..., 4)`` xyxy -> centres ``(..., 2)`` and sizes ``(..., 2)``."""
+    return (boxes[..., :2] + boxes[..., 2:]) / 2.0, boxes[..., 2:] - boxes[..., :2]
+
+
+def affine_boxes(affine: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Map ``(..., 4)`` xyxy boxes with a ``(2, 3)`` affine: centre mapped, size scaled isotropically."""
+    centers, sizes = box_center_size(boxes)
+    centers = centers @ affine[:, :2].T + affine[:, 2]
+    sizes = sizes * scale_of(affine)
+    return np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=-1)
+
+
+class TrackStore:
+    """Tracks and their history within the sliding window, with a hard memory bound.
+
+    Args:
+        max_tracks: slots; ``new_track`` returns None when all are taken.
+        max_samples: history samples per track (ring length).
+        window_s: history older than this (seconds) is dropped.
+        max_crops: keyframe crops kept per track.
+        crop_side_px: crops are resized so their longer side is at most this.
+    """
+
+    def __init__(
+        self, max_tracks: int, max_samples: int, window_s: float, max_crops: int = 4, crop_side_px: int = 96
+    ) -> None:
+        self.max_tracks = max_tracks
+        self.max_samples = max_samples
+        self.window_s = window_s
+        self.max_crops = max_crops
+        self.crop_side_px = crop_side_px
+        self.sample_period_s = window_s / max_samples
+        m, s = max_tracks, max_samples
+        self._stamps = np.full(s, -np.inf)
+        self._cam = np.zeros((s, 2, 3))  # camera affine accumulated since the previous sample
+        self._valid = np.zeros((m, s), bool)
+        self._visible = np.zeros((m, s), bool)
+        self._boxes = np.zeros((m, s, 4))  # raw image boxes on the sample's own frame
+        self._comp = np.zeros((m, s, 4))  # the same boxes in the newest frame's pixels
+        self._areas = np.zeros((m, s))
+        self._head = 0  # next ring slot to write
+        self._since_sample = np.eye(3)  # camera motion since the last sample
+        self._slots: dict[int, int] = {}  # track id -> slot
+        self.info: dict[int, TrackInfo] = {}
+        self._next_id = 1
+
+    # -- tracks -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.info)
+
+    @property
+    def ids(self) -> list[int]:
+        return list(self.info)
+
+    def new_track(self, phrase: str, box: np.ndarray, score: float, stamp: float) -> int | None:
+        """Start a track; returns its id, or None when ``max_tracks`` are live."""
+        if len(self._slots) >= self.max_tracks:
+            return None
+        slot = next(i for i in range(self.max_tracks) if i not in self._slots.values())
+        self._valid[slot] = False
+        self._visible[slot] = False
+        tid = self._next_id
+        self._next_id += 1
+        self._slots[tid] = slot
+        self.info[tid] = TrackInfo(
+            tid, phrase, stamp, stamp, stamp, np.asarray(box, float).copy(), score_sum=score, detections=1
+        )
+        return tid
+
+    def remove(self, track_ids: list[int] | tuple[int, ...]) -> None:
+        """Forget tracks (unknown ids are ignored); their slots are reused."""
+        for tid in track_ids:
+            slot = self._slots.pop(tid, None)
+            if slot is not None:
+                self._valid[slot] = False
+                self.info.pop(tid, None)
+
+    def clear(self) -> None:
+        """Forget every track and all history (ids keep increasing)."""
+        self._slots.clear()
+        self.info.clear()
+        self._valid[:] = False
+        self._visible[:] = False
+        self._stamps[:] = -np.inf
+        self._since_sample = np.eye(3)
+
+    def add_detection(self, track_id: int, phrase: str, score: float, stamp: float) -> None:
+        info = self.info[track_id]
+        info.phrase = phrase
+        info.score_sum += score
+        info.detections += 1
+        info.last_detected = stamp
+        info.candidate = True
+
+    def add_crop(self, track_id: int, stamp: float, crop: np.ndarray) -> None:
+        """Keep a keyframe crop ``(h, w, 3) uint8`` (downsized to ``crop_side_px``), oldest dropped."""
+        import cv2  # local: the store itself is numpy-only
+
+        h, w = crop.shape[:2]
+        if h == 0 or w == 0:
+            return
+        f = min(1.0, self.crop_side_px / max(h, w))
+        if f < 1.0:
+            crop = cv2.resize(crop, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        crops = self.info[track_id].crops
+        crops.append((stamp, np.ascontiguousarray(crop)))
+        while len(crops) > self.max_crops:
+            crops.popleft()
+
+    # -- per frame --------------------------------------------------------------------------
+    def apply_ego(self, affine: np.ndarray) -> None:
+        """Move every stored box into the new frame's pixels with the camera's ``(2, 3)`` affine."""
+        if np.allclose(affine, np.eye(2, 3)):
+            return
+        self._comp = affine_boxes(affine, self._comp)
+        lin = affine[:, :2]
+        for info in self.info.values():
+            info.box = affine_boxes(affine, info.box)
+            info.velocity = lin @ info.velocity
+        a3 = np.eye(3)
+        a3[:2] = affine
+        self._since_sample = a3 @ self._since_sample
+
+    def update(self, stamp: float, observations: dict[int, tuple[np.ndarray, float]], min_area: float) -> None:
+        """Record this frame's boxes and visible areas.
+
+        Args:
+            stamp: frame time (s).
+            observations: ``{track_id: ((4,) xyxy box, visible area px)}`` for tracks with a mask;
+                tracks absent here count as not visible.
+            min_area: smaller areas count as not visible.
+        """
+        for tid, info in self.info.items():
+            obs = observations.get(tid)
+            if obs is None or obs[1] < min_area:
+                info.area = 0.0
+                continue
+            box, area = np.asarray(obs[0], float), float(obs[1])
+            dt = stamp - info.last_seen
+            if info.area > 0 and dt > 0:
+                # Constant-velocity model: smooth the compensated centre displacement.
+                step = (box_center_size(box)[0] - box_center_size(info.box)[0]) / dt
+                info.velocity = 0.6 * info.velocity + 0.4 * step
+            info.box, info.area, info.last_seen = box, area, stamp
+        newest = self._stamps[(self._head - 1) % self.max_samples]
+        if stamp - newest >= self.sample_period_s * 0.999 or stamp < newest:
+            self._record(stamp)
+
+    def _record(self, stamp: float) -> None:
+        h = self._head
+        self._stamps[h] = stamp
+        self._cam[h] = self._since_sample[:2]
+        self._since_sample = np.eye(3)
+        self._valid[:, h] = False
+        self._visible[:, h] = False
+        for tid, slot in self._slots.items():
+            info = self.info[tid]
+            self._valid[slot, h] = True
+            self._visible[slot, h] = info.area > 0
+            self._boxes[slot, h] = info.box
+            self._comp[slot, h] = info.box
+            self._areas[slot, h] = info.area
+        self._head = (h + 1) % self.max_samples
+
+    def predict(self, track_ids: list[int], stamp: float) -> np.ndarray:
+        """Constant-velocity predicted ``(N, 4)`` boxes at ``stamp`` in current-frame pixels."""
+        out = np.zeros((len(track_ids), 4))
+        for i, tid in enumerate(track_ids):
+            info = self.info[tid]
+            shift = info.velocity * max(0.0, stamp - info.last_seen)
+            out[i] = info.box + np.concatenate([shift, shift])
+        return out
+
+    # -- read out ---------------------------------------------------------------------------
+    def _order(self, now: float) -> np.ndarray:
+        """Ring indices oldest-first, restricted to samples within the window ending at ``now``."""
+        idx = (np.arange(self.max_samples) + self._head) % self.max_samples
+        st = self._stamps[idx]
+        return idx[(st > now - self.window_s - 1e-9) & np.isfinite(st)]
+
+    def camera_affines(self, now: float) -> np.ndarray:
+        """``(T, 2, 3)`` camera motion accumulated between consecutive samples in the window."""
+        return self._cam[self._order(now)]
+
+    def trajectories(self, now: float, track_ids: list[int] | None = None) -> list[Trajectory]:
+        """Trajectories (oldest sample first) of ``track_ids`` (default all) within the window."""
+        order = self._order(now)
+        out = []
+        for tid in self.info if track_ids is None else track_ids:
+            slot = self._slots[tid]
+            sel = order[self._valid[slot, order]]
+            info = self.info[tid]
+            out.append(
+                Trajectory(
+                    track_id=tid,
+                    phrase=info.phrase,
+                    stamps=self._stamps[sel].copy(),
+                    boxes=self._boxes[slot, sel].copy(),
+                    comp_boxes=self._comp[slot, sel].copy(),
+                    areas=self._areas[slot, sel].copy(),
+                    visible=self._visible[slot, sel].copy(),
+                    score=info.score,
+                )
+            )
+        return out
+
+    def window_bytes(self) -> int:
+        """Bytes held by the history arrays and crops (the bounded part of the engine's memory)."""
+        arrays = (self._stamps, self._cam, self._valid, self._visible, self._boxes, self._comp, self._areas)
+        crops = sum(c.nbytes for info in self.info.values() for _, c in info.crops)
+        return int(sum(a.nbytes for a in arrays) + crops)
+
+
+@dataclass
+class _PackedMask:
+    """A ``(H, W) bool`` mask kept as the bit-packed crop of its bounding box."""
+
+    y0: int
+    x0: int
+    h: int
+    w: int
+    bits: np.ndarray
+
+    @classmethod
+    def pack(cls, mask: np.ndarray) -> _PackedMask | None:
+        ys = np.flatnonzero(mask.any(axis=1))
+        if ys.size == 0:
+            return None
+        xs = np.flatnonzero(mask.any(axis=0))
+        y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+        return cls(y0, x0, y1 - y0, x1 - x0, np.packbits(mask[y0:y1, x0:x1]))
+
+    def paint(self, out: np.ndarray) -> None:
+        """OR this mask into ``out`` ``(H, W) bool``."""
+        crop = np.unpackbits(self.bits, count=self.h * self.w).reshape(self.h, self.w).astype(bool)
+        out[self.y0 : self.y0 + self.h, self.x0 : self.x0 + self.w] |= crop
+
+
+class HistoryRecorder:
+    """Whole-video history for offline mode: every frame's camera affine and every track's mask.
+
+    Unlike ``TrackStore`` this is not bounded (offline mode processes a finite video and may
+    revise every frame once the full trajectories are known); masks are bit-packed crops of their
+    bounding box, about ``box_area / 8`` bytes each. Pixel values are at the working resolution.
+    """
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self.stamps: list[float] = []
+        self.affines: list[np.ndarray] = []  # previous -> this frame
+        self.masks: list[dict[int, _PackedMask]] = []
+        self.boxes: list[dict[int, tuple[np.ndarray, float]]] = []  # track id -> (box, area)
+        self.phrases: dict[int, str] = {}
+        self.scores: dict[int, float] = {}
+        self.candidates: set[int] = set()  # tracks grounded by the command at some frame
+        self.size: tuple[int, int] = (0, 0)
+
+    def record(
+        self, stamp: float, affine: np.ndarray, masks: dict[int, np.ndarray], store: TrackStore, size: tuple[int, int]
+    ) -> None:
+        """Keep this frame: ``masks`` ``{track_id: (H, W) bool}`` at working resolution ``size`` (w, h)."""
+        if size != self.size:
+            # A resolution change restarts tracking, so earlier frames cannot be related to later ones.
+            self.clear()
+            self.size = size
+        packed: dict[int, _PackedMask] = {}
+        boxes: dict[int, tuple[np.ndarray, float]] = {}
+        for tid, mask in masks.items():
+            p = _PackedMask.pack(mask)
+            if p is None:
+                continue
+            packed[tid] = p
+            boxes[tid] = (np.array([p.x0, p.y0, p.x0 + p.w, p.y0 + p.h], float), float(mask.sum()))
+        for tid, info in store.info.items():
+            self.phrases[tid] = info.phrase
+            self.scores[tid] = info.score
+            if info.candidate:
+                self.candidates.add(tid)
+        self.stamps.append(stamp)
+        self.affines.append(np.asarray(affine, float))
+        self.masks.append(packed)
+        self.boxes.append(boxes)
+
+    def __len__(self) -> int:
+        return len(self.stamps)
+
+    def track_ids(self, candidates: set[int] | None = None) -> list[int]:
+        seen = sorted({tid for frame in self.boxes for tid in frame})
+        return [t for t in seen if candidates is None or t in candidates]
+
+    def trajectories(self, track_ids: list[int]) -> list[Trajectory]:
+        """Full-video trajectories, compensated into the last frame's pixels."""
+        n = len(self.stamps)
+        # to_last[i] maps frame i pixels to the last frame's pixels (chained ego affines).
+        to_last = [np.eye(3)] * n
+        acc = np.eye(3)
+        for i in range(n - 1, -1, -1):
+            to_last[i] = acc
+            a = np.eye(3)
+            a[:2] = self.affines[i]
+            acc = acc @ a
+        stamps = np.asarray(self.stamps)
+        out = []
+        for tid in track_ids:
+            frames = [i for i in range(n) if tid in self.boxes[i]]
+            first, last = frames[0], frames[-1]
+            rng = range(first, last + 1)
+            boxes = np.zeros((len(rng), 4))
+            areas = np.zeros(len(rng))
+            for k, i in enumerate(rng):
+                if tid in self.boxes[i]:
+                    boxes[k], areas[k] = self.boxes[i][tid]
+                else:
+                    boxes[k] = boxes[k - 1]
+            comp = np.stack([affine_boxes(to_last[i][:2], boxes[k]) for k, i in enumerate(rng)])
+            out.append(
+                Trajectory(
+                    tid,
+                    self.phrases.get(tid, ""),
+                    stamps[first : last + 1].copy(),
+                    boxes,
+                    comp,
+                    areas,
+                    areas > 0,
+                    self.scores.get(tid, 1.0),
+                )
+            )
+        return out
+
+    def union_mask(self, index: int, track_ids: tuple[int, ...]) -> np.ndarray:
+        """``(H, W) bool`` union of ``track_ids`` masks on frame ``index`` (working resolution)."""
+        out = np.zeros((self.size[1], self.size[0]), bool)
+        for tid in track_ids:
+            p = self.masks[index].get(tid)
+            if p is not None:
+                p.paint(out)
+        return out
