@@ -24,6 +24,7 @@ import collections
 import contextlib
 import itertools
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -438,7 +439,8 @@ def spin(config: Config, ros_args: list[str], *, engine_factory: EngineFactory =
     finally:
         if node is not None:
             node.shutdown()
-            node.get_logger().info("stopped")
             node.destroy_node()
+            # The ROS context may already be shut down (SIGINT), so not through the ROS logger.
+            print(f"[{node_name}] stopped", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
     return 0

@@ -1,0 +1,102 @@
+"""Helpers for the multi-process ROS tests: a test-double engine and child-process runners.
+
+``FakeEngine`` follows the Engine contract with a trivial, checkable rule (the target is the
+set of pixels whose red channel is above 200) so node plumbing can be tested exactly; the
+same tests also run the node with the real engine.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from parse_vos_ros.parsing.base import CommandParseError
+from parse_vos_ros.ros_env import ros_environment
+from parse_vos_ros.types import FrameResult, ParsedCommand, TargetState
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class FakeEngine:
+    """Engine contract test double: red pixels are the target once a command is set."""
+
+    def __init__(self, config: object) -> None:
+        self.command: ParsedCommand | None = None
+        self.command_id = ""
+        self.frames = 0
+        self.resets = 0
+
+    def set_command(self, command: str | ParsedCommand, stamp: float | None = None,
+                    command_id: str = "") -> ParsedCommand:
+        text = command if isinstance(command, str) else command.text
+        if not text.strip() or len(text) > 2000:
+            raise CommandParseError(f"unusable command ({len(text)} chars)")
+        if text.startswith("crash"):
+            raise RuntimeError("parser backend exploded")
+        self.command = ParsedCommand(text=text, candidates=(text.split()[-1],))
+        self.command_id = command_id
+        return self.command
+
+    def clear_command(self) -> None:
+        self.command, self.command_id = None, ""
+
+    def push_frame(self, image: np.ndarray, stamp: float) -> FrameResult:
+        if image[0, 0, 1] == 13:  # a sentinel pixel value makes the engine fail on this frame
+            raise RuntimeError("engine failure on a sentinel frame")
+        self.frames += 1
+        mask = image[:, :, 0] > 200 if self.command is not None else np.zeros(image.shape[:2], bool)
+        ys, xs = np.nonzero(mask)
+        box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float) if xs.size else None
+        state = TargetState.IDLE if self.command is None else (TargetState.TRACKING if xs.size else
+                                                               TargetState.SEARCHING)
+        return FrameResult(index=self.frames - 1, stamp=stamp, state=state, mask=mask, box=box,
+                           track_ids=(1,) if xs.size else (), score=1.0 if xs.size else 0.0,
+                           command_id=self.command_id, trace={"fake": True, "frames": self.frames})
+
+    def reset(self) -> None:
+        self.resets += 1
+        self.frames = 0
+
+    def stats(self) -> dict[str, float]:
+        return {"frames": float(self.frames), "resets": float(self.resets)}
+
+    def close(self) -> None:
+        pass
+
+
+def fake_node_command(*ros_args: str) -> list[str]:
+    """A child process running the node with FakeEngine (default profile)."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from parse_vos_ros.ros_env import ensure_ros
+        ensure_ros(["--help"])
+        from parse_vos_ros.config import load_config
+        from parse_vos_ros.ros.node import spin
+        from ros_support import FakeEngine
+        sys.exit(spin(load_config("default"), sys.argv[1:], engine_factory=FakeEngine))
+        """
+    )
+    return [sys.executable, "-c", script, *ros_args]
+
+
+def ros_env(domain: int) -> dict[str, str]:
+    """Environment of a child process on its own DDS domain, loopback only."""
+    env = ros_environment()
+    env["ROS_DOMAIN_ID"] = str(domain)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["PARSE_VOS_ROS_ENV_READY"] = "1"
+    env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
+    return env
+
+
+def run_python(code: str, env: dict[str, str], timeout_s: float = 90.0, *args: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a child Python with the ROS environment; stdout/stderr captured."""
+    preamble = "from parse_vos_ros.ros_env import ensure_ros\nensure_ros(['--help'])\n"
+    return subprocess.run([sys.executable, "-c", preamble + textwrap.dedent(code), *args], env=env,
+                          capture_output=True, text=True, timeout=timeout_s)
