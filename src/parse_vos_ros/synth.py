@@ -147,8 +147,15 @@ def make_spec(seed: int, index: int, frames: int, size: tuple[int, int]) -> Scen
     objects: list[SynthObject] = []
     expressions: list[SynthExpression] = []
 
-    def obj(start_x: float, row: float, vx: float, *, look: tuple[str, str] = (shape, colour),
-            growth: float = 0.0, appear: int = 0) -> SynthObject:
+    def obj(
+        start_x: float,
+        row: float,
+        vx: float,
+        *,
+        look: tuple[str, str] = (shape, colour),
+        growth: float = 0.0,
+        appear: int = 0,
+    ) -> SynthObject:
         vy = float(rng.uniform(-0.15, 0.15)) * scale  # a slight drift so no motion is perfectly axis-aligned
         o = SynthObject(len(objects) + 1, look[0], look[1], (start_x, row), (vx, vy), radius, growth, appear)
         objects.append(o)
@@ -158,37 +165,47 @@ def make_spec(seed: int, index: int, frames: int, size: tuple[int, int]) -> Scen
     if variant == "direction":
         a = obj(mid + travel / 2 + radius, rows[0], -speed)
         b = obj(mid - travel / 2 - radius, rows[1], speed)
-        expressions += [SynthExpression(f"the {thing} moving to the left", (a.obj_id,), "motion"),
-                        SynthExpression(f"the {thing} moving to the right", (b.obj_id,), "motion")]
+        expressions += [
+            SynthExpression(f"the {thing} moving to the left", (a.obj_id,), "motion"),
+            SynthExpression(f"the {thing} moving to the right", (b.obj_id,), "motion"),
+        ]
     elif variant == "speed":
         sign = 1.0 if rng.random() < 0.5 else -1.0
         direction = "right" if sign > 0 else "left"
         start = mid - sign * (travel * 1.2) / 2
         a = obj(start, rows[0], sign * speed * 1.2)
         b = obj(start, rows[1], sign * speed * 0.35)
-        expressions += [SynthExpression(f"the {thing} moving fast to the {direction}", (a.obj_id,), "motion"),
-                        SynthExpression(f"the slow {thing}", (b.obj_id,), "motion")]
+        expressions += [
+            SynthExpression(f"the {thing} moving fast to the {direction}", (a.obj_id,), "motion"),
+            SynthExpression(f"the slow {thing}", (b.obj_id,), "motion"),
+        ]
     elif variant == "still":
         sign = 1.0 if rng.random() < 0.5 else -1.0
         a = obj(mid - sign * travel / 2, rows[0], sign * speed)
         b = obj(float(rng.uniform(0.3, 0.7)) * width, rows[1], 0.0)
         b.velocity = (0.0, 0.0)
-        expressions += [SynthExpression(f"the {thing} that is moving", (a.obj_id,), "motion"),
-                        SynthExpression(f"the {thing} standing still", (b.obj_id,), "motion")]
+        expressions += [
+            SynthExpression(f"the {thing} that is moving", (a.obj_id,), "motion"),
+            SynthExpression(f"the {thing} standing still", (b.obj_id,), "motion"),
+        ]
     elif variant == "depth":
         growth = (2.2 ** (1.0 / max(frames - 1, 1))) - 1.0  # 2.2x bigger (or smaller) over the clip
         a = obj(width * 0.3, height * 0.5, 0.0, growth=growth)
         b = obj(width * 0.72, height * 0.5, 0.0, growth=1.0 / (1.0 + growth) - 1.0)
         a.radius, b.radius = radius * 0.8, radius * 1.6
         a.velocity = b.velocity = (0.0, 0.0)
-        expressions += [SynthExpression(f"the {thing} coming toward the camera", (a.obj_id,), "motion"),
-                        SynthExpression(f"the {thing} moving away from the camera", (b.obj_id,), "motion")]
+        expressions += [
+            SynthExpression(f"the {thing} coming toward the camera", (a.obj_id,), "motion"),
+            SynthExpression(f"the {thing} moving away from the camera", (b.obj_id,), "motion"),
+        ]
     elif variant == "colour":
         sign = 1.0 if rng.random() < 0.5 else -1.0
         a = obj(mid - sign * travel / 2, rows[0], sign * speed)
         b = obj(mid - sign * travel / 2 + sign * radius, rows[1], sign * speed, look=(shape, other_colour))
-        expressions += [SynthExpression(f"the {thing}", (a.obj_id,), "appearance"),
-                        SynthExpression(f"the {other_colour} {shape}", (b.obj_id,), "appearance")]
+        expressions += [
+            SynthExpression(f"the {thing}", (a.obj_id,), "appearance"),
+            SynthExpression(f"the {other_colour} {shape}", (b.obj_id,), "appearance"),
+        ]
     else:  # multi
         a = obj(mid - travel / 2 - radius * 2, rows[0], speed)
         b = obj(mid - travel / 2 + radius * 1.5, rows[1], speed)
@@ -213,9 +230,17 @@ def make_spec(seed: int, index: int, frames: int, size: tuple[int, int]) -> Scen
     occluder_x = None
     if variant != "depth" and rng.random() < 0.5:
         occluder_x = objects[0].centre(frames // 2)[0]
-    return SceneSpec(name=name, kind=KIND_OF_VARIANT[variant], variant=variant, camera=camera, objects=objects,
-                     expressions=expressions, occluder_x=occluder_x, texture_seed=int(rng.integers(2**31)),
-                     extras={"object_enters": enters})
+    return SceneSpec(
+        name=name,
+        kind=KIND_OF_VARIANT[variant],
+        variant=variant,
+        camera=camera,
+        objects=objects,
+        expressions=expressions,
+        occluder_x=occluder_x,
+        texture_seed=int(rng.integers(2**31)),
+        extras={"object_enters": enters},
+    )
 
 
 def _background(seed: int, width: int, height: int) -> np.ndarray:
@@ -272,8 +297,9 @@ def render(spec: SceneSpec, frames: int, size: tuple[int, int]) -> Scene:
         cam = _camera(spec, t, frames, width, height)
         to_texture = cam.copy()
         to_texture[:, 2] -= cam[:, :2] @ np.array([margin, margin], dtype=np.float64)
-        frame = cv2.warpAffine(world, to_texture, (width, height), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+        frame = cv2.warpAffine(
+            world, to_texture, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        ).astype(np.float32)
         id_map = ids[t]
         zoom = float(np.sqrt(abs(np.linalg.det(cam[:, :2]))))
         # Larger objects are drawn last, i.e. nearer, as the engine's occlusion prior assumes; the
@@ -321,12 +347,9 @@ def meta_entry(scene: Scene) -> dict[str, object]:
         "camera": spec.camera,
         "occlusion": spec.occluder_x is not None,
         **spec.extras,
-        "objects": {
-            str(o.obj_id): {"shape": o.shape, "colour": o.colour, "appear": o.appear} for o in spec.objects
-        },
+        "objects": {str(o.obj_id): {"shape": o.shape, "colour": o.colour, "appear": o.appear} for o in spec.objects},
         "expressions": {
-            str(i): {"exp": e.text, "obj_id": list(e.obj_ids), "focus": e.focus}
-            for i, e in enumerate(spec.expressions)
+            str(i): {"exp": e.text, "obj_id": list(e.obj_ids), "focus": e.focus} for i, e in enumerate(spec.expressions)
         },
     }
 
@@ -361,8 +384,14 @@ def write_dataset(
         if progress is not None:
             progress(index + 1, scenes)
     meta = {
-        "generator": {"name": "parse-vos synth", "version": GENERATOR_VERSION, "seed": seed, "scenes": scenes,
-                      "frames": frames, "size": list(size)},
+        "generator": {
+            "name": "parse-vos synth",
+            "version": GENERATOR_VERSION,
+            "seed": seed,
+            "scenes": scenes,
+            "frames": frames,
+            "size": list(size),
+        },
         "videos": videos,
     }
     atomic_write_json(root / "meta_expressions.json", meta)

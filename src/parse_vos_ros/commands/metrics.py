@@ -80,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
             "convention": "DAVIS J&F: J = IoU (empty union = 1); F = boundary F, tolerance ceil(0.008*diag); "
             "mean over sequences of per-sequence means; all frames with ground truth",
             "mean": overall,
-            "sequences": {
-                name: {"summary": summaries[name], "frames": s.per_frame()} for name, s in scores.items()
-            },
+            "sequences": {name: {"summary": summaries[name], "frames": s.per_frame()} for name, s in scores.items()},
         }
         print(json.dumps(result, indent=2))
         return 0
