@@ -77,3 +77,15 @@ def test_foreign_noise_and_injection_are_data(parser: RuleParser, text: str) -> 
     cmd = parser.parse(text)  # never raises, never leaves the schema
     assert cmd.candidates and all(len(c) <= 80 for c in cmd.candidates)
     assert cmd.source == "rule"
+
+
+@pytest.mark.parametrize("name", ["commands.jsonl", "commands_heldout.jsonl"])
+def test_field_accuracy_on_the_labelled_sets(parser: RuleParser, name: str) -> None:
+    from parse_vos_ros.parsing.evaluate import evaluate, load_commands
+    from tests.conftest import REPO
+
+    items = load_commands(REPO / "tests" / "data" / name)
+    assert len(items) >= (150 if name == "commands.jsonl" else 40)
+    report = evaluate(parser, items)
+    assert report["errors"] == 0
+    assert min(report["exact"].values()) >= 0.95, report["misses"]

@@ -36,14 +36,16 @@ CONJUNCTIONS = words("and then while as but also")
 # Two/three-word prepositions, longest first when matching.
 MULTI_PREPOSITIONS = (
     ("in", "front", "of"), ("on", "top", "of"), ("to", "the", "left", "of"), ("to", "the", "right", "of"),
-    ("next", "to"), ("close", "to"), ("far", "from"), ("away", "from"), ("out", "of"), ("in", "between"),
+    ("next", "to"), ("close", "to"), ("far", "from"), ("out", "of"), ("in", "between"),
     ("on", "the", "side", "of"), ("in", "the", "middle", "of"), ("at", "the", "edge", "of"),
 )  # fmt: skip
 LOCATION_PREPOSITIONS = words(
     "in on at near beside behind under below above inside outside among between by beneath atop within "
     "against underneath amid"
 )
-DIRECTION_PREPOSITIONS = words("to towards toward into onto from across along past through around over up down")
+DIRECTION_PREPOSITIONS = words(
+    "to towards toward into onto from across along past through around over up down off after"
+)
 # Words after "in"/"with" that make the phrase an appearance ("in a red shirt", "with a hat").
 APPEARANCE_WORDS = words(
     "red blue green yellow black white brown gray grey orange pink purple dark light striped colorful colored "
@@ -52,7 +54,7 @@ APPEARANCE_WORDS = words(
     "hoodie gloves arm arms leg legs head tail ears spots stripes horns wings mane"
 )
 # Words after "in" that make the phrase a manner of motion ("in circles", "in the same direction").
-MANNER_WORDS = words("circle circles direction directions line loop loops zigzag row")
+MANNER_WORDS = words("circle circles direction directions loop loops zigzag")
 TEMPORAL_WORDS = words("beginning start end first last moment while")
 
 POSITION_WORDS = words(
@@ -69,10 +71,10 @@ MOTION_ADVERBS = words(
     "fast quickly slowly rapidly swiftly faster slower fastest slowest still steadily gradually suddenly forward "
     "forwards backward backwards left right straight continuously constantly repeatedly ahead sideways upward "
     "upwards downward downwards clockwise counterclockwise anticlockwise together quick slow again "
-    "constantly frequently briefly leftward leftwards rightward rightwards first finally later"
+    "constantly frequently briefly leftward leftwards rightward rightwards finally later"
 )
 # Particles that belong to the verb when no noun phrase follows ("turning around", "walking away").
-PARTICLES = words("around away back up down off out over about")
+PARTICLES = words("around away back up down off out over about in")
 
 FILLER_WORDS = words("uh um uhm er erm ah hmm mm umm okay ok so well actually basically oh hey yeah")
 FILLER_PHRASES = (
@@ -84,11 +86,12 @@ REQUEST_OPENERS = (
     ("i", "want"), ("i", "need"), ("i'm", "looking", "for"), ("i", "am", "looking", "for"), ("find",),
     ("locate",), ("show", "me"), ("show",), ("segment",), ("track",), ("highlight",), ("select",),
     ("point", "at"), ("point", "to"), ("look", "at"), ("look", "for"), ("follow",), ("get",), ("give", "me"),
-    ("where", "is"), ("where", "are"), ("there", "is"), ("there", "are"), ("there's",), ("it's",), ("it", "is"),
+    ("where", "is"), ("where", "are"), ("there", "is"), ("there", "are"), ("there", "'s"), ("it", "'s"), ("it", "is"),
     ("focus", "on"), ("watch",), ("mark",), ("detect",), ("me",), ("for", "me"),
 )  # fmt: skip
 CORRECTION_MARKERS = (("no", "wait"), ("i", "mean"), ("sorry",), ("no",), ("rather",), ("actually", "no"))
 ONE_WORDS = frozenset({"one", "ones"})
+INTENSIFIERS = words("very really quite too extremely rather pretty so more most less")
 
 # Nouns ending in -ing / -s that are not verb forms or plurals.
 ING_NOUNS = words(
@@ -118,12 +121,13 @@ MOTION_VERBS = words(
     "slow speed hurry swerve circle zigzag shift swing sway bounce leap waddle stumble slither creep sneak "
     "swoop soar hover float drift paddle surf skate ski skateboard push pull drag head step "
     "back reverse park arrive depart join gather scatter play dance fight wrestle struggle shake wag flap "
-    "nod wave kick throw catch bite hit attack graze peck sniff dig"
+    "nod wave kick throw catch bite hit attack peck dig"
 )
 # Posture and single-frame actions: what a crop can show.
 POSE_VERBS = words(
     "sit stand lie kneel crouch squat lean bend hold wear carry eat drink look watch face raise lift hang "
-    "perch rest sleep lay stretch hug kiss read talk smile touch point pose feed hide open close use"
+    "perch rest sleep lay stretch hug kiss read talk smile touch point pose feed hide open close use stare gaze graze "
+    "observe sniff"
 )
 IRREGULAR_PAST = {
     "run": "ran", "swim": "swam", "fly": "flew", "sit": "sat", "stand": "stood", "lie": "lay", "go": "went",

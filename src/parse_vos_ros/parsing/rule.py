@@ -24,9 +24,11 @@ from parse_vos_ros.types import Cardinality, ParsedCommand
 
 _TOKEN = re.compile(r"n't|'s|'re|[^\W_]+(?:['\-][^\W_]+)*|[,.;:!?]")
 _PUNCT = frozenset(",.;:!?")
+_CONTRACTION = re.compile(r"\b(that|who|which|it|there|what|where|he|she)'s\b")
 _FIXED_MOTION = (
     ("up", "and", "down"), ("back", "and", "forth"), ("left", "and", "right"), ("round", "and", "round"),
     ("from", "side", "to", "side"), ("side", "to", "side"), ("to", "and", "fro"), ("in", "place"),
+    ("side", "by", "side"), ("one", "by", "one"), ("one", "after", "another"),
 )  # fmt: skip
 _ASPECT = {"start": "starting", "starts": "starting", "started": "starting", "starting": "starting",
            "begin": "starting", "begins": "starting", "began": "starting", "beginning": "starting",
@@ -66,8 +68,8 @@ def clean_text(text: object, max_chars: int) -> str:
 
 
 def tokenize(text: str) -> list[str]:
-    """Words and sentence punctuation; ``don't`` -> ``do n't``."""
-    return _TOKEN.findall(text.replace("n't", " n't"))
+    """Words and sentence punctuation; ``don't`` -> ``do n't``, ``that's`` -> ``that 's``."""
+    return _TOKEN.findall(_CONTRACTION.sub(r"\1 's", text.replace("n't", " n't")))
 
 
 def _starts_with(tokens: list[str], i: int, phrase: tuple[str, ...]) -> bool:
@@ -103,7 +105,11 @@ def strip_speech(tokens: list[str]) -> list[str]:
         if tok in lx.FILLER_WORDS or (tok == "like" and (pause_next or (out and out[-1] in _PUNCT))):
             i += 1
             continue
-        if out and tok == out[-1] and tok not in _PUNCT:  # stutter: "the the dog"
+        if out and tok == out[-1]:  # stutter "the the dog", repeated pauses
+            i += 1
+            continue
+        if tok in _PUNCT and out and out[-1] in lx.DETERMINERS:  # abandoned start: "the, uh, the dog"
+            out.pop()
             i += 1
             continue
         out.append(tok)
@@ -166,7 +172,7 @@ class _Reader:
         self.context: list[str] = []
         self.motion: list[str] = []
         self.pose: list[str] = []
-        self.verb_seen = False
+        self.last_verb_kind = ""  # kind of the latest verb: direction phrases follow a motion verb
         self.last_pose_verb = -1  # index in self.pose of a pose verb that a following "at X" extends
 
     # -- token classes ---------------------------------------------------------------------
@@ -207,12 +213,12 @@ class _Reader:
             tok, nxt = self.peek(), self.peek(1)
             if not ent.words and tok in lx.DETERMINERS:
                 self.i += 1
+            elif not ent.words and tok in lx.ONE_WORDS and nxt != "of" and self.np_boundary(1, False):
+                ent.count = ent.count or (1 if tok == "one" else "all")  # "the one(s) ...": no noun follows
+                self.i += 1
+                break
             elif not ent.words and (tok in lx.NUMBERS or tok.isdigit()):
                 n = lx.NUMBERS.get(tok) or int(tok)
-                if tok in lx.ONE_WORDS and nxt != "of" and self.np_boundary(1, False):
-                    ent.count = ent.count or 1  # "the one ..." : a pronoun, no noun follows
-                    self.i += 1
-                    break
                 ent.count = min(max(n, 1), MAX_CARDINALITY)
                 self.i += 2 if nxt == "of" else 1
             elif not ent.words and tok in lx.QUANTITY_HEADS:
@@ -257,12 +263,26 @@ class _Reader:
                 words.append(tok)
                 self.i += 1
                 continue
-            if words and tok in lx.DETERMINERS and tok not in ("a", "an", "the"):
-                break
             content = [w for w in words if w not in lx.DETERMINERS]
-            # Position words are the noun itself in "to the left", "on the right side".
-            position_noun = tok in lx.POSITION_WORDS and bool(words) and words[-1] in lx.DETERMINERS
-            if tok not in lx.DETERMINERS and not position_noun and self.np_boundary(0, bool(content)):
+            if content and tok in lx.DETERMINERS and words[-1] not in ("of", "as", "and"):
+                break
+            if (tok, self.peek(1)) in (("each", "other"), ("one", "another")):
+                words += [tok, self.peek(1)]
+                self.i += 2
+                continue
+            if tok == "as" and "same" in words:  # "in the same direction as the bus"
+                words.append(tok)
+                self.i += 1
+                continue
+            # Position words are the noun itself in "to the left", "on the far right side".
+            position_noun = (
+                tok in lx.POSITION_WORDS
+                and bool(words)
+                and all(w not in content or w in lx.POSITION_WORDS for w in words)
+            )
+            # Right after an article a verb form is a noun or modifier: "the beginning", "the parking spot".
+            modifier = bool(words) and words[-1] in ("a", "an", "the") and self.verb_kind(tok, np_has_words=True)
+            if tok not in lx.DETERMINERS and not position_noun and not modifier and self.np_boundary(0, bool(content)):
                 break
             words.append(tok)
             self.i += 1
@@ -281,6 +301,12 @@ class _Reader:
             self.i += 1  # infinitive: "the first bird to fly away"
             return
         self.i += len(prep_words)
+        verb = self.verb_kind(self.peek(), np_has_words=True)
+        if verb and prep in ("without", "after", "before", "while"):  # "without moving"
+            self.i += 1
+            self.last_pose_verb = -1
+            self.add(verb[1], f"{prep} {verb[0]}")
+            return
         words = self.noun_phrase_words(allow_and=prep in ("between", "in between"))
         if prep == "from" and self.peek() == "to":  # "from left to right"
             self.i += 1
@@ -297,8 +323,8 @@ class _Reader:
             self.pose[self.last_pose_verb] += " " + phrase  # "looking at the camera"
             self.last_pose_verb = -1
             return
-        elif (prep in lx.DIRECTION_PREPOSITIONS or prep in ("away from", "out of")) and self.verb_seen:
-            kind = "motion"
+        elif (prep in lx.DIRECTION_PREPOSITIONS or prep == "out of") and self.last_verb_kind == "motion":
+            kind = "motion"  # a direction only displaces with a motion verb ("hanging from" is a place)
         else:
             kind = "context"
         self.last_pose_verb = -1
@@ -307,7 +333,6 @@ class _Reader:
     def verb_phrase(self, negated: bool) -> None:
         tok = self.peek()
         prefix = "not " if negated else ""
-        self.verb_seen = True
         nxt_is_verb = self.verb_kind(self.peek(1), np_has_words=True) or (
             self.peek(1) == "to" and self.verb_kind(self.peek(2), np_has_words=True)
         )
@@ -321,15 +346,18 @@ class _Reader:
         ger, kind = self.verb_kind(tok, np_has_words=True) or (tok, "motion")
         words = [prefix + ger]
         self.i += 1
-        if self.peek() in lx.PARTICLES and self.np_boundary(1, True) and not self.fixed_motion():
+        starts_prep = any(_starts_with(self.t, self.i, p) for p in lx.MULTI_PREPOSITIONS)
+        if self.peek() in lx.PARTICLES and self.np_boundary(1, True) and not self.fixed_motion() and not starts_prep:
             words.append(self.peek())
             self.i += 1
         nxt = self.peek()
         modifier = nxt in lx.MOTION_ADVERBS or nxt in lx.SPEED_ADJECTIVES or nxt in lx.POSITION_WORDS
+        modifier = modifier or nxt in lx.INTENSIFIERS or nxt in lx.PARTICLES or self.fixed_motion() is not None
         starts_np = nxt in lx.DETERMINERS or not self.np_boundary(0, False)
         if nxt and not modifier and nxt not in lx.ONE_WORDS and starts_np:
             words += self.noun_phrase_words()  # the object: "chasing the ball", "holding a cup"
         self.add(kind, " ".join(words))
+        self.last_verb_kind = kind
         self.last_pose_verb = len(self.pose) - 1 if kind == "pose" else -1
 
     def fixed_motion(self) -> tuple[str, ...] | None:
@@ -362,6 +390,12 @@ class _Reader:
                 self.i += 1
             elif tok in lx.DETERMINERS and self.peek(1) in lx.ONE_WORDS:
                 self.i += 2  # apposition: "the guy on the bike, the one going fast"
+            elif tok in lx.DETERMINERS and (self.peek(1) in lx.POSITION_WORDS or self.peek(1) in lx.SIZE_SUPERLATIVES):
+                self.i += 1  # predicate "is the first", "is the biggest"
+            elif tok in lx.INTENSIFIERS and (self.peek(1) in lx.MOTION_ADVERBS or self.peek(1) in lx.SPEED_ADJECTIVES):
+                self.add("motion", ("not " if negated else "") + f"{tok} {self.peek(1)}")  # "very slowly"
+                negated = False
+                self.i += 2
             elif tok in lx.NEGATIONS:
                 negated = True
                 self.i += 1
