@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from parse_vos_ros.config import load_config
 from parse_vos_ros.parsing.base import CommandParseError
+from parse_vos_ros.parsing.evaluate import evaluate, load_commands
 from parse_vos_ros.parsing.rule import RuleParser, singular, strip_speech, tokenize
 
 
@@ -81,10 +84,7 @@ def test_foreign_noise_and_injection_are_data(parser: RuleParser, text: str) -> 
 
 @pytest.mark.parametrize("name", ["commands.jsonl", "commands_heldout.jsonl"])
 def test_field_accuracy_on_the_labelled_sets(parser: RuleParser, name: str) -> None:
-    from parse_vos_ros.parsing.evaluate import evaluate, load_commands
-    from tests.conftest import REPO
-
-    items = load_commands(REPO / "tests" / "data" / name)
+    items = load_commands(Path(__file__).parent / "data" / name)
     assert len(items) >= (150 if name == "commands.jsonl" else 40)
     report = evaluate(parser, items)
     assert report["errors"] == 0
