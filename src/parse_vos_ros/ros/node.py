@@ -438,9 +438,10 @@ def spin(config: Config, ros_args: list[str], *, engine_factory: EngineFactory =
         pass
     finally:
         if node is not None:
+            name = node.get_name()
             node.shutdown()
             node.destroy_node()
             # The ROS context may already be shut down (SIGINT), so not through the ROS logger.
-            print(f"[{node_name}] stopped", file=sys.stderr, flush=True)
+            print(f"[{name}] stopped", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
     return 0
