@@ -89,9 +89,17 @@ def test_davis2016_layout(tmp_path: Path) -> None:
         write_mask(root / "Annotations" / "480p" / "seq" / f"{t:05d}.png", box(2, 10, 3 + t, 12 + t))
     meta = write_json(
         tmp_path / "meta.json",
-        {"videos": {"seq": {"expressions": {"0": {"exp": " a dog ", "obj_id": [1], "focus": "appearance"},
-                                            "1": {"exp": "the running dog", "obj_id": "1"}}}}},
-    )  # fmt: skip
+        {
+            "videos": {
+                "seq": {
+                    "expressions": {
+                        "0": {"exp": " a dog ", "obj_id": [1], "focus": "appearance"},
+                        "1": {"exp": "the running dog", "obj_id": "1"},
+                    }
+                }
+            }
+        },
+    )
     items = load_dataset("davis", root, meta)
     assert [i.key for i in items] == ["seq/0", "seq/1"]
     item = items[0]
@@ -153,10 +161,19 @@ def test_mevis_union_of_anno_ids_on_all_frames(tmp_path: Path) -> None:
     write_json(split / "mask_dict.json", mask_dict)
     write_json(
         split / "meta_expressions.json",
-        {"videos": {"vid1": {"vid_id": 1, "frames": ["00000", "00001", "00002"], "expressions": {
-            "0": {"exp": "two things", "obj_id": [0, 1], "anno_id": [7, 8]},
-            "1": {"exp": "the first thing", "obj_id": [0], "anno_id": [7]}}}}},
-    )  # fmt: skip
+        {
+            "videos": {
+                "vid1": {
+                    "vid_id": 1,
+                    "frames": ["00000", "00001", "00002"],
+                    "expressions": {
+                        "0": {"exp": "two things", "obj_id": [0, 1], "anno_id": [7, 8]},
+                        "1": {"exp": "the first thing", "obj_id": [0], "anno_id": [7]},
+                    },
+                }
+            }
+        },
+    )
     items = load_dataset("mevis", tmp_path / "mevis", None)
     assert [i.key for i in items] == ["vid1/0", "vid1/1"]
     both, first = items[0].ground_truth(), items[1].ground_truth()
@@ -175,8 +192,7 @@ def test_mevis_wrong_frame_count_is_reported(tmp_path: Path) -> None:
     split = tmp_path / "valid_u"
     write_frames(split / "JPEGImages" / "v", 2)
     write_json(split / "mask_dict.json", {"1": [None]})
-    write_json(split / "meta_expressions.json",
-               {"videos": {"v": {"expressions": {"0": {"exp": "x", "anno_id": [1]}}}}})  # fmt: skip
+    write_json(split / "meta_expressions.json", {"videos": {"v": {"expressions": {"0": {"exp": "x", "anno_id": [1]}}}}})
     (item,) = load_dataset("mevis", split, None)
     with pytest.raises(DatasetError, match="has 1 masks, 2 frames"):
         item.ground_truth()

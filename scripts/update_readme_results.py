@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Print the README's J&F table from one or more ``metrics.json`` files written by ``parse-vos eval``.
+
+Usage: ``python scripts/update_readme_results.py OUT1/metrics.json [OUT2/metrics.json ...]``
+
+One row per file (dataset, profile, mode, machine, expressions, J&F, J, F, FPS), then one row per
+split value (``kind``, ``focus``, ...) so the motion-only scores are visible. The numbers come
+from the files only; paste the output into the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HEADER = ["Dataset", "Profile", "Mode", "Machine", "Expressions", "J&F", "J", "F", "FPS"]
+
+
+def _num(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "-"
+
+
+def _machine(m: dict[str, Any]) -> str:
+    text = f"{m.get('cpu', '?')} ({m.get('cores', '?')} cores)"
+    return f"{text}, {m['gpu']}" if m.get("gpu") else text
+
+
+def rows(metrics: dict[str, Any]) -> list[list[str]]:
+    """Table rows for one metrics file: the overall row, then one per split value."""
+    base = [metrics["profile"], metrics["mode"], _machine(metrics["machine"])]
+    overall = metrics.get("overall") or {}
+    fps = f"{metrics['timing']['fps']:.1f}"
+    out = [
+        [
+            metrics["dataset"],
+            *base,
+            str(metrics["counts"]["scored"]),
+            _num(overall.get("J&F")),
+            _num(overall.get("J")),
+            _num(overall.get("F")),
+            fps,
+        ]
+    ]
+    for key, groups in metrics.get("splits", {}).items():
+        for value, scores in groups.items():
+            name = f"{metrics['dataset']} · {key}={value}"
+            out.append(
+                [
+                    name,
+                    *base,
+                    str(int(scores.get("count", 0))),
+                    _num(scores.get("J&F")),
+                    _num(scores.get("J")),
+                    _num(scores.get("F")),
+                    fps,
+                ]
+            )
+    return out
+
+
+def table(files: list[Path]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---"] * len(HEADER)) + "|"]
+    for path in files:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(metrics)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("metrics", nargs="+", type=Path, help="metrics.json files from parse-vos eval")
+    args = parser.parse_args(argv)
+    missing = [str(p) for p in args.metrics if not p.is_file()]
+    if missing:
+        print(f"update_readme_results: not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    print(table(args.metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

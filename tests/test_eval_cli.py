@@ -1,0 +1,205 @@
+"""`parse-vos eval` end to end: the real Engine (rule parser and reasoner) on a small DAVIS-layout
+dataset of two look-alike red balls, with the red-blob detector/segmenter doubles of the engine
+tests so it runs without the embedded perception backends; plus resume, workers, failures,
+the report files and the README table script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import REPO
+from engine_doubles import RedBlobDetector, RedBlobSegmenter, two_balls
+
+from parse_vos_ros.cli import main
+from parse_vos_ros.config import Config
+from parse_vos_ros.engine import Engine
+from parse_vos_ros.eval.maskio import read_ids, read_mask, write_ids
+from parse_vos_ros.eval.metrics import evaluate_sequence
+from parse_vos_ros.eval.runner import EvalOptions, run_eval
+
+BUILDS: list[int] = []
+FRAMES = 24
+
+
+def doubles_engine(config: Config) -> Engine:
+    """Engine factory used by the tests (also by name, ``test_eval_cli:doubles_engine``)."""
+    BUILDS.append(1)
+    return Engine(config, detector=RedBlobDetector(), segmenter=RedBlobSegmenter())
+
+
+class _Exploding(Engine):
+    def set_command(self, command, stamp=None, command_id=""):  # type: ignore[no-untyped-def]
+        if "left" in str(command):
+            raise RuntimeError("boom on purpose")
+        return super().set_command(command, stamp, command_id)
+
+
+def exploding_engine(config: Config) -> Engine:
+    return _Exploding(config, detector=RedBlobDetector(), segmenter=RedBlobSegmenter())
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DAVIS layout: ball 1 moves right, ball 2 (identical) moves left; the camera pans."""
+    root = tmp_path_factory.mktemp("balls")
+    clip = two_balls(n=FRAMES, size=(160, 120), speed_px=2.0, pan_px=0.5)
+    for t, frame in enumerate(clip.frames):
+        path = root / "JPEGImages" / "balls" / f"{t:05d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 98])
+        ids = np.zeros(frame.shape[:2], np.uint8)
+        ids[clip.masks[0][t]] = 1
+        ids[clip.masks[1][t]] = 2
+        write_ids(root / "Annotations" / "balls" / f"{t:05d}.png", ids)
+    meta = {
+        "videos": {
+            "balls": {
+                "expressions": {
+                    "0": {"exp": "the ball moving to the right", "obj_id": [1], "focus": "motion"},
+                    "1": {"exp": "the ball moving to the left", "obj_id": [2], "focus": "motion"},
+                    "2": {"exp": "the two balls", "obj_id": [1, 2], "focus": "appearance"},
+                }
+            }
+        }
+    }
+    (root / "meta_expressions.json").write_text(json.dumps(meta))
+    return root
+
+
+def options(dataset: Path, out: Path, **kw: object) -> EvalOptions:
+    return EvalOptions(dataset="davis", root=dataset, expressions=None, out=out, **kw)  # type: ignore[arg-type]
+
+
+def test_offline_eval_scores_resumes_and_reports(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    BUILDS.clear()
+    metrics = run_eval(options(dataset, out), stream=None, factory=doubles_engine)
+    assert len(BUILDS) == 1  # one engine for the whole run
+    exps = metrics["expressions"]
+    assert set(exps) == {"balls/0", "balls/1", "balls/2"}
+    # Look-alikes told apart by motion: each sentence gets its own ball.
+    assert exps["balls/0"]["J&F"] > 0.8 and exps["balls/1"]["J&F"] > 0.8, exps
+    assert exps["balls/2"]["J&F"] > 0.8
+    assert metrics["overall"]["count"] == 3 and metrics["counts"]["failed"] == 0
+    assert set(metrics["splits"]["focus"]) == {"motion", "appearance"}
+    assert metrics["mode"] == "offline" and metrics["profile"] == "default"
+    assert "first and last included" in metrics["convention"]
+    assert metrics["timing"]["frames"] == 3 * FRAMES and metrics["timing"]["fps"] > 0
+
+    # The written masks re-score to the same numbers (what `parse-vos metrics` would report).
+    ann = sorted((dataset / "Annotations" / "balls").glob("*.png"))
+    ball_1 = np.stack([read_ids(p) == 1 for p in ann])
+    preds = np.stack([read_mask(p) for p in sorted((out / "masks" / "balls" / "0").glob("*.png"))])
+    assert evaluate_sequence(ball_1, preds).summary()["J&F"] == pytest.approx(exps["balls/0"]["J&F"])
+
+    # Report, plots and overlay videos.
+    report = (out / "report.md").read_text()
+    assert "| mean over expressions |" in report and "the ball moving to the left" in report
+    for name in ("per_sequence.png", "jf_vs_frame.png", "failure_gallery.png"):
+        assert cv2.imread(str(out / "plots" / name)) is not None, name
+    videos = sorted((out / "overlays").glob("*.mp4"))
+    assert len(videos) == 3
+    assert cv2.VideoCapture(str(videos[0])).get(cv2.CAP_PROP_FRAME_COUNT) == FRAMES
+    per_frame = json.loads((out / "per_frame.json").read_text())
+    assert len(per_frame["balls/0"]) == FRAMES
+
+    # Resume: nothing left to do, no engine is built, same numbers.
+    again = run_eval(options(dataset, out), stream=None, factory=doubles_engine, report=False)
+    assert len(BUILDS) == 1 and again["overall"] == metrics["overall"]
+    # One result removed: only that expression runs again.
+    (out / "items" / "balls" / "1" / "result.json").unlink()
+    third = run_eval(options(dataset, out), stream=None, factory=doubles_engine, report=False)
+    assert len(BUILDS) == 2 and third["expressions"]["balls/1"]["J&F"] == pytest.approx(exps["balls/1"]["J&F"])
+    # Another configuration does not reuse the stored results.
+    other = run_eval(
+        options(dataset, out, overrides={"engine.keyframe_interval": 5}, limit=1),
+        stream=None,
+        factory=doubles_engine,
+        report=False,
+    )
+    assert len(BUILDS) == 3 and other["counts"]["expressions"] == 1
+
+
+def test_streaming_cli_with_two_workers(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "stream"
+    args = [
+        "eval",
+        "--dataset",
+        "davis",
+        "--root",
+        str(dataset),
+        "--out",
+        str(out),
+        "--mode",
+        "streaming",
+        "--workers",
+        "2",
+        "--engine-factory",
+        "test_eval_cli:doubles_engine",
+        "--no-report",
+    ]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "davis (streaming, profile default): J&F" in captured.out
+    assert "eval [" in captured.err  # progress bar
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["mode"] == "streaming" and metrics["timing"]["workers"] == 2
+    # Causal: the first frames are spent searching, so streaming scores no better than the end state.
+    states = metrics["expressions"]["balls/0"]["states"]
+    assert sum(states.values()) == FRAMES
+    assert metrics["overall"]["J&F"] > 0.5
+    assert not (out / "report.md").exists()
+
+
+def test_failed_expressions_are_scored_zero_and_reported(dataset: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "fail"
+    args = [
+        "eval",
+        "--dataset",
+        "davis",
+        "--root",
+        str(dataset),
+        "--out",
+        str(out),
+        "--engine-factory",
+        "test_eval_cli:exploding_engine",
+    ]
+    assert main(args) == 1
+    assert "1 expression(s) failed" in capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "boom on purpose" in metrics["failed"]["balls/1"]
+    assert metrics["expressions"]["balls/1"]["J&F"] == 0.0
+    ok = [metrics["expressions"][k]["J&F"] for k in ("balls/0", "balls/2")]
+    assert metrics["overall"]["J&F"] == pytest.approx(sum(ok) / 3)
+    assert "## Failures (scored 0)" in (out / "report.md").read_text()
+
+
+def test_bad_inputs_are_clear_errors(dataset: Path, tmp_path: Path, capsys) -> None:
+    base = ["eval", "--dataset", "davis", "--out", str(tmp_path / "x")]
+    assert main([*base, "--root", str(tmp_path / "missing")]) == 2
+    assert "dataset root not found" in capsys.readouterr().err
+    assert main([*base, "--root", str(dataset), "--set", "engine.window_s=-1"]) == 2
+    assert "engine.window_s" in capsys.readouterr().err
+    assert main([*base, "--root", str(dataset), "--engine-factory", "nope.module:f"]) == 2
+    assert "engine factory" in capsys.readouterr().err
+
+
+def test_readme_table_script(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run_eval(options(dataset, out), stream=None, factory=doubles_engine, report=False)
+    metrics = json.loads((out / "metrics.json").read_text())
+    script = REPO / "scripts" / "update_readme_results.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(out / "metrics.json")], capture_output=True, text=True, timeout=60, check=True
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("| Dataset | Profile | Mode |")
+    row = next(line for line in lines if line.startswith("| davis |"))
+    assert f"{metrics['overall']['J&F']:.3f}" in row and "offline" in row and metrics["machine"]["cpu"] in row
+    assert any(line.startswith("| davis · focus=motion |") for line in lines)
