@@ -53,10 +53,10 @@ def two_balls(
     frames, m0, m1 = [], [], []
     yy, xx = np.mgrid[0:h, 0:w]
     for i in range(n):
-        off = int(round(pan_px * i))
+        off = round(pan_px * i)
         img = np.ascontiguousarray(big[:, off : off + w])
         masks = []
-        for k, (x, y) in enumerate([(w * 0.2 + speed_px * i, h * 0.35), (w * 0.8 - speed_px * i, h * 0.65)]):
+        for x, y in [(w * 0.2 + speed_px * i, h * 0.35), (w * 0.8 - speed_px * i, h * 0.65)]:
             # Positions are in scene coordinates; the pan moves them in the image.
             cx = x - pan_px * i
             m = (xx - cx) ** 2 + (yy - y) ** 2 <= (h * 0.08) ** 2

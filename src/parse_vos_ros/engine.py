@@ -187,6 +187,7 @@ class Engine:
         self._prev_points: np.ndarray | None = None
         self._prev_stamp = -math.inf
         self._size: tuple[int, int] | None = None
+        self._input_shape: tuple[int, ...] | None = None
         self._last_key = -(10**9)
         self._last_reason = -math.inf
         self._births_since_reason = 0
@@ -250,10 +251,11 @@ class Engine:
         small = np.ascontiguousarray(self._working(image))
         gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         size = (small.shape[1], small.shape[0])
-        if self._size is not None and (size != self._size or stamp < self._prev_stamp):
-            LOG.info("frame size or time jumped back; restarting tracks")
+        if self._input_shape is not None and (image.shape != self._input_shape or stamp < self._prev_stamp):
+            # Tracks, masks and motion history do not carry over a new image geometry or a time jump.
+            LOG.info("frame size changed or time jumped back; restarting tracks")
             self.reset()
-        self._size = size
+        self._size, self._input_shape = size, image.shape
         with self._lock:
             new_command = self._pending
             if new_command is not None:
@@ -288,6 +290,8 @@ class Engine:
             timings["associate"] = (time.perf_counter() - t4) * 1e3
         t5 = time.perf_counter()
 
+        # Two tracks can converge onto one object between keyframes (drift, re-anchoring).
+        self._merge_duplicates(masks)
         observations = {}
         for tid, mask in masks.items():
             box = _mask_box(mask)
@@ -364,7 +368,6 @@ class Engine:
             self._births_since_reason += 1
         if anchors:
             masks.update(self.segmenter.add_objects(frame, anchors))
-        self._merge_duplicates(masks)
 
     def _merge_duplicates(self, masks: dict[int, np.ndarray]) -> None:
         """Remove the younger of two tracks whose masks overlap by more than ``MERGE_IOU``."""

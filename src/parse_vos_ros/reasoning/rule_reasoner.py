@@ -266,6 +266,7 @@ _DIRECTION_WORDS = {
     "up": re.compile(r"\b(up|upward\w*|rising|rises|climb\w*|ascend\w*)\b"),
     "down": re.compile(r"\b(down|downward\w*|falling|falls|descend\w*|dropping|drops)\b"),
 }
+_IMPLIES_MOTION = {"fast", "slow", "fastest", "slowest", "starts moving", "stops", "toward", "away"}
 _POSITION_WORDS = {
     "left": ("x", False),
     "right": ("x", True),
@@ -279,16 +280,21 @@ _POSITION_WORDS = {
 def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[str], bool]:
     """The scorers the command's motion and context phrases ask for.
 
+    "to the left" is a direction in a motion phrase and a position in a context phrase; "on the
+    left", "leftmost" and "left side" are positions unless the phrase also has a motion verb.
+
     Returns:
         ``(named scorers, phrases no rule understood, camera-relative flag)``.
     """
     found: list[tuple[str, Scorer]] = []
     unused: list[str] = []
-    phrases = [p.lower() for p in (*command.motion, *command.context)]
-    camera = any(re.search(r"\b(camera|screen|frame|view)\b", p) and "toward" not in p for p in phrases)
-    for phrase in phrases:
+    tagged = [(p.lower(), True) for p in command.motion] + [(p.lower(), False) for p in command.context]
+    camera = any(re.search(r"\b(camera|screen|frame|view)\b", p) and "toward" not in p for p, _ in tagged)
+    for phrase, is_motion in tagged:
         before = len(found)
         positional = _POSITIONAL.search(phrase)
+        if positional and is_motion and positional.group(0).startswith("to "):
+            positional = None
         if positional and not _MOTION_VERB.search(phrase.replace(positional.group(0), "")):
             word = next(w for w in _POSITION_WORDS if re.search(rf"\b{w}", positional.group(0)))
             attr, higher = _POSITION_WORDS[word]
@@ -297,14 +303,16 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
             for name, pattern in _DIRECTION_WORDS.items():
                 if pattern.search(phrase):
                     found.append((f"moving {name}", _direction(name)))
-        directional = len(found) > before
         for pattern, name, scorer in RULES:
-            # A direction already implies motion; "moving" adds nothing then.
-            if pattern.search(phrase) and not (name == "moving" and directional):
+            if pattern.search(phrase):
                 found.append((name, scorer))
         if len(found) == before:
             unused.append(phrase)
-    # The same descriptor twice ("moving ... moving") would count double.
+    names = {name for name, _ in found}
+    if names & _IMPLIES_MOTION or any(n.startswith("moving ") for n in names):
+        # A direction, speed or start/stop already implies motion; "moving" would add nothing.
+        found = [(n, s) for n, s in found if n != "moving"]
+    # The same descriptor twice would count double.
     unique = list({name: (name, s) for name, s in found}.values())
     return unique, unused, camera
 

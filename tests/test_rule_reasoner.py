@@ -1,0 +1,172 @@
+"""Rule motion reasoner on hand-built trajectory sets (640x480 image, 3 s at 10 samples/s)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from parse_vos_ros.reasoning.rule_reasoner import RuleMotionReasoner, descriptors
+from parse_vos_ros.types import OcclusionFact, ParsedCommand, SceneSummary, Trajectory
+
+W, H = 640, 480
+
+
+def traj(
+    tid: int,
+    start: tuple[float, float],
+    velocity: tuple[float, float] = (0.0, 0.0),
+    *,
+    n: int = 30,
+    growth: float = 0.0,
+    pan: float = 0.0,
+    t0: float = 0.0,
+    stop_at: float | None = None,
+    start_at: float | None = None,
+    side: float = 40.0,
+) -> Trajectory:
+    """A box moving at ``velocity`` px/s (world), ``growth`` = d log(side)/dt, camera panning ``pan`` px/s."""
+    t = t0 + np.arange(n) / 10.0
+    v = np.asarray(velocity, float)
+    moving_t = t - t0
+    if stop_at is not None:
+        moving_t = np.minimum(moving_t, stop_at)
+    if start_at is not None:
+        moving_t = np.maximum(moving_t - start_at, 0.0)
+    c = np.asarray(start, float) + moving_t[:, None] * v
+    s = side * np.exp(growth * (t - t0))
+    comp = np.concatenate([c - s[:, None] / 2, c + s[:, None] / 2], axis=1)
+    # Raw image boxes: the camera pan shifts the whole scene, most for the oldest samples.
+    raw = comp.copy()
+    shift = -pan * (t[-1] - t)
+    raw[:, [0, 2]] -= shift[:, None]
+    return Trajectory(tid, "ball", t, raw, comp, s**2, np.ones(n, bool), 0.9)
+
+
+def scene(*trs: Trajectory, occlusions: tuple[OcclusionFact, ...] = ()) -> SceneSummary:
+    return SceneSummary(list(trs), "camera static", list(occlusions), (W, H), 10.0)
+
+
+def cmd(motion: tuple[str, ...] = (), context: tuple[str, ...] = (), cardinality: int | str = 1) -> ParsedCommand:
+    text = " ".join(("the ball", *motion, *context))
+    return ParsedCommand(text, ("ball",), context=context, motion=motion, cardinality=cardinality)
+
+
+def select(command: ParsedCommand, s: SceneSummary) -> tuple[int, ...]:
+    return RuleMotionReasoner().select(command, s).track_ids
+
+
+def test_look_alikes_differing_in_direction() -> None:
+    s = scene(traj(1, (300, 200), (60, 0)), traj(2, (300, 300), (-60, 0)))
+    assert select(cmd(("moving", "to the right")), s) == (1,)
+    assert select(cmd(("moving", "to the left")), s) == (2,)
+    assert select(cmd(("moving leftward",)), s) == (2,)
+
+
+def test_up_and_down() -> None:
+    s = scene(traj(1, (200, 300), (0, -50)), traj(2, (400, 100), (0, 50)))
+    assert select(cmd(("flying up",)), s) == (1,)
+    assert select(cmd(("falling",)), s) == (2,)
+
+
+def test_panning_camera_does_not_fool_direction() -> None:
+    # The camera pans right at 150 px/s, so in the image both balls drift left; in the world
+    # (compensated) ball 1 moves right at 60 px/s.
+    s = scene(traj(1, (300, 200), (60, 0), pan=150), traj(2, (300, 300), (-60, 0), pan=150))
+    assert all(np.diff(s.trajectories[0].boxes[:, 0]).mean() < 0 for _ in [0])  # raw: drifting left
+    assert select(cmd(("moving to the right",)), s) == (1,)
+    # Relative to the camera, both move left; the one moving left in the world moves left fastest.
+    assert select(cmd(("moving to the left on the screen",)), s) == (2,)
+
+
+def test_speed_ranking_and_still() -> None:
+    s = scene(traj(1, (100, 100), (120, 0)), traj(2, (100, 300), (40, 0)), traj(3, (500, 200)))
+    assert select(cmd(("fastest",)), s) == (1,)
+    assert select(cmd(("moving slowly",)), s) == (2,)
+    assert select(cmd(("standing still",)), s) == (3,)
+    assert select(cmd(("moving fast",)), s) == (1,)
+    assert select(cmd(("slowest",)), s) == (3,)
+
+
+def test_start_and_stop() -> None:
+    s = scene(
+        traj(1, (100, 100), (100, 0), stop_at=1.2),
+        traj(2, (100, 300), (100, 0), start_at=1.5),
+        traj(3, (100, 200), (100, 0)),
+    )
+    assert select(cmd(("stopping",)), s) == (1,)
+    assert select(cmd(("starts moving",)), s) == (2,)
+
+
+def test_toward_and_away_from_scale_change() -> None:
+    s = scene(traj(1, (200, 240), growth=0.3), traj(2, (440, 240), growth=-0.3), traj(3, (320, 100)))
+    assert select(cmd(("coming toward the camera",)), s) == (1,)
+    assert select(cmd(("walking away",)), s) == (2,)
+
+
+def test_left_right_position_versus_direction() -> None:
+    # Ball 1 is on the left but moves right; ball 2 is on the right and moves left.
+    s = scene(traj(1, (100, 240), (30, 0)), traj(2, (540, 240), (-30, 0)))
+    assert select(cmd(context=("on the left",)), s) == (1,)
+    assert select(cmd(context=("on the right",)), s) == (2,)
+    assert select(cmd(("moving to the left",)), s) == (2,)
+
+
+def test_nearest_first_and_occlusion() -> None:
+    s = scene(
+        traj(1, (200, 240), side=80),
+        traj(2, (260, 240), side=40, t0=1.0, n=20),
+        occlusions=(OcclusionFact(1, 2, 0.6),),
+    )
+    assert select(cmd(context=("nearest",)), s) == (1,)
+    assert select(cmd(context=("behind",)), s) == (2,)
+    assert select(cmd(context=("in front",)), s) == (1,)
+    assert select(cmd(("the first to appear",)), s) == (1,)
+
+
+def test_cardinality_two_and_all() -> None:
+    s = scene(
+        traj(1, (100, 100), (60, 0)),
+        traj(2, (100, 200), (70, 0)),
+        traj(3, (500, 300), (-60, 0)),
+        traj(4, (300, 400)),
+    )
+    assert set(select(cmd(("moving right",), cardinality=2), s)) == {1, 2}
+    assert set(select(cmd(("moving right",), cardinality="all"), s)) == {1, 2}
+    assert set(select(cmd(("moving",), cardinality="all"), s)) == {1, 2, 3}
+
+
+def test_no_descriptors_ambiguity_and_rationale() -> None:
+    s = scene(traj(1, (100, 100), (60, 0)), traj(2, (300, 300), (60, 0)))
+    res = RuleMotionReasoner().select(cmd(("moving right",)), s)
+    assert res.ambiguous and len(res.track_ids) == 1
+    assert "moving right" in res.rationale and "#1" in res.rationale and "#2" in res.rationale
+    assert set(res.scores) == {1, 2} and all(0.0 <= v <= 1.0 for v in res.scores.values())
+    assert RuleMotionReasoner().select(cmd(), scene()).track_ids == ()
+
+
+def test_short_history_is_unknown_not_wrong() -> None:
+    s = scene(traj(1, (100, 100), (60, 0), n=1), traj(2, (300, 300), (-60, 0), n=1))
+    res = RuleMotionReasoner().select(cmd(("moving right",)), s)
+    assert res.ambiguous
+    assert "motion unknown" in res.rationale
+
+
+@pytest.mark.parametrize(
+    ("motion", "context", "names"),
+    [
+        (("moving", "to the right"), (), ["moving right"]),
+        (("running", "to the left"), (), ["moving left"]),
+        (("walking away",), (), ["away"]),
+        ((), ("on the left",), ["on the left"]),
+        (("stopping",), ("on the left",), ["stops", "on the left"]),
+        (("jumping over the fence",), (), ["moving"]),
+    ],
+)
+def test_descriptor_parsing(motion: tuple[str, ...], context: tuple[str, ...], names: list[str]) -> None:
+    found, _, _ = descriptors(cmd(motion, context))
+    assert sorted(n for n, _ in found) == sorted(names)
+
+
+def test_unknown_phrases_are_reported() -> None:
+    _, unused, _ = descriptors(cmd(context=("near the sofa",)))
+    assert unused == ["near the sofa"]
