@@ -301,25 +301,34 @@ def read_refytvos(root: Path, expressions: Path | None = None, split: str = "val
     return items
 
 
+def default_expressions(name: str, root: str | os.PathLike[str]) -> Path:
+    """Where a dataset keeps its expression file when ``--expressions`` is not given."""
+    root = Path(root)
+    if name == "mevis":
+        return (root / "valid_u" if (root / "valid_u").is_dir() else root) / "meta_expressions.json"
+    if name == "refytvos":
+        return root / "meta_expressions" / "valid" / "meta_expressions.json"
+    return root / "meta_expressions.json"
+
+
 def load_dataset(
     name: str, root: str | os.PathLike[str], expressions: str | os.PathLike[str] | None
 ) -> list[ExpressionItem]:
     """The items of dataset ``name`` (one of ``DATASETS``) under ``root``."""
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset root not found")
-    exp_path = Path(expressions) if expressions else None
-    if name in ("davis", "synth"):
-        exp_path = exp_path or root / "meta_expressions.json"
-        items = read_davis(root, exp_path, dataset=name)
-        for item in items:
-            item.fps = 24.0 if name == "davis" else 30.0  # DAVIS is captured at 24 fps, synth assumes 30
-        return items
+    exp_path = Path(expressions) if expressions else default_expressions(name, root)
     if name == "mevis":
         return read_mevis(root, exp_path)
     if name == "refytvos":
         return read_refytvos(root, exp_path)
-    raise DatasetError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
+    items = read_davis(root, exp_path, dataset=name)
+    for item in items:
+        item.fps = 24.0 if name == "davis" else 30.0  # DAVIS is captured at 24 fps, synth assumes 30
+    return items
 
 
 def convention(name: str) -> dict[str, str]:

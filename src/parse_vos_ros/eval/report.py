@@ -176,14 +176,17 @@ def plot_jf_vs_frame(curves: dict[str, list[float]], path: Path) -> None:
 
 
 def overlay(image_rgb: np.ndarray, pred: np.ndarray, gt: np.ndarray | None, caption: str) -> np.ndarray:
-    """``(H, W, 3) uint8`` BGR: prediction filled red, ground truth outlined green, a caption on top."""
+    """``(H, W, 3) uint8`` BGR: prediction tinted and outlined red, ground truth outlined green, a caption."""
     bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
     tinted = bgr.copy()
     tinted[pred] = PRED_BGR
     out = cv2.addWeighted(bgr, 0.5, tinted, 0.5, 0)
+    thickness = max(1, image_rgb.shape[0] // 160)
+    pred_contours, _ = cv2.findContours(pred.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(out, pred_contours, -1, PRED_BGR, thickness)
     if gt is not None:
         contours, _ = cv2.findContours(gt.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(out, contours, -1, GT_BGR, max(1, image_rgb.shape[0] // 160))
+        cv2.drawContours(out, contours, -1, GT_BGR, thickness)
     scale = max(0.4, image_rgb.shape[0] / 600)
     cv2.putText(out, caption, (6, int(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(out, caption, (6, int(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)

@@ -31,7 +31,7 @@ import numpy as np
 
 from parse_vos_ros.atomic import atomic_write_json
 from parse_vos_ros.config import Config, load_config
-from parse_vos_ros.eval.datasets import ExpressionItem, convention, load_dataset
+from parse_vos_ros.eval.datasets import ExpressionItem, convention, default_expressions, load_dataset
 from parse_vos_ros.eval.maskio import write_mask
 from parse_vos_ros.eval.metrics import evaluate_sequence, mean_over_sequences
 
@@ -316,7 +316,7 @@ def aggregate(results: list[dict[str, Any]], options: EvalOptions, signature: st
     return {
         "dataset": options.dataset,
         "root": str(options.root),
-        "expressions_file": str(options.expressions) if options.expressions else None,
+        "expressions_file": str(options.expressions or default_expressions(options.dataset, options.root)),
         "split": conv["split"],
         "convention": conv["scoring"],
         "profile": str(options.profile),
