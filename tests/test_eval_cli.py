@@ -203,3 +203,36 @@ def test_readme_table_script(dataset: Path, tmp_path: Path) -> None:
     row = next(line for line in lines if line.startswith("| davis |"))
     assert f"{metrics['overall']['J&F']:.3f}" in row and "offline" in row and metrics["machine"]["cpu"] in row
     assert any(line.startswith("| davis · focus=motion |") for line in lines)
+
+
+def test_refytvos_writes_submission_pngs(dataset: Path, tmp_path: Path, capsys) -> None:
+    root = tmp_path / "ytvos"
+    frames = sorted((dataset / "JPEGImages" / "balls").glob("*.jpg"))[:6]
+    target = root / "valid" / "JPEGImages" / "vid"
+    target.mkdir(parents=True)
+    for path in frames:
+        (target / path.name).write_bytes(path.read_bytes())
+    meta = {"videos": {"vid": {"frames": [p.stem for p in frames], "expressions": {"0": {"exp": "the two balls"}}}}}
+    (root / "meta_expressions" / "valid").mkdir(parents=True)
+    (root / "meta_expressions" / "valid" / "meta_expressions.json").write_text(json.dumps(meta))
+    out = tmp_path / "sub"
+    args = [
+        "eval",
+        "--dataset",
+        "refytvos",
+        "--root",
+        str(root),
+        "--out",
+        str(out),
+        "--engine-factory",
+        "test_eval_cli:doubles_engine",
+    ]
+    assert main(args) == 0
+    assert "no ground truth" in capsys.readouterr().out
+    pngs = sorted((out / "Annotations" / "vid" / "0").glob("*.png"))
+    assert [p.stem for p in pngs] == [p.stem for p in frames]
+    assert read_mask(pngs[-1]).sum() > 100  # both balls found
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["overall"] == {} and metrics["split"] == "valid"
+    assert "submission layout" in (out / "report.md").read_text()
+    assert len(list((out / "overlays").glob("*.mp4"))) == 1
