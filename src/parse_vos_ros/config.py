@@ -74,12 +74,14 @@ class GroundingConfig:
     text_threshold: float = 0.25
     max_detections: int = 16
     max_prompt_chars: int = 256  # GroundingDINO prompt length cap
+    nms_iou: float = 0.7  # groundingdino: drop a box overlapping a better one of the same phrase above this IoU
 
     def validate(self) -> None:
         _check(0.0 <= self.box_threshold <= 1.0, "box_threshold", "must be in [0, 1]")
         _check(0.0 <= self.text_threshold <= 1.0, "text_threshold", "must be in [0, 1]")
         _check(self.max_detections >= 1, "max_detections", "must be >= 1")
         _check(self.max_prompt_chars >= 8, "max_prompt_chars", "must be >= 8")
+        _check(0.0 < self.nms_iou <= 1.0, "nms_iou", "must be in (0, 1] (1 = off)")
         _check(
             self.backend == "embedded" or bool(self.model_path),
             "model_path",
@@ -96,11 +98,16 @@ class TrackingConfig:
     iou_gate: float = 0.2  # minimum IoU between a predicted track box and a detection to match
     lost_after_s: float = 2.0  # a track unseen this long is removed
     min_mask_area_px: int = 16  # smaller masks count as not visible
+    # sam2 video segmenter
+    sam2_mask_threshold: float = 0.0  # mask logit above which a pixel is foreground
+    sam2_min_object_score: float = 0.0  # object-presence logit below which the object is hidden (empty mask)
+    sam2_max_cond_frames: int = 4  # box-prompted (keyframe) memories kept per object, newest first, within the window
 
     def validate(self) -> None:
         _check(0.0 <= self.iou_gate <= 1.0, "iou_gate", "must be in [0, 1]")
         _check(self.lost_after_s > 0, "lost_after_s", "must be > 0 seconds")
         _check(self.min_mask_area_px >= 0, "min_mask_area_px", "must be >= 0")
+        _check(1 <= self.sam2_max_cond_frames <= 64, "sam2_max_cond_frames", "must be in [1, 64]")
         _check(
             self.backend == "embedded" or bool(self.model_path),
             "model_path",
@@ -140,10 +147,12 @@ class PoseConfig:
     model_path: str = ""  # local directory of a transformers CLIP checkpoint
     keyframes: int = 3  # k: crops per candidate
     trigger_above: int = 1  # K: verify only when more candidates than this remain
+    clip_prompt: str = "a photo of {}"  # clip: text template, {} is replaced by the pose text
 
     def validate(self) -> None:
         _check(self.keyframes >= 1, "keyframes", "must be >= 1")
         _check(self.trigger_above >= 0, "trigger_above", "must be >= 0")
+        _check("{}" in self.clip_prompt, "clip_prompt", "must contain {} (where the pose text goes)")
         _check(
             self.backend == "embedded" or bool(self.model_path),
             "model_path",
