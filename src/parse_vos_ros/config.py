@@ -185,6 +185,12 @@ class LLMConfig:
         _check(self.n_threads >= 0, "n_threads", "must be >= 0")
 
 
+    chat_format: str = ""  # "" = the GGUF's own chat template; else a llama-cpp-python format, e.g. "llama-3"
+    seed: int = 0  # sampling seed (llama_cpp)
+    response_format: Literal["json_schema", "json_object"] = "json_schema"  # how the schema is sent (openai)
+    retry_backoff_s: float = 0.25  # first retry delay in seconds, doubled per retry (openai)
+    max_response_bytes: int = 1_000_000  # larger HTTP responses are rejected (openai)
+    failure_cooldown_s: float = 30.0  # after an LLM failure, use the rule path this many seconds
 @dataclass
 class RosConfig:
     """ROS node behaviour (ignored by the core)."""
@@ -193,6 +199,9 @@ class RosConfig:
     max_image_pixels: int = 4096 * 4096  # larger frames are rejected
     frame_id_override: str = ""  # replace the image frame_id in outputs when set
     diagnostics_period_s: float = 1.0
+        _check(self.retry_backoff_s >= 0, "retry_backoff_s", "must be >= 0 seconds")
+        _check(self.max_response_bytes >= 1024, "max_response_bytes", "must be >= 1024")
+        _check(self.failure_cooldown_s >= 0, "failure_cooldown_s", "must be >= 0 seconds")
 
     def validate(self) -> None:
         _check(self.max_image_pixels >= 64 * 64, "max_image_pixels", "must be >= 4096")
