@@ -87,6 +87,9 @@ def _mask_box(mask: np.ndarray) -> np.ndarray | None:
 class Engine:
     """Streaming referring segmentation over a camera stream (see the module docstring).
 
+    ``set_command`` / ``clear_command`` may be called from any thread; ``push_frame``, ``reset``
+    and ``stats`` belong to the one thread that feeds frames.
+
     Args:
         config: the validated configuration.
         detector, segmenter, parser, reasoner, pose_verifier: backends; each defaults to the one
@@ -350,7 +353,9 @@ class Engine:
             if box is not None:
                 current[i] = box
         det_boxes = np.array([d.box for d in detections], float).reshape(-1, 4)
-        result = associate(predicted, det_boxes, self.config.tracking.iou_gate, current)
+        det_masks = [d.mask if d.mask is not None and d.mask.shape == frame.gray.shape else None for d in detections]
+        track_masks = [masks.get(tid) for tid in ids]
+        result = associate(predicted, det_boxes, self.config.tracking.iou_gate, current, track_masks, det_masks)
         anchors: dict[int, np.ndarray] = {}
         for ti, di, _ in result.matches:
             tid, det = ids[ti], detections[di]

@@ -34,10 +34,10 @@ class EgoMotionParams:
         exclude_margin_px: candidate masks are dilated by this much before excluding features.
     """
 
-    max_corners: int = 200
+    max_corners: int = 150
     quality: float = 0.01
     min_distance_px: float = 7.0
-    lk_window_px: int = 21
+    lk_window_px: int = 15
     lk_levels: int = 3
     ransac_px: float = 1.5
     min_inliers: int = 12

@@ -255,7 +255,9 @@ RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
     (re.compile(r"\b(farthest|furthest|far away|distant)\b"), "farthest", _far),
     (re.compile(r"\b(middle|center|centre|central)\b"), "center", _center),
     (
-        re.compile(r"\b(moving|moves|move|walking|walks|going|goes|driving|flying|swimming|riding|jumping|running)\b"),
+        re.compile(
+            r"\b(moving|moves|move|walking|walks|going|goes|coming|heading|driving|flying|swimming|riding|jumping|running)\b"
+        ),
         "moving",
         _moving,
     ),
@@ -266,6 +268,7 @@ _DIRECTION_WORDS = {
     "up": re.compile(r"\b(up|upward\w*|rising|rises|climb\w*|ascend\w*)\b"),
     "down": re.compile(r"\b(down|downward\w*|falling|falls|descend\w*|dropping|drops)\b"),
 }
+_CAMERA_RELATIVE = re.compile(r"\b(relative to|with|on|across|in)\s+(the\s+)?(camera|screen|frame|view|image)\b")
 _IMPLIES_MOTION = {"fast", "slow", "fastest", "slowest", "starts moving", "stops", "toward", "away"}
 _POSITION_WORDS = {
     "left": ("x", False),
@@ -289,7 +292,8 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
     found: list[tuple[str, Scorer]] = []
     unused: list[str] = []
     tagged = [(p.lower(), True) for p in command.motion] + [(p.lower(), False) for p in command.context]
-    camera = any(re.search(r"\b(camera|screen|frame|view)\b", p) and "toward" not in p for p, _ in tagged)
+    # "on the screen" / "relative to the camera" ask for image motion; "toward the camera" is depth.
+    camera = any(_CAMERA_RELATIVE.search(p) for p, _ in tagged)
     for phrase, is_motion in tagged:
         before = len(found)
         positional = _POSITIONAL.search(phrase)
@@ -345,8 +349,11 @@ class RuleMotionReasoner:
                 occ["front"][index[fact.front_id]] = max(occ["front"][index[fact.front_id]], fact.overlap)
                 occ["back"][index[fact.back_id]] = max(occ["back"][index[fact.back_id]], fact.overlap)
         rules, unused, camera = descriptors(command)
-        # Without descriptors, prefer confident, persistent, currently visible tracks.
-        base = np.array([0.5 + 0.4 * t.score + 0.1 * float(t.visible[-1]) if len(t) else 0.1 for t in trs])
+        # Without descriptors, prefer confident, currently visible and larger tracks (a referred
+        # object is usually a prominent one).
+        vis_last = np.array([float(t.visible[-1]) if len(t) else 0.0 for t in trs])
+        conf = np.array([t.score for t in trs])
+        base = 0.4 + 0.3 * conf + 0.1 * vis_last + 0.2 * _relative(feats.area, True)
         if rules:
             per = np.stack([np.clip(s(feats, occ, camera), 1e-6, 1.0) for _, s in rules])
             total = np.exp(np.log(per).mean(0)) * (0.9 + 0.1 * base)
