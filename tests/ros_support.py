@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,8 @@ class FakeEngine:
     def push_frame(self, image: np.ndarray, stamp: float) -> FrameResult:
         if (image[0] == 13).all():  # a sentinel first row makes the engine fail on this frame
             raise RuntimeError("engine failure on a sentinel frame")
+        if (image[0] == 7).all():  # another makes it slow (20 ms), like a real engine under load
+            time.sleep(0.02)
         self.frames += 1
         mask = image[:, :, 0] > 200 if self.command is not None else np.zeros(image.shape[:2], bool)
         ys, xs = np.nonzero(mask)
