@@ -102,12 +102,22 @@ class TrackingConfig:
     sam2_mask_threshold: float = 0.0  # mask logit above which a pixel is foreground
     sam2_min_object_score: float = 0.0  # object-presence logit below which the object is hidden (empty mask)
     sam2_max_cond_frames: int = 4  # box-prompted (keyframe) memories kept per object, newest first, within the window
+    # embedded segmenter (flow propagation + refinement)
+    embedded_width: int = 320  # internal processing width in pixels (0 = full resolution)
+    embedded_flow: Literal["ultrafast", "fast", "medium"] = "medium"  # DIS optical flow preset
+    embedded_grabcut_iterations: int = 5  # GrabCut iterations when an object starts from a box
+    embedded_colour_weight: float = 0.8  # weight of the colour log-odds against the shape prior
+    embedded_motion_weight: float = 0.5  # weight of the motion-coherence log-odds
 
     def validate(self) -> None:
         _check(0.0 <= self.iou_gate <= 1.0, "iou_gate", "must be in [0, 1]")
         _check(self.lost_after_s > 0, "lost_after_s", "must be > 0 seconds")
         _check(self.min_mask_area_px >= 0, "min_mask_area_px", "must be >= 0")
         _check(1 <= self.sam2_max_cond_frames <= 64, "sam2_max_cond_frames", "must be in [1, 64]")
+        _check(self.embedded_width == 0 or self.embedded_width >= 32, "embedded_width", "0 or >= 32 px")
+        _check(1 <= self.embedded_grabcut_iterations <= 20, "embedded_grabcut_iterations", "must be in [1, 20]")
+        _check(self.embedded_colour_weight >= 0, "embedded_colour_weight", "must be >= 0")
+        _check(self.embedded_motion_weight >= 0, "embedded_motion_weight", "must be >= 0")
         _check(
             self.backend == "embedded" or bool(self.model_path),
             "model_path",

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Development harness for the embedded perception backends on DAVIS-2016 (../shared/data/davis2016).
+
+  propagate: start the embedded segmenter from the ground-truth box on frame 0 and propagate;
+             prints J (mask IoU, frames 1..N-1) and ms per frame per sequence.
+  detect:    run the embedded detector on every frame with the sequence's category words
+             (categories.json); prints recall = fraction of frames with a detection of IoU > 0.5
+             against the ground-truth box, and ms per call.
+
+Output is one JSON object (per-sequence numbers and the means) on stdout; ``--out`` also writes it.
+Ego-motion for the detector comes from a small LK + RANSAC estimate here, so the harness does not
+depend on the engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from parse_vos_ros.config import Config, load_config, parse_override
+from parse_vos_ros.tracking.embedded import EmbeddedSegmenter, mask_box
+from parse_vos_ros.types import FrameContext
+
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016"
+
+
+def load_sequence(root: Path, seq: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """RGB frames ``(H, W, 3) uint8`` and ground-truth masks ``(H, W) bool`` of one sequence."""
+    frames = sorted((root / "JPEGImages" / "480p" / seq).glob("*.jpg"))
+    annos = sorted((root / "Annotations" / "480p" / seq).glob("*.png"))
+    images = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in frames]
+    masks = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 127 for p in annos]
+    return images, masks
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def ego_affine(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """``(2, 3)`` prev -> cur affine from Shi-Tomasi corners + LK + RANSAC (identity on failure)."""
+    pts = cv2.goodFeaturesToTrack(prev, 300, 0.01, 8)
+    if pts is None or len(pts) < 6:
+        return np.eye(2, 3)
+    nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None)
+    ok = status.ravel() == 1
+    if ok.sum() < 6:
+        return np.eye(2, 3)
+    affine, _ = cv2.estimateAffinePartial2D(pts[ok], nxt[ok], method=cv2.RANSAC, ransacReprojThreshold=2.0)
+    return affine if affine is not None else np.eye(2, 3)
+
+
+def contexts(images: list[np.ndarray], with_ego: bool) -> list[FrameContext]:
+    out, prev = [], None
+    for i, img in enumerate(images):
+        gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        aff = ego_affine(prev, gray) if (with_ego and prev is not None) else np.eye(2, 3)
+        out.append(FrameContext(index=i, stamp=i / 30.0, image=img, gray=gray, prev_gray=prev, ego_affine=aff))
+        prev = gray
+    return out
+
+
+def propagate(config: Config, images: list[np.ndarray], gts: list[np.ndarray]) -> dict[str, float]:
+    seg = EmbeddedSegmenter.from_config(config)
+    ctxs = contexts(images, with_ego=False)
+    box = mask_box(gts[0])
+    seg.add_objects(ctxs[0], {1: box})
+    js, times = [], []
+    for ctx, gt in zip(ctxs[1:], gts[1:], strict=True):
+        t = time.perf_counter()
+        mask = seg.propagate(ctx).get(1)
+        times.append(time.perf_counter() - t)
+        js.append(iou(mask, gt))
+    return {"J": float(np.mean(js)), "J_last": float(np.mean(js[-10:])), "ms": 1000 * float(np.mean(times))}
+
+
+def detect(config: Config, images: list[np.ndarray], gts: list[np.ndarray], words: list[str]) -> dict[str, float]:
+    from parse_vos_ros.grounding.embedded import EmbeddedDetector  # only the detect mode needs it
+
+    det = EmbeddedDetector.from_config(config)
+    ctxs = contexts(images, with_ego=True)
+    hits, top1, times, counts = [], [], [], []
+    for ctx, gt in zip(ctxs, gts, strict=True):
+        t = time.perf_counter()
+        dets = det.detect(ctx, words)
+        times.append(time.perf_counter() - t)
+        gt_box = mask_box(gt)
+        if gt_box is None:
+            continue
+        ious = [box_iou(d.box, gt_box) for d in dets]
+        hits.append(max(ious, default=0.0) > 0.5)
+        top1.append(bool(ious) and ious[0] > 0.5)
+        counts.append(len(dets))
+    return {"recall": float(np.mean(hits)), "top1": float(np.mean(top1)), "n": float(np.mean(counts)),
+            "ms": 1000 * float(np.mean(times))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mode", choices=["propagate", "detect"])
+    ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    ap.add_argument("--seq", action="append", help="sequence name (repeatable); default all")
+    ap.add_argument("--set", action="append", default=[], help="config override section.key=value")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    config = load_config(None, dict(parse_override(s) for s in args.set))
+    categories = json.loads((args.root / "categories.json").read_text())
+    seqs = args.seq or sorted(categories)
+    results: dict[str, dict[str, float]] = {}
+    for seq in seqs:
+        images, gts = load_sequence(args.root, seq)
+        if args.mode == "propagate":
+            results[seq] = propagate(config, images, gts)
+        else:
+            results[seq] = detect(config, images, gts, sorted(set(categories[seq])))
+        print(seq, json.dumps(results[seq]), file=sys.stderr)
+    keys = next(iter(results.values())).keys()
+    report = {"mode": args.mode, "per_sequence": results,
+              "mean": {k: float(np.mean([r[k] for r in results.values()])) for k in keys}}
+    print(json.dumps(report, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

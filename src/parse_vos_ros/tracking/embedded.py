@@ -1,0 +1,273 @@
+"""Weight-free mask propagation: one dense optical flow per frame warps every object's mask, then
+a per-object refinement (spatial prior + colour model + motion coherence) snaps it to the object.
+
+All work happens at an internal width (``tracking.embedded_width``, ~320 px); masks are returned at
+the frame's full resolution. State per object is a fixed-size mask at internal resolution plus two
+colour histograms, so memory is bounded by the number of live objects, not the stream length.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from parse_vos_ros.config import Config
+from parse_vos_ros.tracking import refine
+from parse_vos_ros.types import FrameContext
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class _Object:
+    """One propagated object at internal resolution."""
+
+    mask: np.ndarray  # (h, w) bool, the object's mask on the last processed frame
+    colours: refine.ColourModel
+
+
+@dataclass(frozen=True)
+class SegmenterParams:
+    """Tuning of the embedded segmenter (see ``TrackingConfig`` for units and defaults)."""
+
+    width: int = 320
+    flow_preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+    grabcut_iterations: int = 5
+    colour_weight: float = 0.8
+    motion_weight: float = 0.5
+    boundary_px: float = 2.0
+    colour_rate: float = 0.0
+    reanchor_iou: float = 0.5
+    band_scale: float = 0.25
+    max_objects: int = 64
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def mask_box(mask: np.ndarray) -> np.ndarray | None:
+    """``(4,) float`` xyxy box of a ``(h, w) bool`` mask (x1/y1 exclusive), None when empty."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    if ys.size == 0:
+        return None
+    xs = np.flatnonzero(mask.any(axis=0))
+    return np.array([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1], dtype=np.float64)
+
+
+class EmbeddedSegmenter:
+    """Optical-flow mask propagation with colour/motion refinement (implements ``Segmenter``)."""
+
+    def __init__(self, params: SegmenterParams | None = None) -> None:
+        self.params = params or SegmenterParams()
+        self._flow = cv2.DISOpticalFlow_create(self.params.flow_preset)
+        self._objects: dict[int, _Object] = {}
+        self._full_size: tuple[int, int] | None = None  # (W, H) of the camera frames
+        self._size: tuple[int, int] | None = None  # (w, h) internal
+        self._prev_gray: np.ndarray | None = None  # (h, w) uint8 internal, last processed frame
+        self._last_index: int | None = None
+        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        # Per-frame shared products at internal resolution, computed once for all objects.
+        self._rgb: np.ndarray | None = None
+        self._gray: np.ndarray | None = None
+        self._index: np.ndarray | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> EmbeddedSegmenter:
+        """Build from ``config.tracking`` (``embedded_*`` keys) and ``engine.max_tracks``."""
+        t = config.tracking
+        presets = {
+            "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+            "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+        }
+        return cls(
+            SegmenterParams(
+                width=t.embedded_width,
+                flow_preset=presets[t.embedded_flow],
+                grabcut_iterations=t.embedded_grabcut_iterations,
+                colour_weight=t.embedded_colour_weight,
+                motion_weight=t.embedded_motion_weight,
+                max_objects=config.engine.max_tracks,
+            )
+        )
+
+    # ----------------------------------------------------------------- frame handling
+    def _prepare(self, frame: FrameContext) -> None:
+        """Downscale ``frame`` once (idempotent per frame index); reset on a resolution change."""
+        image = frame.image
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"EmbeddedSegmenter expects (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+        full = (int(image.shape[1]), int(image.shape[0]))
+        if full != self._full_size:
+            if self._full_size is not None:
+                LOG.info("frame size changed %s -> %s: forgetting %d objects", self._full_size, full,
+                         len(self._objects))
+            self.reset()
+            self._full_size = full
+            w = min(self.params.width, full[0]) if self.params.width > 0 else full[0]
+            h = max(1, round(full[1] * w / full[0]))
+            self._size = (w, h)
+            gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            self._grid = (gx, gy)
+        if self._last_index == frame.index and self._rgb is not None:
+            return
+        assert self._size is not None
+        self._rgb = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        self._gray = cv2.cvtColor(self._rgb, cv2.COLOR_RGB2GRAY)
+        self._index = refine.colour_index(self._rgb)
+
+    def _to_internal(self, box: np.ndarray) -> tuple[int, int, int, int]:
+        assert self._full_size is not None and self._size is not None
+        s = self._size[0] / self._full_size[0]
+        b = np.asarray(box, dtype=np.float64).reshape(4) * s
+        if not np.all(np.isfinite(b)) or b[2] <= b[0] or b[3] <= b[1]:
+            raise ValueError(f"invalid box {box!r}: need finite xyxy with x1 > x0 and y1 > y0")
+        return refine.box_to_int(b, *self._size)
+
+    def _upscale(self, mask: np.ndarray) -> np.ndarray:
+        """Internal ``(h, w) bool`` -> full ``(H, W) bool`` with smooth (interpolated) edges."""
+        assert self._full_size is not None
+        if not mask.any():
+            return np.zeros(self._full_size[::-1], bool)
+        soft = cv2.GaussianBlur(mask.astype(np.float32), (3, 3), 0)
+        return cv2.resize(soft, self._full_size, interpolation=cv2.INTER_LINEAR) > 0.5
+
+    # ----------------------------------------------------------------- Segmenter API
+    def propagate(self, frame: FrameContext) -> dict[int, np.ndarray]:
+        """Masks of every live object on ``frame``: ``{object_id: (H, W) bool}``.
+
+        Calling it twice for the same ``frame.index`` returns the same masks without re-warping.
+        """
+        self._prepare(frame)
+        assert self._gray is not None
+        if self._last_index == frame.index:
+            return {oid: self._upscale(o.mask) for oid, o in self._objects.items()}
+        prev_gray, self._prev_gray, self._last_index = self._prev_gray, self._gray, frame.index
+        if not self._objects or prev_gray is None:
+            return {oid: self._upscale(o.mask) for oid, o in self._objects.items()}
+        # Backward flow (current -> previous): cur(x) ~ prev(x + flow(x)), so remapping the
+        # previous mask at x + flow(x) places it on the current frame without holes.
+        flow = self._flow.calc(self._gray, prev_gray, None)
+        assert self._grid is not None
+        map_x, map_y = self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1]
+        out = {}
+        for oid, obj in self._objects.items():
+            warped = cv2.remap(obj.mask.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0) > 0.5
+            obj.mask = self._refine(obj, warped, flow) if warped.any() else warped
+            out[oid] = self._upscale(obj.mask)
+        return out
+
+    def add_objects(self, frame: FrameContext, boxes: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Start new objects, or re-anchor existing ones, from ``(4,)`` xyxy pixel boxes.
+
+        A known object whose mask box still agrees with the new box (IoU >= ``reanchor_iou``) keeps
+        its propagated mask, clipped to the box with a margin; otherwise GrabCut re-segments the box
+        (seeded with the old mask when there is one). Raises ``ValueError`` on malformed boxes.
+        """
+        self._prepare(frame)
+        assert self._rgb is not None and self._index is not None and self._size is not None
+        if self._last_index != frame.index:
+            # A frame the segmenter has not propagated: it becomes the flow reference from now on.
+            self._prev_gray, self._last_index = self._gray, frame.index
+        parsed = {oid: self._to_internal(box) for oid, box in boxes.items()}  # validate all first
+        out = {}
+        w, h = self._size
+        for oid, ibox in parsed.items():
+            if oid not in self._objects and len(self._objects) >= self.params.max_objects:
+                raise ValueError(f"too many objects: at most {self.params.max_objects} (engine.max_tracks)")
+            obj = self._objects.get(oid)
+            mask = None
+            if obj is not None and obj.mask.any():
+                old_box = mask_box(obj.mask)
+                assert old_box is not None
+                if _box_iou(old_box, np.asarray(ibox, np.float64)) >= self.params.reanchor_iou:
+                    x0, y0, x1, y1 = ibox
+                    mx, my = max(2, (x1 - x0) // 8), max(2, (y1 - y0) // 8)
+                    clip = np.zeros((h, w), bool)
+                    clip[max(0, y0 - my):y1 + my, max(0, x0 - mx):x1 + mx] = True
+                    mask = obj.mask & clip
+                    if mask.sum() < 0.15 * (x1 - x0) * (y1 - y0):
+                        mask = None
+            if mask is None:
+                seed = obj.mask if obj is not None else None
+                mask = refine.grabcut_box(self._rgb, ibox, self.params.grabcut_iterations, seed)
+            bg = self._background_band(mask)
+            if obj is None:
+                self._objects[oid] = _Object(mask=mask, colours=refine.ColourModel(self._index, mask, bg))
+            else:
+                obj.mask = mask
+                obj.colours.update(self._index, mask, bg, rate=0.5)
+            out[oid] = self._upscale(mask)
+        return out
+
+    def remove_objects(self, object_ids: Iterable[int]) -> None:
+        """Forget these objects; unknown ids are ignored."""
+        for oid in object_ids:
+            self._objects.pop(oid, None)
+
+    def reset(self) -> None:
+        """Forget every object and the previous frame (the frame size is re-learned)."""
+        self._objects.clear()
+        self._prev_gray = None
+        self._last_index = None
+        self._rgb = self._gray = self._index = None
+        self._full_size = None
+
+    @property
+    def object_ids(self) -> tuple[int, ...]:
+        """Ids of the live objects."""
+        return tuple(self._objects)
+
+    # ----------------------------------------------------------------- refinement
+    def _band_px(self, mask: np.ndarray) -> int:
+        """Half-width of the band around the mask where pixels may change, grows with object size."""
+        return int(np.clip(self.params.band_scale * np.sqrt(mask.sum()), 3, 24))
+
+    def _background_band(self, mask: np.ndarray) -> np.ndarray:
+        r = self._band_px(mask) * 2 + 1
+        near = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (r, r)))
+        return near.astype(bool) & ~mask
+
+    def _refine(self, obj: _Object, warped: np.ndarray, flow: np.ndarray) -> np.ndarray:
+        """Snap the flow-warped mask to the object on the current frame.
+
+        Decides pixels only in a band around ``warped`` (inside an ROI, for speed) by the sign of
+        ``prior + colour_weight * colour + motion_weight * motion`` log-odds, where ``prior`` is the
+        signed distance to the warped boundary over ``boundary_px``.
+        """
+        p = self.params
+        assert self._index is not None
+        h, w = warped.shape
+        band = self._band_px(warped)
+        box = mask_box(warped)
+        assert box is not None
+        m = 2 * band + 2
+        x0, y0 = max(0, int(box[0]) - m), max(0, int(box[1]) - m)
+        x1, y1 = min(w, int(box[2]) + m), min(h, int(box[3]) + m)
+        roi = (slice(y0, y1), slice(x0, x1))
+        wm, idx, fl = warped[roi], self._index[roi], flow[roi]
+        sd = refine.signed_distance(wm)
+        logit = np.clip(sd / p.boundary_px, -band / p.boundary_px, band / p.boundary_px)
+        logit += p.colour_weight * obj.colours.log_ratio(idx)
+        near_bg = (sd < 0) & (sd >= -2 * band)
+        if p.motion_weight > 0:
+            logit += p.motion_weight * refine.motion_log_ratio(fl, sd > 1, near_bg)
+        local = (logit > 0) & (sd > -band)
+        local = cv2.morphologyEx(local.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+        local = refine.keep_supported_components(local, sd > min(band, 0.5 * float(sd.max())))
+        local = refine.fill_holes(local, max_hole_px=max(16, int(0.02 * local.sum())))
+        mask = np.zeros((h, w), bool)
+        mask[roi] = local
+        if mask.any():
+            obj.colours.update(idx, local, near_bg & ~local, p.colour_rate)
+        return mask
