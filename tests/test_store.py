@@ -115,3 +115,26 @@ def test_history_recorder_round_trips_masks_and_compensates() -> None:
     # Image motion 4 px/frame, camera 2 px/frame: 2 px/frame of object motion remains.
     np.testing.assert_allclose(np.diff(tr.comp_boxes[:, 0]), 2.0)
     assert rec.candidates == {tid}
+
+
+def test_history_recorder_chains_a_broken_track_but_not_a_distant_one() -> None:
+    store = TrackStore(max_tracks=4, max_samples=10, window_s=1.0)
+    rec = HistoryRecorder()
+    pan = _shift(-3.0)  # the camera pans: image positions drift 3 px/frame left
+    for i in range(24):
+        masks = {}
+        x = 20 + 4 * i - 3 * i  # 4 px/frame in the world
+        m = np.zeros((60, 200), bool)
+        m[20:30, x : x + 10] = True
+        if i < 10:
+            masks[1] = m  # the first fragment
+        elif i >= 14:
+            masks[2] = m  # the same object after a 4-frame break, as a new track
+        if i >= 14:
+            far = np.zeros((60, 200), bool)
+            far[40:50, 150:160] = True
+            masks[3] = far
+        rec.record(i / 10, pan if i else np.eye(2, 3), masks, store, (200, 60))
+    assert rec.chain((1,), [1, 2, 3], max_gap_s=1.0) == (1, 2)
+    assert rec.chain((2,), [1, 2, 3], max_gap_s=1.0) == (2, 1)
+    assert rec.chain((1,), [1, 2, 3], max_gap_s=0.2) == (1,)  # the break is 0.5 s

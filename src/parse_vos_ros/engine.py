@@ -639,6 +639,9 @@ def _revise(
     scene = SceneSummary(trajectories, "offline: full video", [], recorder.size, float(recorder.stamps[-1]))
     result = engine.reasoner.select(parsed, scene)
     chosen = tuple(t for t in result.track_ids if t in set(ids))
+    if parsed.cardinality != "all":
+        # A target whose track broke (lost, then re-detected as a new track) is one object.
+        chosen = recorder.chain(chosen, ids, engine.config.tracking.lost_after_s)
     revised = []
     for i, res in enumerate(results):
         h, w = shapes[i]

@@ -352,10 +352,9 @@ class HistoryRecorder:
         seen = sorted({tid for frame in self.boxes for tid in frame})
         return [t for t in seen if candidates is None or t in candidates]
 
-    def trajectories(self, track_ids: list[int]) -> list[Trajectory]:
-        """Full-video trajectories, compensated into the last frame's pixels."""
+    def _to_last(self) -> list[np.ndarray]:
+        """Per frame, the ``(3, 3)`` map from its pixels to the last frame's (chained ego affines)."""
         n = len(self.stamps)
-        # to_last[i] maps frame i pixels to the last frame's pixels (chained ego affines).
         to_last = [np.eye(3)] * n
         acc = np.eye(3)
         for i in range(n - 1, -1, -1):
@@ -363,11 +362,66 @@ class HistoryRecorder:
             a = np.eye(3)
             a[:2] = self.affines[i]
             acc = acc @ a
+        return to_last
+
+    def _span(self, tid: int) -> tuple[int, int]:
+        frames = [i for i, b in enumerate(self.boxes) if tid in b]
+        return frames[0], frames[-1]
+
+    def _velocity(self, tid: int, end: int, to_last: list[np.ndarray]) -> np.ndarray:
+        """Compensated box-centre velocity (pixels per frame) of ``tid`` over its last frames up to ``end``."""
+        frames = [k for k in range(max(0, end - 5), end) if tid in self.boxes[k]]
+        if not frames:
+            return np.zeros(2)
+        k = frames[0]
+        carry = np.linalg.inv(to_last[end]) @ to_last[k]
+        start = box_center_size(affine_boxes(carry[:2], self.boxes[k][tid][0]))[0]
+        return (box_center_size(self.boxes[end][tid][0])[0] - start) / (end - k)
+
+    def chain(self, track_ids: tuple[int, ...], pool: list[int], max_gap_s: float) -> tuple[int, ...]:
+        """``track_ids`` plus the tracks of ``pool`` that continue them after a break (re-identification).
+
+        A track continues another when it starts after the other ends (or ends before it starts)
+        within ``max_gap_s``, and its box at that moment lies within one box size of the other's
+        box carried across the gap with the camera motion and its own velocity, at a similar size
+        (ratio below 2).
+        """
+        to_last = self._to_last()
+        spans = {tid: self._span(tid) for tid in pool}
+        out = list(track_ids)
+        frontier = [t for t in track_ids if t in spans]
+        while frontier:
+            c = frontier.pop()
+            fc, lc = spans[c]
+            for t, (ft, lt) in spans.items():
+                if t in out:
+                    continue
+                if ft > lc and self.stamps[ft] - self.stamps[lc] <= max_gap_s:
+                    (i, a), (j, b) = (lc, c), (ft, t)
+                elif lt < fc and self.stamps[fc] - self.stamps[lt] <= max_gap_s:
+                    (i, a), (j, b) = (lt, t), (fc, c)
+                else:
+                    continue
+                # Carry the earlier box into the later frame's pixels and move it on at its velocity.
+                carry = np.linalg.inv(to_last[j]) @ to_last[i]
+                box_a = affine_boxes(carry[:2], self.boxes[i][a][0])
+                box_b = self.boxes[j][b][0]
+                (ca, sa), (cb, sb) = box_center_size(box_a), box_center_size(box_b)
+                ca = ca + self._velocity(a, i, to_last) * (j - i)
+                size_a, size_b = float(np.hypot(*sa)), float(np.hypot(*sb))
+                near = np.hypot(*(ca - cb)) <= max(size_a, size_b)
+                if near and max(size_a, size_b) <= 2.0 * max(min(size_a, size_b), 1e-6):
+                    out.append(t)
+                    frontier.append(t)
+        return tuple(out)
+
+    def trajectories(self, track_ids: list[int]) -> list[Trajectory]:
+        """Full-video trajectories, compensated into the last frame's pixels."""
+        to_last = self._to_last()
         stamps = np.asarray(self.stamps)
         out = []
         for tid in track_ids:
-            frames = [i for i in range(n) if tid in self.boxes[i]]
-            first, last = frames[0], frames[-1]
+            first, last = self._span(tid)
             rng = range(first, last + 1)
             boxes = np.zeros((len(rng), 4))
             areas = np.zeros(len(rng))
