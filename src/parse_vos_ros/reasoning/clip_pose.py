@@ -135,7 +135,8 @@ class ClipPoseVerifier:
         means = torch.stack([images[owners == t].mean(dim=0) for t in scored])
         means = means / means.norm(dim=1, keepdim=True).clamp(min=1e-12)
         cosines = means @ text
-        probs = torch.softmax(self.model.logit_scale.exp().float() * cosines, dim=0)
+        with torch.inference_mode():
+            probs = torch.softmax(self.model.logit_scale.exp().float() * cosines, dim=0)
         self.last_cosines = {t: float(c) for t, c in zip(scored, cosines, strict=True)}
         result = {int(t): 0.0 for t in crops}
         result.update({t: float(p) for t, p in zip(scored, probs, strict=True)})
