@@ -74,6 +74,11 @@ class GroundingConfig:
     text_threshold: float = 0.25
     max_detections: int = 16
     max_prompt_chars: int = 256  # GroundingDINO prompt length cap
+    # embedded detector (motion / HOG / colour / saliency cues)
+    embedded_width: int = 256  # working width in pixels for the motion, colour and saliency cues (0 = full)
+    embedded_hog_width: int = 480  # width in pixels the HOG people detector runs at (0 = full; slower when larger)
+    embedded_motion_min_px: float = 0.5  # residual motion below this many working-width pixels per frame is static
+    embedded_min_area_frac: float = 0.002  # regions smaller than this fraction of the image are ignored
     nms_iou: float = 0.7  # groundingdino: drop a box overlapping a better one of the same phrase above this IoU
 
     def validate(self) -> None:
@@ -81,6 +86,10 @@ class GroundingConfig:
         _check(0.0 <= self.text_threshold <= 1.0, "text_threshold", "must be in [0, 1]")
         _check(self.max_detections >= 1, "max_detections", "must be >= 1")
         _check(self.max_prompt_chars >= 8, "max_prompt_chars", "must be >= 8")
+        _check(self.embedded_width == 0 or self.embedded_width >= 32, "embedded_width", "0 or >= 32 px")
+        _check(self.embedded_hog_width == 0 or self.embedded_hog_width >= 64, "embedded_hog_width", "0 or >= 64 px")
+        _check(self.embedded_motion_min_px > 0, "embedded_motion_min_px", "must be > 0 pixels")
+        _check(0.0 <= self.embedded_min_area_frac < 1.0, "embedded_min_area_frac", "must be in [0, 1)")
         _check(0.0 < self.nms_iou <= 1.0, "nms_iou", "must be in (0, 1] (1 = off)")
         _check(
             self.backend == "embedded" or bool(self.model_path),

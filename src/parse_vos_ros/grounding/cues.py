@@ -1,0 +1,218 @@
+"""Weight-free object cues for the embedded detector: ego-compensated motion, colour, saliency, HOG.
+
+Each cue works on a reduced image (``(h, w)`` below, the detector's working size) and returns
+candidate boxes as ``(N, 4) float64`` xyxy in working-size pixels with ``(N,)`` scores in [0, 1];
+the detector scales them back to the camera frame.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from parse_vos_ros.grounding.vocabulary import COLOUR_RANGES
+
+Boxes = tuple[np.ndarray, np.ndarray]  # ((N, 4) float64 xyxy, (N,) float64 scores)
+
+
+def empty_boxes() -> Boxes:
+    return np.zeros((0, 4)), np.zeros(0)
+
+
+def _fit_affine_flow(flow: np.ndarray, init: np.ndarray, step: int = 4, iterations: int = 3) -> np.ndarray:
+    """Robust ``(2, 3)`` affine explaining a ``(h, w, 2)`` flow field (the dominant, camera motion).
+
+    Iteratively reweighted least squares (Cauchy weights) on a subsampled grid, started from the
+    residuals of ``init``, so a moving object covering a sizeable part of the image is down-weighted.
+    """
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    x, y = xs.ravel().astype(np.float64), ys.ravel().astype(np.float64)
+    f = flow[ys.ravel(), xs.ravel()].astype(np.float64)
+    design = np.stack([x, y, np.ones_like(x)], axis=1)
+    target = np.stack([x + f[:, 0], y + f[:, 1]], axis=1)
+    affine = init
+    for _ in range(iterations):
+        r = np.linalg.norm(design @ affine.T - target, axis=1)
+        scale = max(1.5 * float(np.median(r)), 0.3)
+        weight = 1.0 / (1.0 + (r / scale) ** 2)
+        sw = np.sqrt(weight)[:, None]
+        sol, *_ = np.linalg.lstsq(design * sw, target * sw, rcond=None)
+        affine = sol.T
+    return affine
+
+
+def motion_residual(flow_engine: cv2.DISOpticalFlow, prev: np.ndarray, cur: np.ndarray,
+                    ego: np.ndarray) -> np.ndarray:
+    """Magnitude of the motion the camera does not explain.
+
+    Args:
+        flow_engine: a DIS optical flow instance.
+        prev, cur: ``(h, w) uint8`` previous and current grey frames at working size.
+        ego: ``(2, 3)`` prev -> cur affine at working size (initial guess of the camera motion).
+
+    Returns:
+        ``(h, w) float32`` residual displacement in working-size pixels per frame, located on the
+        previous frame's pixel grid (a moving object's pixels on ``prev``; close enough at the
+        displacements of one frame).
+    """
+    flow = flow_engine.calc(prev, cur, None)
+    affine = _fit_affine_flow(flow, ego)
+    h, w = prev.shape
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    ex = affine[0, 0] * gx + affine[0, 1] * gy + affine[0, 2] - gx
+    ey = affine[1, 0] * gx + affine[1, 1] * gy + affine[1, 2] - gy
+    return np.hypot(flow[..., 0] - ex, flow[..., 1] - ey).astype(np.float32)
+
+
+def components_to_boxes(mask: np.ndarray, strength: np.ndarray, min_area: int, merge_px: int) -> Boxes:
+    """Boxes of the connected components of ``mask``, and of groups of components within ``merge_px``.
+
+    Objects often split into pieces (limbs, textureless interiors); the merged groups give the
+    whole-object box while the single components keep small separate objects.
+
+    Args:
+        mask: ``(h, w) bool`` region.
+        strength: ``(h, w) float32`` evidence in [0, 1]; a box scores the mean over its pixels.
+        min_area: components smaller than this many pixels are ignored.
+        merge_px: pieces closer than this are grouped.
+    """
+    boxes, scores = [], []
+    m8 = mask.astype(np.uint8)
+    levels = [m8]
+    if merge_px > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * merge_px + 1, 2 * merge_px + 1))
+        levels.append(cv2.dilate(m8, kernel))
+    for level, grown in enumerate(levels):
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+        for i in range(1, n):
+            x, y, bw, bh, _ = stats[i]
+            inside = (labels[y:y + bh, x:x + bw] == i) & mask[y:y + bh, x:x + bw]
+            area = int(inside.sum())
+            if area < min_area:
+                continue
+            ys, xs = np.nonzero(inside)
+            box = [x + xs.min(), y + ys.min(), x + xs.max() + 1, y + ys.max() + 1]
+            if level > 0 and any(np.allclose(box, b) for b in boxes):
+                continue  # the group is a single component already listed
+            fill = area / max(1.0, (box[2] - box[0]) * (box[3] - box[1]))
+            score = float(strength[y:y + bh, x:x + bw][inside].mean()) * (0.5 + 0.5 * min(1.0, 2 * fill))
+            boxes.append(box)
+            scores.append(score)
+    if not boxes:
+        return empty_boxes()
+    return np.asarray(boxes, np.float64), np.clip(np.asarray(scores, np.float64), 0.0, 1.0)
+
+
+def motion_boxes(residual: np.ndarray, min_px: float, min_area: int, merge_px: int) -> Boxes:
+    """Candidate boxes of independently moving regions from a ``(h, w)`` residual magnitude map."""
+    thr = max(min_px, 3.0 * float(np.median(residual)))
+    mask = residual > thr
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, kernel)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+    strength = np.clip(residual / (4.0 * thr), 0.0, 1.0)
+    return components_to_boxes(mask, strength, min_area, merge_px)
+
+
+def colour_mask(hsv: np.ndarray, colour: str) -> np.ndarray:
+    """``(h, w) bool`` pixels of ``hsv`` (``(h, w, 3) uint8`` OpenCV HSV) in the named colour's ranges."""
+    out = np.zeros(hsv.shape[:2], bool)
+    for h0, h1, s0, s1, v0, v1 in COLOUR_RANGES[colour]:
+        out |= cv2.inRange(hsv, (h0, s0, v0), (h1, s1, v1)).astype(bool)
+    return out
+
+
+def colour_boxes(mask: np.ndarray, min_area: int, merge_px: int) -> Boxes:
+    """Candidate boxes of regions of one colour (``(h, w) bool`` from ``colour_mask``)."""
+    m8 = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    m8 = cv2.morphologyEx(m8, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    clean = m8.astype(bool)
+    return components_to_boxes(clean, clean.astype(np.float32), min_area, merge_px)
+
+
+def box_fraction(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """``(N,)`` fraction of each integer-rounded box's pixels that are True in ``mask``."""
+    integral = cv2.integral(mask.astype(np.uint8))
+    h, w = mask.shape
+    out = np.zeros(len(boxes))
+    for i, (x0, y0, x1, y1) in enumerate(np.round(boxes).astype(int)):
+        x0, x1 = np.clip([x0, x1], 0, w)
+        y0, y1 = np.clip([y0, y1], 0, h)
+        area = (x1 - x0) * (y1 - y0)
+        if area > 0:
+            out[i] = (integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]) / area
+    return out
+
+
+def saliency_map(rgb: np.ndarray) -> np.ndarray:
+    """``(h, w) float32`` objectness in [0, 1] from appearance alone.
+
+    Average of (a) spectral-residual saliency (Hou & Zhang 2007: what the image's smooth log
+    spectrum does not predict) and (b) colour contrast to the image border, which is usually
+    background in a camera frame.
+    """
+    h, w = rgb.shape[:2]
+    gray = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 64), interpolation=cv2.INTER_AREA)
+    spectrum = np.fft.fft2(gray.astype(np.float32))
+    log_amp = np.log(np.abs(spectrum) + 1e-6)
+    residual = log_amp - cv2.blur(log_amp.astype(np.float32), (3, 3))
+    sr = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
+    sr = cv2.GaussianBlur(sr.astype(np.float32), (0, 0), 2.5)
+    sr = cv2.resize(sr / (sr.max() + 1e-9), (w, h), interpolation=cv2.INTER_LINEAR)
+    lab = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32), (0, 0), 2.0)
+    b = max(2, min(h, w) // 16)
+    strips = [lab[:b].reshape(-1, 3), lab[-b:].reshape(-1, 3), lab[:, :b].reshape(-1, 3), lab[:, -b:].reshape(-1, 3)]
+    dist = np.min(np.stack([np.linalg.norm(lab - np.median(s, axis=0), axis=2) for s in strips]), axis=0)
+    contrast = dist / (np.percentile(dist, 99) + 1e-6)
+    return np.clip(0.5 * sr + 0.5 * contrast, 0.0, 1.0).astype(np.float32)
+
+
+def saliency_boxes(saliency: np.ndarray, min_area: int, merge_px: int) -> Boxes:
+    """Candidate boxes of salient regions: Otsu threshold of the saliency map, then components."""
+    s8 = (saliency * 255).astype(np.uint8)
+    _, mask = cv2.threshold(s8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
+    return components_to_boxes(mask, saliency, min_area, merge_px)
+
+
+class PeopleDetector:
+    """OpenCV's built-in HOG + linear SVM pedestrian detector (Dalal & Triggs), no downloaded weights."""
+
+    def __init__(self) -> None:
+        self._hog = cv2.HOGDescriptor()
+        self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+
+    def detect(self, rgb: np.ndarray, scale_step: float = 1.08) -> Boxes:
+        """People in ``(h, w, 3) uint8`` RGB; scores map SVM margins to [0, 1]."""
+        if rgb.shape[0] < 128 or rgb.shape[1] < 64:
+            return empty_boxes()  # smaller than the 64x128 detection window
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        rects, weights = self._hog.detectMultiScale(gray, hitThreshold=0.0, winStride=(8, 8), padding=(8, 8),
+                                                    scale=scale_step)
+        if len(rects) == 0:
+            return empty_boxes()
+        rects = np.asarray(rects, np.float64).reshape(-1, 4)
+        boxes = np.stack([rects[:, 0], rects[:, 1], rects[:, 0] + rects[:, 2], rects[:, 1] + rects[:, 3]], axis=1)
+        # The default window has ~16 px of context around a person on each side; trim to the body.
+        pad_x, pad_y = 0.15 * rects[:, 2], 0.07 * rects[:, 3]
+        boxes += np.stack([pad_x, pad_y, -pad_x, -pad_y], axis=1)
+        scores = 1.0 / (1.0 + np.exp(-2.0 * (np.asarray(weights, np.float64).ravel() - 0.3)))
+        return boxes, scores
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best score first."""
+    order = np.argsort(-scores, kind="stable")
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        ix = np.clip(np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]), 0, None)
+        iy = np.clip(np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]), 0, None)
+        inter = ix * iy
+        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)

@@ -1,0 +1,136 @@
+"""Weight-free grounding: candidate boxes for noun phrases from classical cues.
+
+Cues (see ``cues.py``), chosen per phrase by ``vocabulary.analyse_phrase``:
+- motion the camera does not explain (dense flow minus a robust camera affine, seeded with the
+  engine's ego-motion) for every phrase, since referred objects in video usually move;
+- the HOG people detector for person words;
+- colour regions for colour words, which also re-rank every other candidate by colour share;
+- appearance saliency (spectral residual + contrast to the border) as the generic fallback, so any
+  noun yields candidates even on a static scene.
+
+The detector keeps no per-stream state beyond its flow and HOG engines: it reads the previous
+frame and the camera motion from ``FrameContext``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from parse_vos_ros.config import Config
+from parse_vos_ros.grounding import cues
+from parse_vos_ros.grounding.vocabulary import analyse_phrase
+from parse_vos_ros.types import Detection, FrameContext
+
+# How much each cue's score counts when candidates from several cues compete for one phrase:
+# a detector built for the class beats motion, motion beats appearance-only saliency.
+_W_PERSON, _W_MOTION, _W_COLOUR, _W_SALIENCY = 1.0, 0.8, 0.7, 0.35
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    """Tuning of the embedded detector (see ``GroundingConfig`` for units and defaults)."""
+
+    width: int = 256
+    hog_width: int = 480
+    motion_min_px: float = 0.5
+    min_area_frac: float = 0.002
+    max_detections: int = 16
+    nms_iou: float = 0.6
+
+
+class EmbeddedDetector:
+    """Motion / HOG / colour / saliency candidates (implements ``grounding.base.Detector``)."""
+
+    def __init__(self, params: DetectorParams | None = None) -> None:
+        self.params = params or DetectorParams()
+        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self._people = cues.PeopleDetector()
+
+    @classmethod
+    def from_config(cls, config: Config) -> EmbeddedDetector:
+        """Build from ``config.grounding`` (``embedded_*`` keys and ``max_detections``)."""
+        g = config.grounding
+        return cls(
+            DetectorParams(
+                width=g.embedded_width,
+                hog_width=g.embedded_hog_width,
+                motion_min_px=g.embedded_motion_min_px,
+                min_area_frac=g.embedded_min_area_frac,
+                max_detections=g.max_detections,
+            )
+        )
+
+    def detect(self, frame: FrameContext, phrases: Sequence[str]) -> list[Detection]:
+        """Detections for ``phrases`` on ``frame``, best first, boxes in pixel xyxy of ``frame.image``.
+
+        Raises ``ValueError`` for an image that is not ``(H, W, 3) uint8`` or an empty phrase list.
+        """
+        image = frame.image
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"EmbeddedDetector expects (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+        if not phrases:
+            raise ValueError("EmbeddedDetector.detect needs at least one phrase")
+        p = self.params
+        full_h, full_w = image.shape[:2]
+        w = min(p.width, full_w) if p.width > 0 else full_w
+        h = max(1, round(full_h * w / full_w))
+        s = w / full_w  # working px per image px
+        rgb = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        min_area = max(4, int(p.min_area_frac * w * h))
+        merge_px = max(2, w // 40)
+
+        motion = cues.empty_boxes()
+        if frame.prev_gray is not None and frame.prev_gray.shape == (full_h, full_w):
+            prev = cv2.resize(frame.prev_gray, (w, h), interpolation=cv2.INTER_AREA)
+            cur = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            ego = np.asarray(frame.ego_affine, np.float64).reshape(2, 3).copy()
+            ego[:, 2] *= s  # the linear part is scale-free, the translation is in pixels
+            residual = cues.motion_residual(self._flow, prev, cur, ego)
+            motion = cues.motion_boxes(residual, p.motion_min_px, min_area, merge_px)
+        saliency = cues.saliency_boxes(cues.saliency_map(rgb), min_area, merge_px)
+        hsv = None
+        people: cues.Boxes | None = None
+
+        out: list[Detection] = []
+        for phrase in phrases:
+            info = analyse_phrase(phrase)
+            parts = [(motion, _W_MOTION), (saliency, _W_SALIENCY)]
+            if info.person:
+                if people is None:
+                    people = self._detect_people(image, s)
+                parts.append((people, _W_PERSON))
+            boxes = np.concatenate([b for (b, _), _ in parts])
+            scores = np.concatenate([sc * wt for (_, sc), wt in parts])
+            if info.colours:
+                if hsv is None:
+                    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+                colour = np.zeros((h, w), bool)
+                for name in info.colours:
+                    colour |= cues.colour_mask(hsv, name)
+                # A colour word is a hard requirement: candidates without the colour sink.
+                share = cues.box_fraction(colour, boxes)
+                scores = scores * (0.2 + 0.8 * np.clip(share / 0.3, 0.0, 1.0))
+                cb, cs = cues.colour_boxes(colour, min_area, merge_px)
+                boxes, scores = np.concatenate([boxes, cb]), np.concatenate([scores, cs * _W_COLOUR])
+            if len(boxes) == 0:
+                continue
+            keep = cues.nms(boxes, scores, p.nms_iou)
+            for i in keep:
+                box = np.clip(boxes[i] / s, 0, [full_w, full_h, full_w, full_h])
+                if box[2] - box[0] >= 1 and box[3] - box[1] >= 1:
+                    out.append(Detection(box=box, score=float(np.clip(scores[i], 0, 1)), phrase=phrase))
+        out.sort(key=lambda d: -d.score)
+        return out[: p.max_detections]
+
+    def _detect_people(self, image: np.ndarray, s: float) -> cues.Boxes:
+        """HOG people boxes in working-size pixels (HOG runs at ``hog_width``, its own resolution)."""
+        full_h, full_w = image.shape[:2]
+        hw = min(self.params.hog_width, full_w) if self.params.hog_width > 0 else full_w
+        hs = hw / full_w
+        small = cv2.resize(image, (hw, max(1, round(full_h * hs))), interpolation=cv2.INTER_AREA)
+        boxes, scores = self._people.detect(small)
+        return boxes * (s / hs), scores
