@@ -71,7 +71,7 @@ class FakeEngine:
         pass
 
 
-def fake_node_command(*ros_args: str) -> list[str]:
+def fake_node_command(*ros_args: str, autostart: bool = True) -> list[str]:
     """A child process running the node with FakeEngine (default profile)."""
     script = textwrap.dedent(
         f"""
@@ -82,7 +82,7 @@ def fake_node_command(*ros_args: str) -> list[str]:
         from parse_vos_ros.config import load_config
         from parse_vos_ros.ros.node import spin
         from ros_support import FakeEngine
-        sys.exit(spin(load_config("default"), sys.argv[1:], engine_factory=FakeEngine))
+        sys.exit(spin(load_config("default"), sys.argv[1:], engine_factory=FakeEngine, autostart={autostart!r}))
         """
     )
     return [sys.executable, "-c", script, *ros_args]

@@ -338,6 +338,75 @@ def test_bursting_camera_drops_frames_and_keeps_up(fake_node: NodeProcess, env: 
     assert out["targets"] == delta["frames_processed"] and out["ordered"] and out["unique"]
 
 
+LIFECYCLE_DRIVER = r"""
+import json, time
+import numpy as np, rclpy
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from sensor_msgs.msg import Image
+from parse_vos_ros.msg import TargetSegmentation
+from parse_vos_ros.srv import SetCommand
+from parse_vos_ros.ros.qos import output_qos, image_qos
+
+rclpy.init()
+node = rclpy.create_node("lifecycle_driver")
+targets = []
+node.create_subscription(TargetSegmentation, "/lc/target", targets.append, output_qos(100))
+pub = node.create_publisher(Image, "/lc/image", image_qos("reliable"))
+change = node.create_client(ChangeState, "/lc/parse_vos/change_state")
+set_cmd = node.create_client(SetCommand, "/lc/set_command")
+
+def call(client, request):
+    future = client.call_async(request)
+    rclpy.spin_until_future_complete(node, future, timeout_sec=10)
+    return future.result()
+
+def transition(tid):
+    return call(change, ChangeState.Request(transition=Transition(id=tid))).success
+
+def frame(sec):
+    im = np.zeros((48, 64, 3), np.uint8)
+    im[5:9, 5:9, 0] = 255
+    m = Image()
+    m.header.stamp.sec = sec
+    m.height, m.width, m.encoding, m.step, m.data = 48, 64, "rgb8", 192, im.tobytes()
+    pub.publish(m)
+    end = time.time() + 0.4
+    while time.time() < end:
+        rclpy.spin_once(node, timeout_sec=0.02)
+
+while not (change.service_is_ready() and set_cmd.service_is_ready() and pub.get_subscription_count()):
+    rclpy.spin_once(node, timeout_sec=0.05)
+out = {"early": call(set_cmd, SetCommand.Request(text="the red dot")).message}
+out["configure"] = transition(Transition.TRANSITION_CONFIGURE)
+out["command"] = call(set_cmd, SetCommand.Request(text="the red dot", id="lc")).success
+frame(1)  # configured but inactive: ignored
+out["activate"] = transition(Transition.TRANSITION_ACTIVATE)
+frame(2)
+out["deactivate"] = transition(Transition.TRANSITION_DEACTIVATE)
+frame(3)
+out["activate2"] = transition(Transition.TRANSITION_ACTIVATE)
+frame(4)
+out["targets"] = [[t.header.stamp.sec, t.command_id, t.state] for t in targets]
+print(json.dumps(out))
+"""
+
+
+def test_lifecycle_transitions(env: dict[str, str]) -> None:
+    node = NodeProcess(fake_node_command("-r", "__ns:=/lc", autostart=False), env=env)
+    node.start_process()
+    try:
+        result = run_python(LIFECYCLE_DRIVER, env, 60)
+    finally:
+        assert node.stop() == 0
+    assert result.returncode == 0, result.stderr + node.text()
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "unconfigured" in out["early"]
+    assert out["configure"] and out["command"] and out["activate"] and out["deactivate"] and out["activate2"]
+    assert out["targets"] == [[2, "lc", STATE_TRACKING], [4, "lc", STATE_TRACKING]]
+    assert "deactivated: images are ignored" in node.text() and "Traceback" not in node.text()
+
+
 def test_sigint_stops_cleanly_and_bad_parameters_fail_at_start(env: dict[str, str]) -> None:
     node = NodeProcess(fake_node_command("-r", "__node:=other"), env=env).start()
     time.sleep(0.5)

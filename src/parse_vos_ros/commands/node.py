@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-topic", default="", help="remap the image input to this topic")
     parser.add_argument("--namespace", default="", help="node namespace (topics are relative to it)")
     parser.add_argument("--name", default="", help="node name (default parse_vos)")
+    parser.add_argument("--no-autostart", action="store_true",
+                        help="start unconfigured and wait for lifecycle transitions (configure, activate)")
     parser.add_argument("--dump-params", action="store_true",
                         help="print the profile as a ROS params file (for --ros-args --params-file) and exit")
     parser.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=[],
@@ -43,11 +45,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"parse-vos node: {exc}", file=sys.stderr)
         return 2
     from parse_vos_ros.ros.launch import ros_arguments
-    from parse_vos_ros.ros.node import spin
+    from parse_vos_ros.ros.node import EngineStartError, spin
 
     ros_args = ros_arguments(camera_topic=args.camera_topic, namespace=args.namespace, name=args.name)
     try:
-        return spin(config, [*ros_args, *args.ros_args])
-    except ConfigError as exc:  # a parameter given with --ros-args is invalid
+        return spin(config, [*ros_args, *args.ros_args], autostart=not args.no_autostart)
+    except (ConfigError, EngineStartError) as exc:  # a bad --ros-args parameter, a model that fails to load
         print(f"parse-vos node: {exc}", file=sys.stderr)
         return 2

@@ -92,15 +92,21 @@ class NodeProcess:
         self._ready = threading.Event()
         self.process: subprocess.Popen[str] | None = None
 
+    def start_process(self) -> NodeProcess:
+        """Start the process without waiting (for a node that waits for lifecycle transitions)."""
+        self.process = subprocess.Popen(self.command, env=self.env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, errors="replace")
+        threading.Thread(target=self._pump, daemon=True).start()
+        return self
+
     def start(self, timeout_s: float = 60.0) -> NodeProcess:
-        """Start the node and wait until it logs that it is ready.
+        """Start the node and wait until it logs that it is ready (configured and active).
 
         Raises:
             RuntimeError: the node exited or did not get ready in time (its output is included).
         """
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, errors="replace")
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.start_process()
+        assert self.process is not None
         deadline = time.monotonic() + timeout_s
         while not self._ready.wait(0.1):
             if self.process.poll() is not None or time.monotonic() > deadline:

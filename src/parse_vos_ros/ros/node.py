@@ -34,7 +34,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
@@ -84,8 +84,13 @@ def _preview(text: str) -> str:
     return repr(short) + (f"... ({len(text)} chars)" if len(text) > LOG_PREVIEW_CHARS else "")
 
 
-class ParseVosNode(Node):
+class ParseVosNode(LifecycleNode):
     """Referring segmentation on a camera stream; see the module docstring for the interface.
+
+    A lifecycle (managed) node: parameters are validated at construction; ``configure`` builds
+    the engine (loads the models), ``activate`` starts processing and publishing, ``deactivate``
+    ignores images (counted), ``cleanup`` releases the engine. ``spin`` walks through configure
+    and activate by itself unless ``autostart`` is off.
 
     Args:
         config: the profile loaded by the caller; parameters given with ``--ros-args``
@@ -101,7 +106,8 @@ class ParseVosNode(Node):
         self.config = self._declare_config(config)
         self._engine_factory = engine_factory
         self._engine_lock = threading.Lock()
-        self._engine = engine_factory(self.config)
+        self._engine: EngineLike | None = None  # built on configure
+        self.lifecycle = "unconfigured"
 
         self._command_text = ""
         self._command_id = ""
@@ -123,10 +129,10 @@ class ParseVosNode(Node):
         self._control_group = MutuallyExclusiveCallbackGroup()
         self._image_group = MutuallyExclusiveCallbackGroup()
         out_qos = qos.output_qos()
-        self._target_pub = self.create_publisher(TargetSegmentation, "target", out_qos)
-        self._mask_pub = self.create_publisher(Image, "mask", out_qos)
-        self._debug_pub = self.create_publisher(Image, "debug_image", qos.output_qos(depth=1))
-        self._reasoning_pub = self.create_publisher(String, "reasoning", qos.command_qos())
+        self._target_pub = self.create_lifecycle_publisher(TargetSegmentation, "target", out_qos)
+        self._mask_pub = self.create_lifecycle_publisher(Image, "mask", out_qos)
+        self._debug_pub = self.create_lifecycle_publisher(Image, "debug_image", qos.output_qos(depth=1))
+        self._reasoning_pub = self.create_lifecycle_publisher(String, "reasoning", qos.command_qos())
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         self._reliability = qos.choose_image_reliability([], self.config.ros.image_reliability)
@@ -144,10 +150,53 @@ class ParseVosNode(Node):
 
         self._worker = threading.Thread(target=self._work, name="parse_vos_worker", daemon=True)
         self._worker.start()
+
+    # ----------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Build the engine (loads the models); failure leaves the node unconfigured."""
+        try:
+            engine = self._engine_factory(self.config)
+        except Exception as exc:  # a backend failing to load is reported, not raised into rclpy
+            self.get_logger().error(f"configure failed, the engine could not be built: {type(exc).__name__}: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        with self._engine_lock:
+            self._engine = engine
+        self.lifecycle = "inactive"
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # enables the lifecycle publishers
+        self.lifecycle = "active"
         self.get_logger().info(
             f"ready: image={self._image_sub.topic_name} ({self._reliability}), "
             f"target={self._target_pub.topic_name}"
         )
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.lifecycle = "inactive"
+        with self._slot_lock:
+            self._slot = None
+        self.get_logger().info("deactivated: images are ignored until activate")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_engine()
+        self._command_text = self._command_id = ""
+        self.lifecycle = "unconfigured"
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_engine()
+        self.lifecycle = "finalized"
+        return super().on_shutdown(state)
+
+    def _release_engine(self) -> None:
+        with self._engine_lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()
+        self._last_size = self._last_stamp = None
 
     # ----------------------------------------------------------------- parameters
     def _declare_config(self, config: Config) -> Config:
@@ -196,6 +245,8 @@ class ParseVosNode(Node):
 
     def _rebuild_engine(self, config: Config) -> None:
         """Replace the engine (tracks are lost) and re-issue the current command."""
+        if self._engine is None:
+            return  # unconfigured: configure will build it with the new config
         try:
             engine = self._engine_factory(config)
         except Exception as exc:  # a backend failing to load must not take the node down
@@ -203,7 +254,10 @@ class ParseVosNode(Node):
             return
         with self._engine_lock:
             old, self._engine = self._engine, engine
-            if self._command_text:
+            if old is None:  # cleaned up while the new engine was being built
+                self._engine = None
+                old = engine
+            elif self._command_text:
                 try:
                     engine.set_command(self._command_text, None, self._command_id)
                 except CommandParseError as exc:
@@ -243,6 +297,9 @@ class ParseVosNode(Node):
         """Never blocks: keep the newest message, count the one it replaces as dropped."""
         with self._slot_lock:
             self._counters["received"] += 1
+            if self.lifecycle != "active":
+                self._counters["ignored_inactive"] += 1
+                return
             if self._slot is not None:
                 self._counters["dropped"] += 1
             self._slot = msg
@@ -290,6 +347,8 @@ class ParseVosNode(Node):
         self._last_size, self._last_stamp = size, stamp
         try:
             with self._engine_lock:
+                if self._engine is None:
+                    return  # cleaned up while this frame was in flight
                 result = self._engine.push_frame(image, stamp)
         except Exception as exc:  # the node must stay up whatever a backend does on one frame
             self._reject("engine_error", f"frame {stamp:.3f} failed in the engine: {type(exc).__name__}: {exc}")
@@ -300,7 +359,8 @@ class ParseVosNode(Node):
 
     def _reset_engine(self) -> None:
         with self._engine_lock:
-            self._engine.reset()
+            if self._engine is not None:
+                self._engine.reset()
         self._last_stamp = None
 
     def _publish(self, result: FrameResult, in_header: Header, image: np.ndarray) -> None:
@@ -323,15 +383,20 @@ class ParseVosNode(Node):
     # ----------------------------------------------------------------- commands
     def _set_command(self, text: str, command_id: str, stamp: float | None) -> tuple[bool, str, str]:
         """Apply a command; returns (success, message, command id). Empty text clears."""
+        if self._engine is None:
+            return False, f"the node is {self.lifecycle}: configure it first", command_id
         if not text.strip():
             with self._engine_lock:
-                self._engine.clear_command()
+                if self._engine is not None:
+                    self._engine.clear_command()
             self._command_text = self._command_id = ""
             self.get_logger().info("command cleared")
             return True, "command cleared", ""
         command_id = command_id or f"cmd-{next(self._command_counter)}"
         try:
             with self._engine_lock:
+                if self._engine is None:
+                    return False, f"the node is {self.lifecycle}: configure it first", command_id
                 parsed = self._engine.set_command(text, stamp, command_id)
         except CommandParseError as exc:
             self._faults.report("command_rejected", f"command {_preview(text)} rejected: {exc}")
@@ -367,8 +432,10 @@ class ParseVosNode(Node):
         with self._slot_lock:
             counters = dict(self._counters)
         values: dict[str, str] = {
-            f"frames_{k}": str(counters.get(k, 0)) for k in ("received", "processed", "dropped", "rejected")
+            f"frames_{k}": str(counters.get(k, 0))
+            for k in ("received", "processed", "dropped", "rejected", "ignored_inactive")
         }
+        values["lifecycle"] = self.lifecycle
         for kind, count in sorted(self._faults.counts().items()):
             values[f"fault_{kind}"] = str(count)
         times = np.array(self._process_ms, dtype=np.float64)
@@ -380,7 +447,7 @@ class ParseVosNode(Node):
         if self._last_result is not None:
             values["state"] = str(self._last_result.state.value)
         with contextlib.suppress(Exception), self._engine_lock:  # stats are best effort
-            for key, value in self._engine.stats().items():
+            for key, value in (self._engine.stats() if self._engine is not None else {}).items():
                 values[f"engine_{key}"] = f"{value:g}" if isinstance(value, float) else str(value)
         return values
 
@@ -411,17 +478,25 @@ class ParseVosNode(Node):
         self._slot_event.set()
         if self._worker.is_alive() and threading.current_thread() is not self._worker:
             self._worker.join(timeout=10.0)
-        with self._engine_lock:
-            self._engine.close()
+        self._release_engine()
+
+
+class EngineStartError(RuntimeError):
+    """The engine could not be built at start (autostart configure failed); the log says why."""
 
 
 def spin(config: Config, ros_args: list[str], *, engine_factory: EngineFactory = default_engine_factory,
-         node_name: str = "parse_vos") -> int:
+         node_name: str = "parse_vos", autostart: bool = True) -> int:
     """Run the node until SIGINT/SIGTERM or ROS shutdown; returns the exit code (0 on a clean stop).
 
     Args:
         config: the loaded profile (ROS parameters override it).
         ros_args: arguments after ``--ros-args`` (remaps, ``-p``, ``--params-file``, log level).
+        autostart: configure and activate at once; otherwise wait for lifecycle transitions.
+
+    Raises:
+        ConfigError: a parameter is invalid.
+        EngineStartError: with autostart, the engine could not be built.
     """
     import rclpy
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
@@ -430,6 +505,12 @@ def spin(config: Config, ros_args: list[str], *, engine_factory: EngineFactory =
     node: ParseVosNode | None = None
     try:
         node = ParseVosNode(config, engine_factory=engine_factory, node_name=node_name)
+        if autostart:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise EngineStartError("the engine could not be built (see the error above)")
+            node.trigger_activate()
+        else:
+            node.get_logger().info("unconfigured: waiting for the configure and activate transitions")
         # Two threads: images in one callback group, commands/services/timers in the other.
         executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(node)
