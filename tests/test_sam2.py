@@ -247,3 +247,57 @@ def test_fallback_embedded_takes_over(tmp_path: Path) -> None:
     pytest.importorskip("parse_vos_ros.tracking.embedded")
     config = make_config(tmp_path / "nowhere", fallback="embedded")
     assert type(build_segmenter(config)).__name__ == "EmbeddedSegmenter"
+
+
+# --- the whole engine with paper-style backends -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def paper_dirs(tmp_path_factory: pytest.TempPathFactory, sam2_dir: Path) -> dict[str, Path]:
+    from tiny_models import build_tiny_clip, build_tiny_groundingdino
+
+    root = tmp_path_factory.mktemp("paper")
+    return {"gd": build_tiny_groundingdino(root / "gd"), "sam2": sam2_dir, "clip": build_tiny_clip(root / "clip")}
+
+
+def test_engine_runs_end_to_end_with_paper_backends(paper_dirs: dict[str, Path]) -> None:
+    from parse_vos_ros.engine import Engine
+    from parse_vos_ros.grounding.groundingdino import GroundingDinoDetector
+    from parse_vos_ros.reasoning.clip_pose import ClipPoseVerifier
+    from parse_vos_ros.types import ParsedCommand, TargetState
+
+    config = load_config(
+        "paper",
+        {
+            "grounding.model_path": str(paper_dirs["gd"]),
+            "tracking.model_path": str(paper_dirs["sam2"]),
+            "pose.model_path": str(paper_dirs["clip"]),
+            "parser.backend": "rule",
+            "reasoner.backend": "rule",
+            "grounding.box_threshold": 0.3,
+            "grounding.max_detections": 3,
+            "engine.keyframe_interval": 5,
+            "fallback": "none",
+            "device": "cpu",
+        },
+    )
+    command = ParsedCommand("the dog sitting", candidates=("dog",), pose=("sitting",))
+    with Engine(config) as engine:
+        assert isinstance(engine.detector, GroundingDinoDetector)
+        assert isinstance(engine.segmenter, Sam2Segmenter)
+        assert isinstance(engine.pose_verifier, ClipPoseVerifier)
+        engine.set_command(command)
+        results = [engine.push_frame(f.image, f.stamp) for f in frames(24)]
+        stats = engine.stats()
+    assert stats["frames"] == 24 and stats["keyframes"] >= 4 and stats["births"] >= 1
+    for result in results:
+        assert result.mask.shape == (H, W) and result.mask.dtype == bool
+        assert isinstance(result.state, TargetState)
+        if result.box is not None:
+            assert 0 <= result.box[0] < result.box[2] <= W and 0 <= result.box[1] < result.box[3] <= H
+    assert any(r.track_ids for r in results)
+    # several look-alike "dog" tracks remain, so CLIP re-ranks them by the pose text (cached once)
+    assert any("pose_scores" in r.trace for r in results)
+    assert engine.pose_verifier.text_encodings == 1
+    assert engine.segmenter.memory_stats()["frames"] == 1
+    assert set(engine.segmenter.object_ids) == set(engine.store.ids)
