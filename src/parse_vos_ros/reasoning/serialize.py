@@ -1,12 +1,12 @@
 """Compact, bounded text form of a scene for the LLM motion reasoner (method step 4).
 
 One header line (frame size, window, camera motion), one line per occlusion fact and one line per
-track. A track line holds at most ``max_samples`` samples of its ego-compensated box (centre and
-size in percent of the frame, time in seconds before the newest sample) and a summary the LLM
-can use without arithmetic: velocity in percent of the frame per second, a direction word,
-the size trend (growing = approaching) and how often it was visible. At most ``max_tracks``
+track. A track line holds at most ``max_samples`` samples ``time:x,y`` of its ego-compensated box centre
+(percent of the frame; time in seconds before the newest sample) and a summary the LLM can use
+without arithmetic: velocity in percent of the frame per second, a direction word, the newest
+box size and its trend (growing = approaching) and how often it was visible. At most ``max_tracks``
 tracks are written (the best observed first), so the text is bounded whatever the window length
-or the number of tracks; with the defaults (12 tracks x 8 samples) it stays under ~1,600 Llama 3
+or the number of tracks; with the defaults (12 tracks x 8 samples) it stays under ~1,200 Llama 3
 tokens (measured by benchmarks/bench_language.py).
 """
 
@@ -65,19 +65,18 @@ def _track_line(traj: Trajectory, size: tuple[int, int], newest: float, max_samp
     stamps = np.asarray(traj.stamps, dtype=float)[visible]
     boxes = _centres(np.asarray(traj.comp_boxes, dtype=float)[visible], size)
     areas = np.asarray(traj.areas, dtype=float)[visible]
-    samples = " ".join(
-        f"{stamps[i] - newest:+.1f}s:{boxes[i, 0]:.0f},{boxes[i, 1]:.0f},{boxes[i, 2]:.0f}x{boxes[i, 3]:.0f}"
-        for i in _pick(n_vis, max_samples)
-    )
+    picked = _pick(n_vis, max_samples)
+    samples = " ".join(f"{stamps[i] - newest:.1f}:{boxes[i, 0]:.0f},{boxes[i, 1]:.0f}" for i in picked)
+    size_now = f"{boxes[-1, 2]:.0f}x{boxes[-1, 3]:.0f}"
     if n_vis >= 2 and stamps[-1] - stamps[0] > 1e-6:
         t = stamps - stamps.mean()
         vx = float(np.dot(t, boxes[:, 0] - boxes[:, 0].mean()) / np.dot(t, t))
         vy = float(np.dot(t, boxes[:, 1] - boxes[:, 1].mean()) / np.dot(t, t))
         change = areas[-1] / max(areas[0], 1e-6) - 1.0
         trend = "growing" if change > SIZE_TREND else "shrinking" if change < -SIZE_TREND else "steady"
-        summary = f"v {vx:+.0f},{vy:+.0f}%/s {direction_word(vx, vy)}, size {trend}"
+        summary = f"v {vx:+.0f},{vy:+.0f}%/s {direction_word(vx, vy)}; size {size_now} {trend}"
     else:
-        summary = "v unknown (one sample)"
+        summary = f"v unknown (one sample); size {size_now}"
     return f"{head} | {samples} | {summary}"
 
 
@@ -102,7 +101,7 @@ def serialize_scene(scene: SceneSummary, *, max_tracks: int = 12, max_samples: i
     newest = max((float(np.max(t.stamps)) for t in kept if len(t)), default=0.0)
     w, h = scene.image_size
     lines = [
-        f"frame {w}x{h}px; window {scene.window_s:.0f}s; boxes are centre x,y and size w x h in % of the frame, "
+        f"frame {w}x{h}px; window {scene.window_s:.0f}s; samples are seconds:centre x,y in % of the frame, "
         f"camera motion removed; camera: {scene.camera_description or 'unknown'}"
     ]
     ids = [t.track_id for t in kept]
