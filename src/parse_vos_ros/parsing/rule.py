@@ -217,7 +217,7 @@ class _Reader:
                 ent.count = ent.count or (1 if tok == "one" else "all")  # "the one(s) ...": no noun follows
                 self.i += 1
                 break
-            elif not ent.words and (tok in lx.NUMBERS or tok.isdigit()):
+            elif not ent.words and (tok in lx.NUMBERS or (tok.isascii() and tok.isdigit())):
                 n = lx.NUMBERS.get(tok) or int(tok)
                 ent.count = min(max(n, 1), MAX_CARDINALITY)
                 self.i += 2 if nxt == "of" else 1

@@ -1,0 +1,89 @@
+"""LLM motion reasoner logic with a scripted runtime on hand-built scenes: the prompt carries the
+serialized scene, answers are validated against the ids that exist, failures go to the rule
+reasoner, which picks the right look-alike."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from llm_support import ScriptedRuntime, look_alike_scene
+
+from parse_vos_ros.llm.base import LLMError
+from parse_vos_ros.llm.grammar import LLMOutputError
+from parse_vos_ros.reasoning.llm_reasoner import LLMMotionReasoner, validate_answer
+from parse_vos_ros.reasoning.rule_reasoner import RuleMotionReasoner
+from parse_vos_ros.types import ParsedCommand, SceneSummary
+
+LEFT = ParsedCommand("the dog running to the left", ("dog",), motion=("running", "to the left"))
+STILL = ParsedCommand("the dog standing still", ("dog",), motion=("still",), pose=("standing",))
+ALL_MOVING = ParsedCommand("the dogs that move", ("dog",), motion=("moving",), cardinality="all")
+
+
+def test_answer_is_used_and_the_prompt_carries_the_scene() -> None:
+    runtime = ScriptedRuntime([json.dumps({"track_ids": [1], "rationale": "T1 moves left at 8%/s"})])
+    result = LLMMotionReasoner(runtime).select(LEFT, look_alike_scene())
+    assert result.track_ids == (1,) and result.source == "llm"
+    assert result.rationale == "T1 moves left at 8%/s"
+    assert result.scores == {1: 1.0, 2: 0.0, 3: 0.0}
+    user = runtime.calls[0]["messages"][-1]["content"]
+    assert "camera: panning left 30 px/s" in user and 'T3 "dog"' in user and "Select: exactly 1 track" in user
+    assert runtime.calls[0]["schema"]["properties"]["track_ids"]["items"]["enum"] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        ('{"track_ids": [9], "rationale": "x"}', "invalid"),
+        ('{"track_ids": ["1"], "rationale": "x"}', "invalid"),
+        ('{"track_ids": [true], "rationale": "x"}', "invalid"),
+        ('{"track_ids": [1], "rationale": "x", "note": "extra"}', "invalid"),
+        ("[1, 2]", "invalid"),
+        ('{"track_ids": [1', "truncated"),
+        (LLMError("timed out after 20.0s"), "timeout"),
+        (LLMError("HTTP 500"), "error"),
+    ],
+)
+def test_failures_fall_back_to_the_rule_reasoner(answer: object, kind: str) -> None:
+    reasoner = LLMMotionReasoner(ScriptedRuntime([answer]), fallback=RuleMotionReasoner(), failure_cooldown_s=0)
+    result = reasoner.select(LEFT, look_alike_scene())
+    assert result.source == f"llm-fallback:{kind}"
+    assert result.track_ids == (1,)  # the rule reasoner separates the look-alikes by motion
+    assert result.rationale.startswith("LLM failed")
+
+
+@pytest.mark.parametrize(("command", "expected"), [(LEFT, {1}), (STILL, {2}), (ALL_MOVING, {1, 3})])
+def test_rule_fallback_picks_the_right_look_alikes_under_a_panning_camera(
+    command: ParsedCommand, expected: set[int]
+) -> None:
+    reasoner = LLMMotionReasoner(None, fallback=RuleMotionReasoner())
+    result = reasoner.select(command, look_alike_scene())
+    assert result.source == "llm-fallback:unavailable"
+    assert set(result.track_ids) == expected
+
+
+def test_cardinality_caps_and_rationale_is_cleaned() -> None:
+    raw = json.dumps({"track_ids": [3, 1, 3, 2], "rationale": "ok\u0000\n" + "y" * 500})
+    ids, rationale = validate_answer(raw, [1, 2, 3], 2)
+    assert ids == (3, 1)
+    assert "\u0000" not in rationale and len(rationale) == 200
+    assert validate_answer(raw, [1, 2, 3], "all")[0] == (3, 1, 2)
+    with pytest.raises(LLMOutputError, match="do not exist"):
+        validate_answer('{"track_ids": [4], "rationale": ""}', [1, 2, 3], 1)
+
+
+def test_empty_scene_needs_no_llm_and_no_fallback_means_empty() -> None:
+    runtime = ScriptedRuntime([])
+    empty = SceneSummary(trajectories=[], camera_description="", occlusions=[], image_size=(64, 64), window_s=1.0)
+    assert LLMMotionReasoner(runtime).select(LEFT, empty).track_ids == ()
+    assert runtime.calls == []
+    alone = LLMMotionReasoner(ScriptedRuntime([LLMError("down")]), fallback=None).select(LEFT, look_alike_scene())
+    assert alone.track_ids == () and alone.source == "llm-fallback:error"
+
+
+def test_serialization_caps_are_applied() -> None:
+    runtime = ScriptedRuntime([json.dumps({"track_ids": [], "rationale": "none"})])
+    LLMMotionReasoner(runtime, max_tracks=2, max_samples=3).select(LEFT, look_alike_scene())
+    user = runtime.calls[0]["messages"][-1]["content"]
+    assert user.count(' "dog" ') == 2 and "1 less visible tracks omitted" in user
+    assert len(runtime.calls[0]["schema"]["properties"]["track_ids"]["items"]["enum"]) == 2
