@@ -89,13 +89,14 @@ def propagate(config: Config, images: list[np.ndarray], gts: list[np.ndarray]) -
     return {"J": float(np.mean(js)), "J_last": float(np.mean(js[-10:])), "ms": 1000 * float(np.mean(times))}
 
 
-def detect(config: Config, images: list[np.ndarray], gts: list[np.ndarray], words: list[str]) -> dict[str, float]:
+def detect(config: Config, images: list[np.ndarray], gts: list[np.ndarray], words: list[str],
+           every: int = 1) -> dict[str, float]:
     from parse_vos_ros.grounding.embedded import EmbeddedDetector  # only the detect mode needs it
 
     det = EmbeddedDetector.from_config(config)
     ctxs = contexts(images, with_ego=True)
     hits, top1, times, counts = [], [], [], []
-    for ctx, gt in zip(ctxs, gts, strict=True):
+    for ctx, gt in list(zip(ctxs, gts, strict=True))[1::every]:
         t = time.perf_counter()
         dets = det.detect(ctx, words)
         times.append(time.perf_counter() - t)
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     ap.add_argument("--seq", action="append", help="sequence name (repeatable); default all")
     ap.add_argument("--set", action="append", default=[], help="config override section.key=value")
+    ap.add_argument("--every", type=int, default=1, help="detect: run on every N-th frame (keyframes)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     config = load_config(None, dict(parse_override(s) for s in args.set))
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "propagate":
             results[seq] = propagate(config, images, gts)
         else:
-            results[seq] = detect(config, images, gts, sorted(set(categories[seq])))
+            results[seq] = detect(config, images, gts, sorted(set(categories[seq])), args.every)
         print(seq, json.dumps(results[seq]), file=sys.stderr)
     keys = next(iter(results.values())).keys()
     report = {"mode": args.mode, "per_sequence": results,

@@ -169,11 +169,22 @@ def saliency_map(rgb: np.ndarray) -> np.ndarray:
 
 
 def saliency_boxes(saliency: np.ndarray, min_area: int, merge_px: int) -> Boxes:
-    """Candidate boxes of salient regions: Otsu threshold of the saliency map, then components."""
+    """Candidate boxes of salient regions at several thresholds (Otsu, then stricter quantiles).
+
+    One threshold rarely fits: Otsu's may merge an object with a salient background patch, a
+    stricter one splits them; nested thresholds propose both.
+    """
     s8 = (saliency * 255).astype(np.uint8)
-    _, mask = cv2.threshold(s8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
-    return components_to_boxes(mask, saliency, min_area, merge_px)
+    otsu, _ = cv2.threshold(s8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    levels = sorted({int(otsu), int(np.percentile(s8, 85)), int(np.percentile(s8, 93))})
+    all_boxes, all_scores = [], []
+    for level in levels:
+        mask = (s8 > level).astype(np.uint8)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)).astype(bool)
+        boxes, scores = components_to_boxes(mask, saliency, min_area, merge_px)
+        all_boxes.append(boxes)
+        all_scores.append(scores)
+    return np.concatenate(all_boxes), np.concatenate(all_scores)
 
 
 class PeopleDetector:

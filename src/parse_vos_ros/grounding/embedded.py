@@ -8,8 +8,8 @@ Cues (see ``cues.py``), chosen per phrase by ``vocabulary.analyse_phrase``:
 - appearance saliency (spectral residual + contrast to the border) as the generic fallback, so any
   noun yields candidates even on a static scene.
 
-The detector keeps no per-stream state beyond its flow and HOG engines: it reads the previous
-frame and the camera motion from ``FrameContext``.
+State: the detector remembers the working-size grey image of its last call (one keyframe back),
+for a long-baseline motion cue; everything else comes from ``FrameContext``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class DetectorParams:
     min_area_frac: float = 0.002
     max_detections: int = 16
     nms_iou: float = 0.6
+    max_baseline_frames: int = 30
 
 
 class EmbeddedDetector:
@@ -49,6 +50,7 @@ class EmbeddedDetector:
         self.params = params or DetectorParams()
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._people = cues.PeopleDetector()
+        self._last: tuple[int, np.ndarray] | None = None  # (frame index, (h, w) uint8 grey) of the last call
 
     @classmethod
     def from_config(cls, config: Config) -> EmbeddedDetector:
@@ -83,14 +85,23 @@ class EmbeddedDetector:
         min_area = max(4, int(p.min_area_frac * w * h))
         merge_px = max(2, w // 40)
 
-        motion = cues.empty_boxes()
+        cur = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        motion_parts = []
         if frame.prev_gray is not None and frame.prev_gray.shape == (full_h, full_w):
             prev = cv2.resize(frame.prev_gray, (w, h), interpolation=cv2.INTER_AREA)
-            cur = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
             ego = np.asarray(frame.ego_affine, np.float64).reshape(2, 3).copy()
             ego[:, 2] *= s  # the linear part is scale-free, the translation is in pixels
             residual = cues.motion_residual(self._flow, prev, cur, ego)
-            motion = cues.motion_boxes(residual, p.motion_min_px, min_area, merge_px)
+            motion_parts.append(cues.motion_boxes(residual, p.motion_min_px, min_area, merge_px))
+        last = self._last
+        if last is not None and last[1].shape == cur.shape and 1 < frame.index - last[0] <= p.max_baseline_frames:
+            # Slow objects barely move in one frame; over the keyframe interval they do. The
+            # camera motion over that baseline is unknown here, so the robust fit starts from rest.
+            residual = cues.motion_residual(self._flow, last[1], cur, np.eye(2, 3))
+            motion_parts.append(cues.motion_boxes(residual, p.motion_min_px * 2, min_area, merge_px))
+        self._last = (frame.index, cur)
+        motion = (np.concatenate([b for b, _ in motion_parts]), np.concatenate([c for _, c in motion_parts])) \
+            if motion_parts else cues.empty_boxes()
         saliency = cues.saliency_boxes(cues.saliency_map(rgb), min_area, merge_px)
         hsv = None
         people: cues.Boxes | None = None
