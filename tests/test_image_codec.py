@@ -127,7 +127,7 @@ def test_overlay_tints_mask_and_draws_box() -> None:
     mask = np.zeros((20, 20), bool)
     mask[5:10, 5:10] = True
     out = ic.overlay(image, mask, np.array([2.0, 2.0, 15.0, 15.0]))
-    assert out[7, 7, 0] > 100 and out[0, 0].sum() == 0 and out[2, 8].sum() > 0
+    assert out[7, 7, 2] > 100 and out[0, 0].sum() == 0 and out[2, 8].sum() > 0  # tinted inside, box drawn
     assert image.sum() == 0  # input untouched
 
 

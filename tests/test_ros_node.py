@@ -429,6 +429,22 @@ def test_real_engine_node_end_to_end(env: dict[str, str], tmp_path: Path) -> Non
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr + result.stdout
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["mode"] == "node" and summary["outputs"] >= 15
+    assert summary["mode"] == "node" and summary["outputs"] >= 15 and summary["coverage"] >= 0.75
+    # A saturated red square on dull noise: the embedded backends must find and follow it.
+    assert summary["J&F"] >= 0.8, summary
     assert summary["latency_ms_p50"] > 0
+    assert (tmp_path / "out" / "overlay.mp4").stat().st_size > 1000
     assert "Traceback" not in (tmp_path / "out" / "node.log").read_text()
+
+
+def test_demo_runs_the_bundled_clip_through_node_and_recorder(tmp_path: Path) -> None:
+    env = ros_env(DOMAIN + 3)
+    result = subprocess.run(cli("bag", "demo", "--out", str(tmp_path / "demo")), env=env, capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 0, result.stderr + result.stdout
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    # The recorder (a third process) got every target the evaluator received.
+    assert summary["outputs_recorded"] == summary["outputs_received"] >= 30
+    assert summary["states"].get("tracking", 0) >= 0.6 * summary["outputs_received"]
+    assert (tmp_path / "demo" / "overlay.mp4").stat().st_size > 10_000
+    assert len(bag.read_outputs(tmp_path / "demo" / "outputs_bag")) == summary["outputs_recorded"]

@@ -163,9 +163,12 @@ def overlay(image: np.ndarray, mask: np.ndarray, box: np.ndarray | None, alpha: 
     """Debug view: ``(H, W, 3) uint8`` RGB with the ``(H, W) bool`` mask tinted and the xyxy box drawn."""
     out = image.copy()
     if mask.shape == image.shape[:2] and mask.any():
-        tint = np.array([255, 40, 40], dtype=np.float32)
+        # Cyan tint plus a yellow outline: visible on red, green and gray targets alike.
+        tint = np.array([0, 220, 255], dtype=np.float32)
         out[mask] = (out[mask].astype(np.float32) * (1 - alpha) + tint * alpha).astype(np.uint8)
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, (255, 255, 0), 1)
     if box is not None:
         x0, y0, x1, y1 = (round(float(v)) for v in box)
-        cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), (255, 255, 0), 2)
+        cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), (255, 0, 255), 2)
     return out

@@ -56,6 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--rate", type=float, default=1.0, help="--node: playback speed factor")
     ev.add_argument("--out", type=Path, help="write summary.json, per_frame.json and overlay.mp4 here")
 
+    demo = sub.add_parser("demo", help="frames -> bag -> node process (outputs recorded by another) -> "
+                                       "overlay video + summary")
+    demo.add_argument("--frames", type=Path, default=Path("samples/demo"), help="image folder or video")
+    demo.add_argument("--command", default="0.3:the ball moving to the right", metavar="SECONDS:TEXT")
+    demo.add_argument("--fps", type=float, default=15.0)
+    demo.add_argument("--config", default="default", help="profile name or YAML path")
+    demo.add_argument("--out", type=Path, default=Path("out/ros_demo"))
+
 
 def run(args: argparse.Namespace) -> int:
     from parse_vos_ros.ros.bag import BagError
@@ -171,30 +179,88 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    import collections
+    import shutil
+
+    from parse_vos_ros.atomic import atomic_write_json
+    from parse_vos_ros.ros import bag
+
+    ensure_ros()
+    import rclpy
+
+    from parse_vos_ros.ros.bag_live import run_through_node
+
+    load_config(args.config)  # fail early on a bad profile
+    args.out.mkdir(parents=True, exist_ok=True)
+    in_bag, out_bag = args.out / "input_bag", args.out / "outputs_bag"
+    for old in (in_bag, out_bag):
+        shutil.rmtree(old, ignore_errors=True)
+    frames = bag.load_frames(args.frames)
+    cmd = bag.parse_timed_command(args.command)
+    start = 1000.0
+    bag.make_bag(in_bag, frames, fps=args.fps, commands=[bag.TimedCommand(start + cmd.stamp, cmd.text, "demo")],
+                 start_stamp=start)
+    print(f"replaying {len(frames)} frames with '{cmd.text}' at {cmd.stamp:g} s into a node ({args.config})")
+    rclpy.init()
+    try:
+        run = run_through_node(in_bag, profile=args.config, log_path=args.out / "node.log", record_path=out_bag)
+    finally:
+        rclpy.try_shutdown()
+    contents = bag.read_bag(in_bag)
+    recorded = bag.read_outputs(out_bag)
+    names = {0: "idle", 1: "searching", 2: "tracking", 3: "ambiguous", 4: "lost"}
+    latency = np.array(list(run.latency_ms.values())) if run.latency_ms else np.zeros(0)
+    summary: dict[str, object] = {
+        "frames": len(contents.images),
+        "command": cmd.text,
+        "outputs_received": len(run.masks),
+        "outputs_recorded": len(recorded),
+        "states": dict(collections.Counter(names.get(s, str(s)) for s in run.states.values())),
+        **{f"latency_ms_p{q}": float(np.percentile(latency, q)) for q in (50, 95, 99) if latency.size},
+        "input_bag": str(in_bag),
+        "outputs_bag": str(out_bag),
+        "overlay": str(args.out / "overlay.mp4"),
+    }
+    atomic_write_json(args.out / "summary.json", summary)
+    _write_overlay(args.out / "overlay.mp4", contents, run.masks)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def _write_outputs(out: Path, contents: object, result: object, summary: dict[str, object]) -> None:
     """summary.json, per_frame.json and an overlay video, each written atomically."""
-    import cv2
+    from parse_vos_ros.atomic import atomic_write_json
+    from parse_vos_ros.ros.bag import EvalResult
 
-    from parse_vos_ros.atomic import atomic_path, atomic_write_json
-    from parse_vos_ros.image_codec import overlay
-    from parse_vos_ros.ros.bag import BagContents, EvalResult, stamp_ns
-
-    assert isinstance(contents, BagContents) and isinstance(result, EvalResult)
+    assert isinstance(result, EvalResult)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "summary.json", summary)
     atomic_write_json(out / "per_frame.json", result.per_frame)
+    _write_overlay(out / "overlay.mp4", contents, result.predictions)
+
+
+def _write_overlay(path: Path, contents: object, predictions: dict[int, np.ndarray]) -> None:
+    """The bag's frames with the predicted masks tinted (a frame without output shows the last one)."""
+    import cv2
+
+    from parse_vos_ros.atomic import atomic_path
+    from parse_vos_ros.image_codec import overlay
+    from parse_vos_ros.ros.bag import BagContents, stamp_ns
+
+    assert isinstance(contents, BagContents)
     if not contents.images:
         return
     h, w = contents.images[0].shape[:2]
     fps = 1.0 / np.median(np.diff(contents.stamps)) if len(contents.stamps) > 1 else 30.0
-    with atomic_path(out / "overlay.mp4") as tmp:
+    with atomic_path(path) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
         held = np.zeros((h, w), bool)
         for stamp, image in zip(contents.stamps, contents.images, strict=True):
-            held = result.predictions.get(stamp_ns(stamp), held)
+            held = predictions.get(stamp_ns(stamp), held)
             view = overlay(image, held, None) if image.shape[:2] == (h, w) and held.shape == (h, w) else image
             writer.write(cv2.cvtColor(view, cv2.COLOR_RGB2BGR))
         writer.release()
 
 
-_ACTIONS = {"make": _make, "replay": _replay, "record": _record, "eval": _eval}
+_ACTIONS = {"make": _make, "replay": _replay, "record": _record, "eval": _eval, "demo": _demo}

@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -164,6 +167,7 @@ def record(path: str | os.PathLike[str], topics: Sequence[str], *, storage: str 
         store = bag.typestore()
         writer = bag.write_bag(staging / target.name, storage)
         writer.open()
+        subs: list[Any] = []
         try:
             for topic, msgtype in types.items():
                 conn = writer.add_connection(topic, msgtype, typestore=store)
@@ -174,7 +178,12 @@ def record(path: str | os.PathLike[str], topics: Sequence[str], *, storage: str 
                     writer.write(conn, node.get_clock().now().nanoseconds, data)
                     counts[topic] = counts.get(topic, 0) + 1
 
-                node.create_subscription(message_class(msgtype), topic, on_message, _qos(reliable, 50), raw=True)
+                subs.append(node.create_subscription(message_class(msgtype), topic, on_message, _qos(reliable, 50),
+                                                     raw=True))
+            # Report ready only once matched, so what is published right after is not missed.
+            matched_by = time.monotonic() + discover_s
+            while time.monotonic() < matched_by and not all(sub.get_publisher_count() for sub in subs):
+                rclpy.spin_once(node, timeout_sec=0.05)
             if on_ready is not None:
                 on_ready()
             deadline = time.monotonic() + duration_s if duration_s > 0 else float("inf")
@@ -207,6 +216,7 @@ class NodeRun:
     """Outputs of a bag replayed through a node process."""
 
     masks: dict[int, np.ndarray]  # image stamp_ns -> (H, W) bool
+    states: dict[int, int]  # image stamp_ns -> TargetSegmentation.state
     latency_ms: dict[int, float]  # image stamp_ns -> publish-to-target-received milliseconds
     replay: ReplayStats
     node_log: str
@@ -214,15 +224,19 @@ class NodeRun:
 
 def run_through_node(path: str | os.PathLike[str], *, profile: str = "default", overrides: Sequence[str] = (),
                      rate: float = 1.0, grace_s: float = 10.0, env: Mapping[str, str] | None = None,
-                     log_path: str | os.PathLike[str] | None = None) -> NodeRun:
+                     log_path: str | os.PathLike[str] | None = None,
+                     record_path: str | os.PathLike[str] | None = None,
+                     record_topics: Sequence[str] = ("/target", "/mask", "/reasoning")) -> NodeRun:
     """Start the node, replay the bag into it, collect ``target`` by image stamp, stop the node.
 
-    rclpy must be initialised in this process (``parse-vos bag eval`` does it).
+    With ``record_path``, a third process (``parse-vos bag record``) records ``record_topics``
+    into a new bag for the whole run. rclpy must be initialised in this process.
     """
     from parse_vos_ros.msg import TargetSegmentation
 
     last_stamp = last_image_stamp(path)
     masks: dict[int, np.ndarray] = {}
+    states: dict[int, int] = {}
     latency: dict[int, float] = {}
     replay_stats = ReplayStats()
     lock = threading.Lock()
@@ -236,6 +250,7 @@ def run_through_node(path: str | os.PathLike[str], *, profile: str = "default", 
         sent = replay_stats.sent_at.get(key)
         with lock:
             masks[key] = mask
+            states[key] = int(msg.state)
             if sent is not None:
                 latency[key] = (now - sent) * 1e3
 
@@ -245,14 +260,36 @@ def run_through_node(path: str | os.PathLike[str], *, profile: str = "default", 
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     process = NodeProcess(node_command(profile, overrides=overrides), env=env, log_path=log_path)
+    recorder: subprocess.Popen[str] | None = None
     try:
         process.start()
+        if record_path is not None:
+            recorder = _start_recorder(record_path, record_topics, process.env)
         replay(node, path, rate=rate, wait_for=[bag.IMAGE_TOPIC, bag.COMMAND_TOPIC], stats=replay_stats)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and last_stamp not in masks:
             time.sleep(0.05)
     finally:
+        if recorder is not None:
+            recorder.send_signal(signal.SIGINT)  # ends the recording and finalises the bag
+            _, err = recorder.communicate(timeout=60)
+            if recorder.returncode != 0:
+                raise RuntimeError(f"the recorder failed: {err}")
         process.stop()
         executor.shutdown()
         node.destroy_node()
-    return NodeRun(masks, latency, replay_stats, process.text())
+    return NodeRun(masks, states, latency, replay_stats, process.text())
+
+
+def _start_recorder(path: str | os.PathLike[str], topics: Sequence[str], env: Mapping[str, str]
+                    ) -> subprocess.Popen[str]:
+    """``parse-vos bag record`` as a child process, returned once it is subscribed."""
+    recorder = subprocess.Popen([sys.executable, "-m", "parse_vos_ros.cli", "bag", "record", str(path), "--topics",
+                                 *topics], env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert recorder.stdout is not None
+    line = recorder.stdout.readline()
+    if "recording" not in line:
+        recorder.kill()
+        _, err = recorder.communicate()
+        raise RuntimeError(f"the recorder did not start: {line}{err}")
+    return recorder
