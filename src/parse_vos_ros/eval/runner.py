@@ -36,7 +36,15 @@ from parse_vos_ros.eval.maskio import write_mask
 from parse_vos_ros.eval.metrics import evaluate_sequence, mean_over_sequences
 
 MODES = ("offline", "streaming")
-SPLIT_KEYS = ("kind", "variant", "focus", "camera", "annotator")  # meta fields reports split scores by
+SPLIT_KEYS = (
+    "kind",
+    "variant",
+    "focus",
+    "camera",
+    "occlusion",
+    "object_enters",
+    "annotator",
+)  # meta fields reports split scores by
 EngineFactory = Callable[[Config], Any]
 
 
