@@ -5,8 +5,8 @@ Written next to ``metrics.json``:
   expression (worst first), failures, timing, machine, split and scoring convention;
 - ``plots/per_sequence.png``: J and F per sequence (bar chart);
 - ``plots/jf_vs_frame.png``: J&F against frame index per expression, with the mean;
-- ``plots/failure_gallery.png``: the worst frames, ground truth outlined in green and the
-  prediction filled in red;
+- ``plots/failure_gallery.png``: the worst frame of each of the worst expressions, ground truth
+  outlined in green and the prediction tinted red;
 - ``overlays/VIDEO__EXP.mp4``: the same overlay over whole videos, for the worst expressions.
 Matplotlib runs on the Agg backend (no display needed).
 """
@@ -143,12 +143,12 @@ def plot_per_sequence(metrics: dict[str, Any], path: Path) -> None:
     ax.bar(x - 0.2, j, 0.4, label="J (region)")
     ax.bar(x + 0.2, f, 0.4, label="F (boundary)")
     ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.15)  # headroom for the legend
     ax.set_ylabel("score")
     jf = metrics["overall"].get("J&F", float("nan"))
     ax.set_title(f"{metrics['dataset']} ({metrics['mode']}): J&F {jf:.3f} over expressions")
     ax.axhline(jf, color="k", lw=0.8, ls="--")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", ncol=2, fontsize=8)
     _save(fig, path)
     plt.close(fig)
 
@@ -258,8 +258,10 @@ def write_report(
     if curves:
         plot_jf_vs_frame(curves, out / "plots" / "jf_vs_frame.png")
         figures.append("plots/jf_vs_frame.png")
+        # The worst frame of each expression, worst first: one sequence cannot fill the whole gallery.
+        per_expression = [min((score, t) for t, score in enumerate(curve)) for curve in curves.values()]
         worst = sorted(
-            ((score, by_key[key], t) for key, curve in curves.items() for t, score in enumerate(curve)),
+            ((score, by_key[key], t) for key, (score, t) in zip(curves, per_expression, strict=True)),
             key=lambda x: x[0],
         )[:GALLERY_FRAMES]
         failure_gallery(worst, lambda item: mask_dir(out, item), out / "plots" / "failure_gallery.png")
