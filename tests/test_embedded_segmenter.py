@@ -168,3 +168,36 @@ def test_state_is_bounded_over_a_long_stream() -> None:
     for i in range(1, 200):
         seg.propagate(ctx(i, frames[i % 2]))
     assert state_bytes() == before
+
+
+def occlusion_scene(n: int = 36) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A flat yellow disk moving 2 px/frame left, fully hidden for several frames behind a brown bar."""
+    rng = np.random.default_rng(7)
+    bg = texture(rng, H, W, (110, 110, 150))
+    bar = slice(150, 190)
+    frames, masks = [], []
+    for t in range(n):
+        m = disk(230 - 2.5 * t, 120, 14)
+        img = bg.copy()
+        img[m] = (230, 210, 30)
+        img[:, bar] = (100, 70, 40)
+        visible = m.copy()
+        visible[:, bar] = False
+        frames.append(img)
+        masks.append(visible)
+    return frames, masks
+
+
+@pytest.mark.parametrize("ghost_frames", [45, 0])
+def test_object_reacquired_after_full_occlusion(ghost_frames: int) -> None:
+    frames, gts = occlusion_scene()
+    assert not gts[22].any()  # fully hidden in the middle
+    seg = EmbeddedSegmenter(SegmenterParams(ghost_frames=ghost_frames))
+    seg.add_objects(ctx(0, frames[0]), {1: mask_box(gts[0])})
+    outs = [seg.propagate(ctx(i, frames[i]))[1] for i in range(1, len(frames))]
+    assert outs[21].sum() < 30  # nothing claimed on the bar while hidden
+    final = iou(outs[-1], gts[-1])
+    if ghost_frames:
+        assert final > 0.8, final
+    else:
+        assert final < 0.1  # without the occlusion memory the object is gone for good

@@ -28,6 +28,12 @@ class _Object:
 
     mask: np.ndarray  # (h, w) bool, the object's mask on the last processed frame
     colours: refine.ColourModel
+    # Occlusion memory: the last full view of the object and its velocity, so that an object
+    # that vanished behind an occluder is picked up again where it should re-emerge.
+    ref_area: float = 0.0  # slowly decaying peak of the visible area, internal pixels
+    velocity: tuple[float, float] | None = None  # image-space motion, internal px per frame
+    ghost: np.ndarray | None = None  # (h, w) bool last full view, where it was seen
+    ghost_age: int = 0  # frames since then; the ghost is predicted at velocity * ghost_age
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,9 @@ class SegmenterParams:
     colour_rate: float = 0.0
     reanchor_iou: float = 0.5
     band_scale: float = 0.25
+    occluded_fraction: float = 0.6
+    reappear_fraction: float = 0.3
+    ghost_frames: int = 45
     max_objects: int = 64
 
 
@@ -163,9 +172,66 @@ class EmbeddedSegmenter:
         for oid, obj in self._objects.items():
             warped = cv2.remap(obj.mask.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0.0) > 0.5
+            prev_mask = obj.mask
             obj.mask = self._refine(obj, warped, flow) if warped.any() else warped
+            self._track_occlusion(obj, prev_mask)
             out[oid] = self._upscale(obj.mask)
         return out
+
+    def _track_occlusion(self, obj: _Object, prev_mask: np.ndarray) -> None:
+        """Keep the occlusion memory up to date; revive the object from it when it re-emerges.
+
+        A full view (area near its peak, stable since the last frame) refreshes the ghost and the
+        velocity (silhouette centroid motion: flow inside weakly textured objects is near zero).
+        Once the visible area falls below ``occluded_fraction`` of the peak, the pixels inside the
+        predicted ghost that the colour model calls foreground are tested each frame; when they
+        cover ``reappear_fraction`` of the ghost they join the mask.
+        """
+        p = self.params
+        area, prev_area = float(obj.mask.sum()), float(prev_mask.sum())
+        if area >= p.occluded_fraction * obj.ref_area:
+            # Slowly decaying peak: sliding behind an occluder still reads as occlusion, while a
+            # real change of size (moving away) is followed within a few seconds.
+            obj.ref_area = max(area, 0.98 * obj.ref_area)
+        if area >= 16 and area >= 0.92 * obj.ref_area and abs(area - prev_area) <= 0.05 * prev_area:
+            ys, xs = np.nonzero(obj.mask)
+            pys, pxs = np.nonzero(prev_mask)
+            step = (float(xs.mean() - pxs.mean()), float(ys.mean() - pys.mean()))
+            v = obj.velocity
+            obj.velocity = step if v is None else (0.6 * v[0] + 0.4 * step[0], 0.6 * v[1] + 0.4 * step[1])
+            obj.ghost, obj.ghost_age = obj.mask, 0
+            return
+        if obj.ghost is None or obj.velocity is None:
+            return
+        obj.ghost_age += 1
+        if obj.ghost_age > p.ghost_frames:
+            obj.ghost = None
+            return
+        if area >= p.occluded_fraction * obj.ref_area:
+            return
+        h, w = obj.mask.shape
+        shift = np.float32([[1, 0, obj.velocity[0] * obj.ghost_age], [0, 1, obj.velocity[1] * obj.ghost_age]])
+        ghost = cv2.warpAffine(obj.ghost.astype(np.uint8), shift, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
+        if not ghost.any():
+            obj.ghost = None  # predicted out of the frame
+            return
+        assert self._index is not None
+        # The prediction's uncertainty grows with the time hidden (speed changes behind the
+        # occluder): search a band around the predicted ghost that widens with age.
+        speed = float(np.hypot(*obj.velocity))
+        radius = int(min(2 + 0.25 * obj.ghost_age * (speed + 1.0), 0.5 * np.sqrt(ghost.sum()) + 2))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        region = cv2.dilate(ghost.astype(np.uint8), kernel).astype(bool)
+        # Strong colour evidence only: a wrong revival (on the occluder) is worse than a late one.
+        support = (region & (obj.colours.log_ratio(self._index) > 1.0)).astype(np.uint8)
+        support = cv2.morphologyEx(support, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(support, connectivity=8)
+        if n < 2:
+            return
+        best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        found = float(stats[best, cv2.CC_STAT_AREA])
+        if found >= p.reappear_fraction * float(ghost.sum()) and found > area:
+            obj.mask = (labels == best) | obj.mask
 
     def add_objects(self, frame: FrameContext, boxes: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
         """Start new objects, or re-anchor existing ones, from ``(4,)`` xyxy pixel boxes.

@@ -15,7 +15,7 @@ L_BINS, A_BINS, B_BINS = 8, 16, 16
 N_BINS = L_BINS * A_BINS * B_BINS
 # GrabCut results keeping less than this fraction of the box are treated as failures.
 _MIN_BOX_FILL = 0.05
-_HIST_PRIOR = 1.0  # pseudo-count per bin (Laplace smoothing), so unseen colours give a neutral ratio
+_HIST_PRIOR = 0.1  # share of a histogram's mass spread evenly over all bins (smoothing)
 
 
 def colour_index(rgb: np.ndarray) -> np.ndarray:
@@ -35,9 +35,15 @@ def colour_index(rgb: np.ndarray) -> np.ndarray:
 
 
 def _histogram(index: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """Normalised ``(N_BINS,) float64`` histogram of ``index`` over the True pixels of ``where``."""
+    """Normalised ``(N_BINS,) float64`` histogram of ``index`` over the True pixels of ``where``.
+
+    The smoothing mass is a fixed share of the histogram (not a fixed count per bin), so a colour
+    neither region has shown gets the same probability under both: a neutral log-ratio, whatever
+    the two sample sizes.
+    """
     counts = np.bincount(index[where], minlength=N_BINS).astype(np.float64)
-    return (counts + _HIST_PRIOR) / (counts.sum() + _HIST_PRIOR * N_BINS)
+    total = max(counts.sum(), 1.0)
+    return (counts + _HIST_PRIOR * total / N_BINS) / (total * (1.0 + _HIST_PRIOR))
 
 
 class ColourModel:
