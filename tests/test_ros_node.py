@@ -18,8 +18,10 @@ import pytest
 from ros_support import fake_node_command, ros_env, run_python
 from test_bag import red_square_frames
 
+from parse_vos_ros.config import load_config
 from parse_vos_ros.ros import bag
 from parse_vos_ros.ros.launch import NodeProcess
+from parse_vos_ros.ros.params import params_file_text
 from parse_vos_ros.ros_env import workspace_install_dir
 
 pytestmark = pytest.mark.ros
@@ -174,7 +176,7 @@ frame(10.6)
 frame(10.6)                                             # duplicate stamp
 frame(10.55)                                            # out of order
 frame(10.7, h=96, w=128)                                # size change
-frame(5.0)                                              # stream restart (stamp jumped back > 1 s)
+frame(5.0, h=96, w=128)                                 # stream restart (stamp jumped back > 1 s)
 out["cmd"]["empty"] = command("")
 out["cmd"]["huge"] = command("x" * 100_000)
 out["cmd"]["crash"] = command("crash now")
@@ -227,11 +229,12 @@ def test_bad_input_hostile_commands_services_and_parameters(fake_node: NodeProce
     assert targets[20.1][1:4] == [STATE_TRACKING, "c2", "override"]  # engine rebuilt, command re-issued
 
     diag, before = out["diag"], out["diag0"]
+    def delta(key: str) -> int:
+        return int(diag.get(key, 0)) - int(before.get(key, 0))
+
     for kind in ("empty_image", "size_mismatch", "bad_encoding", "too_large", "engine_error", "duplicate_stamp",
                  "stamp_out_of_order", "size_change", "stream_restart", "command_rejected", "command_error"):
-        assert int(diag.get(f"fault_{kind}", 0)) >= 1, (kind, diag)
-    def delta(key: str) -> int:
-        return int(diag[key]) - int(before[key])
+        assert delta(f"fault_{kind}") >= 1, (kind, diag)
 
     assert (delta("frames_received"), delta("frames_processed"), delta("frames_rejected")) == (13, 6, 7)
     assert out["diag_level"] == 1  # WARN
@@ -387,13 +390,17 @@ out["deactivate"] = transition(Transition.TRANSITION_DEACTIVATE)
 frame(3)
 out["activate2"] = transition(Transition.TRANSITION_ACTIVATE)
 frame(4)
-out["targets"] = [[t.header.stamp.sec, t.command_id, t.state] for t in targets]
+out["targets"] = [[t.header.stamp.sec, t.command_id, t.state, t.header.frame_id] for t in targets]
 print(json.dumps(out))
 """
 
 
-def test_lifecycle_transitions(env: dict[str, str]) -> None:
-    node = NodeProcess(fake_node_command("-r", "__ns:=/lc", autostart=False), env=env)
+def test_lifecycle_transitions_and_params_file(env: dict[str, str], tmp_path: Path) -> None:
+    # A params file written from a profile (what `parse-vos node --dump-params` prints) is honoured.
+    config = load_config("default", {"ros.frame_id_override": "from_file"})
+    (tmp_path / "p.yaml").write_text(params_file_text(config))
+    node = NodeProcess(fake_node_command("-r", "__ns:=/lc", "--params-file", str(tmp_path / "p.yaml"),
+                                         autostart=False), env=env)
     node.start_process()
     try:
         result = run_python(LIFECYCLE_DRIVER, env, 60)
@@ -403,7 +410,7 @@ def test_lifecycle_transitions(env: dict[str, str]) -> None:
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert "unconfigured" in out["early"]
     assert out["configure"] and out["command"] and out["activate"] and out["deactivate"] and out["activate2"]
-    assert out["targets"] == [[2, "lc", STATE_TRACKING], [4, "lc", STATE_TRACKING]]
+    assert out["targets"] == [[2, "lc", STATE_TRACKING, "from_file"], [4, "lc", STATE_TRACKING, "from_file"]]
     assert "deactivated: images are ignored" in node.text() and "Traceback" not in node.text()
 
 

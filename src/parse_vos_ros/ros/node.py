@@ -53,6 +53,7 @@ from parse_vos_ros.types import FrameResult, ParsedCommand
 # the engine is reset and the frame accepted. Smaller ones are out-of-order frames: dropped.
 STREAM_RESTART_S = 1.0
 RELIABILITY_CHECK_S = 1.0
+STALL_WARN_S = 5.0  # diagnostics warn when an active node got images before but none for this long
 LOG_PREVIEW_CHARS = 80
 
 
@@ -124,6 +125,7 @@ class ParseVosNode(LifecycleNode):
         self._last_stamp: float | None = None
         self._last_result: FrameResult | None = None
         self._last_trace = ""
+        self._last_arrival: float | None = None  # time.monotonic() of the newest image
         self._pending: params.ChangePlan | None = None
 
         self._control_group = MutuallyExclusiveCallbackGroup()
@@ -297,6 +299,7 @@ class ParseVosNode(LifecycleNode):
         """Never blocks: keep the newest message, count the one it replaces as dropped."""
         with self._slot_lock:
             self._counters["received"] += 1
+            self._last_arrival = time.monotonic()
             if self.lifecycle != "active":
                 self._counters["ignored_inactive"] += 1
                 return
@@ -442,6 +445,8 @@ class ParseVosNode(LifecycleNode):
         if times.size:
             for q in (50, 95, 99):
                 values[f"process_ms_p{q}"] = f"{np.percentile(times, q):.2f}"
+        if self._last_arrival is not None:
+            values["last_image_age_s"] = f"{time.monotonic() - self._last_arrival:.2f}"
         values["image_reliability"] = self._reliability
         values["command_id"] = self._command_id
         if self._last_result is not None:
@@ -461,6 +466,8 @@ class ParseVosNode(LifecycleNode):
             status.level, status.message = DiagnosticStatus.WARN, "engine faults"
         elif faults:
             status.level, status.message = DiagnosticStatus.WARN, "input faults (see fault_* counts)"
+        elif self.lifecycle == "active" and float(values.get("last_image_age_s", 0.0)) > STALL_WARN_S:
+            status.level, status.message = DiagnosticStatus.WARN, f"camera stalled: no image for {STALL_WARN_S:g} s"
         else:
             status.level, status.message = DiagnosticStatus.OK, "ok"
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
