@@ -87,3 +87,13 @@ def test_serialization_caps_are_applied() -> None:
     user = runtime.calls[0]["messages"][-1]["content"]
     assert user.count(' "dog" ') == 2 and "1 less visible tracks omitted" in user
     assert len(runtime.calls[0]["schema"]["properties"]["track_ids"]["items"]["enum"]) == 2
+
+
+def test_parser_and_reasoner_share_one_runtime() -> None:
+    from parse_vos_ros.config import load_config
+    from parse_vos_ros.parsing.llm_parser import LLMParser
+
+    config = load_config(None, {"parser.backend": "llm", "reasoner.backend": "llm", "llm.runtime": "openai"})
+    parser, reasoner = LLMParser.from_config(config), LLMMotionReasoner.from_config(config)
+    assert parser.runtime is reasoner.runtime  # one model in memory, not two
+    assert isinstance(reasoner.fallback, RuleMotionReasoner)

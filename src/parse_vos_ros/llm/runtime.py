@@ -3,20 +3,35 @@ that sends callers to the rule path while the LLM is failing."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import threading
 import time
 from collections.abc import Callable
 
 from parse_vos_ros.config import Config
 from parse_vos_ros.llm.base import LLMRuntime
 
+_SHARED: dict[tuple[object, ...], LLMRuntime] = {}
+_SHARED_LOCK = threading.Lock()
+
 
 def build_runtime(config: Config) -> LLMRuntime:
-    """``LlamaCppRuntime`` for ``llama_cpp``, ``OpenAIRuntime`` for ``openai``.
+    """The runtime for ``config.llm``, shared: the LLM parser and the LLM reasoner of one process
+    get the same instance, so an 8B model is loaded once (its own lock serialises requests).
 
     Raises:
-        parse_vos_ros.backends.BackendLoadError: the GGUF file is missing, corrupt or unloadable.
+        parse_vos_ros.backends.BackendLoadError: the GGUF file is missing, corrupt or unloadable
+            (failures are not cached: the next call tries again).
     """
+    key = tuple(sorted(dataclasses.asdict(config.llm).items()))
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = _create(config)
+        return _SHARED[key]
+
+
+def _create(config: Config) -> LLMRuntime:
     if config.llm.runtime == "openai":
         from parse_vos_ros.llm.openai_runtime import OpenAIRuntime
 
