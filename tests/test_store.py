@@ -108,7 +108,7 @@ def test_history_recorder_round_trips_masks_and_compensates() -> None:
         m = np.zeros((40, 60), bool)
         m[10:20, 5 + 4 * i : 15 + 4 * i] = True
         masks.append(m)
-        rec.record(i / 10, _shift(2.0) if i else np.eye(2, 3), {tid: m}, store, (60, 40))
+        rec.record(i / 10, _shift(2.0) if i else np.eye(2, 3), {tid: m}, store, np.zeros((40, 60, 3), np.uint8))
     for i in range(5):
         np.testing.assert_array_equal(rec.union_mask(i, (tid,)), masks[i])
     (tr,) = rec.trajectories([tid])
@@ -134,7 +134,7 @@ def test_history_recorder_chains_a_broken_track_but_not_a_distant_one() -> None:
             far = np.zeros((60, 200), bool)
             far[40:50, 150:160] = True
             masks[3] = far
-        rec.record(i / 10, pan if i else np.eye(2, 3), masks, store, (200, 60))
+        rec.record(i / 10, pan if i else np.eye(2, 3), masks, store, np.zeros((60, 200, 3), np.uint8))
     assert rec.chain((1,), [1, 2, 3], max_gap_s=1.0) == (1, 2)
     assert rec.chain((2,), [1, 2, 3], max_gap_s=1.0) == (2, 1)
     assert rec.chain((1,), [1, 2, 3], max_gap_s=0.2) == (1,)  # the break is 0.5 s

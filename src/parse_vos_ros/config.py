@@ -51,6 +51,9 @@ class EngineConfig:
     reanchor_iou: float = 0.5  # re-anchor a matched track on its detection when their boxes' IoU is below this
     switch_margin: float = 0.1  # a new selection replaces the current one only if it scores this much higher
     max_crops_per_track: int = 4  # keyframe crops kept per track for pose verification
+    min_detection_score: float = 0.1  # detections below this (or below 0.3 x the keyframe's best) start no track
+    max_births_per_keyframe: int = 4  # new tracks per keyframe, best detections first (each costs propagation time)
+    prune_ratio: float = 0.35  # drop unselected tracks older than 1 s scoring below this x the selection (0 = off)
 
     def validate(self) -> None:
         _check(self.keyframe_interval >= 1, "keyframe_interval", "must be >= 1")
@@ -62,6 +65,9 @@ class EngineConfig:
         _check(0.0 <= self.reanchor_iou <= 1.0, "reanchor_iou", "must be in [0, 1]")
         _check(0.0 <= self.switch_margin <= 1.0, "switch_margin", "must be in [0, 1]")
         _check(self.max_crops_per_track >= 1, "max_crops_per_track", "must be >= 1")
+        _check(0.0 <= self.min_detection_score <= 1.0, "min_detection_score", "must be in [0, 1]")
+        _check(self.max_births_per_keyframe >= 1, "max_births_per_keyframe", "must be >= 1")
+        _check(0.0 <= self.prune_ratio < 1.0, "prune_ratio", "must be in [0, 1)")
 
 
 @dataclass

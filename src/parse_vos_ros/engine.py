@@ -35,7 +35,7 @@ from parse_vos_ros.context.ego_motion import IDENTITY, EgoMotionEstimator, descr
 from parse_vos_ros.context.occlusion import occlusion_facts
 from parse_vos_ros.grounding.association import associate, iou_matrix
 from parse_vos_ros.parsing.base import CommandParseError
-from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore
+from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore, affine_boxes
 from parse_vos_ros.types import (
     Detection,
     FrameContext,
@@ -51,6 +51,11 @@ LOG = logging.getLogger(__name__)
 POSE_MARGIN = 0.1  # candidates scoring within this of the best "remain" for pose verification
 MERGE_IOU = 0.7  # two tracks whose masks overlap this much are the same object
 UNCERTAIN_REASON_S = 0.1  # reasoning period (s) while the selection is empty or ambiguous
+BIRTH_RELATIVE = 0.3  # a detection starts a track only if it scores at least this x the keyframe's best
+SUPPRESS_IOU = 0.5  # detections overlapping a just-pruned track this much start no track
+PRUNE_AFTER_S = 1.0  # a track is judged (and may be pruned) only after this much history
+SEARCH_BIRTHS_FACTOR = 2  # births per keyframe are multiplied by this while nothing is selected unambiguously
+SEARCH_INTERVAL_DIVISOR = 3  # keyframes come this many times more often while nothing is selected
 
 
 @dataclass
@@ -126,7 +131,7 @@ class Engine:
         self._generation = 0
         self._selection = _Selection()
         self._index = 0
-        self._counters = {"frames": 0.0, "keyframes": 0.0, "reasonings": 0.0, "resets": 0.0, "births": 0.0}
+        self._counters = dict.fromkeys(("frames", "keyframes", "reasonings", "resets", "births", "pruned"), 0.0)
         self._async = async_reasoning
         self._job: _Job | None = None
         self._result: tuple[int, ReasoningResult, dict[str, object], float] | None = None
@@ -197,6 +202,7 @@ class Engine:
         self._selection = _Selection()
         self._masks: dict[int, np.ndarray] = {}
         self._command_stamp = -math.inf
+        self._suppressed: list[tuple[np.ndarray, float]] = []  # (box, expiry stamp) of pruned tracks
         if self._command is not None:
             self._pending = self._pending or self._command
 
@@ -204,6 +210,15 @@ class Engine:
         """Forget tracks and history; keep the command (it is grounded again on the next frame)."""
         self._counters["resets"] += 1
         self._reset_tracking()
+        # Detectors may keep a motion history; the protocol does not require a reset, so ask.
+        reset_detector = getattr(self.detector, "reset", None)
+        if callable(reset_detector):
+            reset_detector()
+
+    def start_stream(self) -> None:
+        """``reset`` and number frames from 0 again: the next frame starts an unrelated video."""
+        self.reset()
+        self._index = 0
 
     def close(self) -> None:
         """Stop the background reasoning thread."""
@@ -272,6 +287,7 @@ class Engine:
         if self._prev_gray is not None:
             affine = self.ego.estimate(self._prev_gray, gray, prev_points=self._prev_points).affine
         self.store.apply_ego(affine)
+        self._suppressed = [(affine_boxes(affine, b), e) for b, e in self._suppressed if e >= stamp]
         frame = FrameContext(self._index, stamp, small, gray, self._prev_gray, affine)
         t2 = time.perf_counter()
         timings["ego_motion"] = (t2 - t1) * 1e3
@@ -305,7 +321,7 @@ class Engine:
         if keyframe:
             self._keep_crops(small, stamp)
         if self.recorder is not None:
-            self.recorder.record(stamp, affine, masks, self.store, size)
+            self.recorder.record(stamp, affine, masks, self.store, small)
         exclude = np.logical_or.reduce(list(masks.values())) if masks else None
         self._prev_points = self.ego.features(gray, exclude)
         self._prev_gray, self._prev_stamp = gray, stamp
@@ -325,7 +341,10 @@ class Engine:
         return result
 
     def _interval(self) -> int:
-        return self.config.engine.keyframe_interval
+        interval = self.config.engine.keyframe_interval
+        if self._command is not None and not self._selection.track_ids:
+            return max(1, interval // SEARCH_INTERVAL_DIVISOR)
+        return interval
 
     def _phrases(self) -> tuple[str, ...]:
         if self._command is not None:
@@ -338,6 +357,7 @@ class Engine:
         for info in self.store.info.values():
             info.candidate = False
         self._command_stamp = stamp
+        self._suppressed = []
         self._selection = _Selection()
         self._births_since_reason = 0
 
@@ -363,8 +383,7 @@ class Engine:
             prop = current[ti]
             if np.isnan(prop[0]) or iou_matrix(prop, det.box)[0, 0] < self.config.engine.reanchor_iou:
                 anchors[tid] = det.box
-        for di in result.unmatched_detections:
-            det = detections[di]
+        for det in self._births(detections, result.unmatched_detections):
             tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp)
             if tid is None:
                 break  # all slots taken: the weakest detections are dropped (they come last)
@@ -373,6 +392,46 @@ class Engine:
             self._births_since_reason += 1
         if anchors:
             masks.update(self.segmenter.add_objects(frame, anchors))
+
+    def _births(self, detections: list[Detection], unmatched: list[int]) -> list[Detection]:
+        """The unmatched detections that start tracks: strong enough, not just pruned, best first, capped.
+
+        Every track costs propagation time on every frame, so weak detections (below
+        ``engine.min_detection_score`` or 0.3 x the keyframe's best) and those covering a track
+        the reasoner pruned moments ago start none.
+        """
+        if not unmatched:
+            return []
+        ec = self.config.engine
+        floor = max(ec.min_detection_score, BIRTH_RELATIVE * max(d.score for d in detections))
+        chosen = sorted((detections[i] for i in unmatched if detections[i].score >= floor), key=lambda d: -d.score)
+        if self._suppressed and chosen:
+            blocked = iou_matrix(np.array([d.box for d in chosen]), np.array([b for b, _ in self._suppressed]))
+            chosen = [d for d, row in zip(chosen, blocked, strict=True) if row.max() < SUPPRESS_IOU]
+        cap = ec.max_births_per_keyframe
+        if not self._selection.track_ids or self._selection.ambiguous:
+            # Nothing is told apart yet: cast a wider net; pruning trims it once motion is known.
+            cap *= SEARCH_BIRTHS_FACTOR
+        return chosen[:cap]
+
+    def _prune(self, scores: dict[int, float], selected: tuple[int, ...], stamp: float) -> None:
+        """Remove unselected tracks that clearly do not fit the command (after 1 s of evidence)."""
+        ratio = self.config.engine.prune_ratio
+        if ratio <= 0 or not selected:
+            return
+        best = max(scores.get(t, 0.0) for t in selected)
+        dead = [
+            tid
+            for tid, sc in scores.items()
+            if tid not in selected
+            and tid in self.store.info
+            and stamp - self.store.info[tid].born >= PRUNE_AFTER_S
+            and sc < ratio * best
+        ]
+        expiry = stamp + self.config.tracking.lost_after_s
+        self._suppressed.extend((self.store.info[t].box.copy(), expiry) for t in dead)
+        self._counters["pruned"] += len(dead)
+        self._remove(dead, self._masks)
 
     def _merge_duplicates(self, masks: dict[int, np.ndarray]) -> None:
         """Remove the younger of two tracks whose masks overlap by more than ``MERGE_IOU``."""
@@ -560,6 +619,8 @@ class Engine:
             **extra,
         }
         self._selection = _Selection(tuple(ids), score, result.ambiguous, trace)
+        if not result.ambiguous:
+            self._prune(scores, tuple(ids), stamp)
 
     # -- output -----------------------------------------------------------------------------
     def _result_for(self, shape: tuple[int, int], stamp: float, keyframe: bool) -> FrameResult:
@@ -608,7 +669,7 @@ def run_offline(
     """
     if fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
-    engine.reset()
+    engine.start_stream()
     parsed = engine.set_command(command, 0.0)
     engine.recorder = HistoryRecorder()
     results: list[FrameResult] = []
@@ -642,6 +703,7 @@ def _revise(
     if parsed.cardinality != "all":
         # A target whose track broke (lost, then re-detected as a new track) is one object.
         chosen = recorder.chain(chosen, ids, engine.config.tracking.lost_after_s)
+    filled = _backfill(engine, recorder, chosen)
     revised = []
     for i, res in enumerate(results):
         h, w = shapes[i]
@@ -658,6 +720,7 @@ def _revise(
         trace = dict(res.trace)
         trace["offline"] = {
             "selected": list(chosen),
+            "backfilled_frames": filled,
             "rationale": result.rationale,
             "scores": {str(t): round(s, 3) for t, s in result.scores.items()},
             "streaming_selected": list(res.track_ids),
@@ -675,3 +738,34 @@ def _revise(
             )
         )
     return revised
+
+
+def _backfill(engine: Engine, recorder: HistoryRecorder, chosen: tuple[int, ...]) -> int:
+    """Propagate each selected track backwards from its first frame (offline only).
+
+    A target is often grounded only once it has moved (a keyframe or two in); with the whole video
+    at hand its mask can be carried back to the frames before that, as the paper's bidirectional
+    SAM2 propagation does. Stops at a frame where the mask vanishes or where another selected
+    track already covers it. Returns the number of frames filled.
+    """
+    filled = 0
+    for tid in chosen:
+        first, _ = recorder.span(tid)
+        if first == 0:
+            continue
+        engine.segmenter.reset()
+        frame = recorder.context(first)
+        engine.segmenter.add_objects(frame, {tid: recorder.boxes[first][tid][0]})
+        for k, i in enumerate(range(first - 1, -1, -1)):
+            # Backwards: the "previous" frame is the later one and the camera motion is inverted.
+            ctx = recorder.context(i, index=first + 1 + k, prev=i + 1)
+            mask = engine.segmenter.propagate(ctx).get(tid)
+            if mask is None or np.count_nonzero(mask) < max(1, engine.config.tracking.min_mask_area_px):
+                break
+            covered = recorder.union_mask(i, chosen)
+            if np.count_nonzero(covered & mask) > 0.5 * np.count_nonzero(mask):
+                break
+            recorder.add_mask(i, tid, mask)
+            filled += 1
+    engine.reset()  # the segmenter's state now belongs to the backward pass
+    return filled

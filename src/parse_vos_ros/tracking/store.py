@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from parse_vos_ros.context.ego_motion import scale_of
-from parse_vos_ros.types import Trajectory
+from parse_vos_ros.types import FrameContext, Trajectory
 
 
 @dataclass
@@ -155,8 +156,6 @@ class TrackStore:
 
     def add_crop(self, track_id: int, stamp: float, crop: np.ndarray) -> None:
         """Keep a keyframe crop ``(h, w, 3) uint8`` (downsized to ``crop_side_px``), oldest dropped."""
-        import cv2  # local: the store itself is numpy-only
-
         h, w = crop.shape[:2]
         if h == 0 or w == 0:
             return
@@ -301,8 +300,9 @@ class HistoryRecorder:
     """Whole-video history for offline mode: every frame's camera affine and every track's mask.
 
     Unlike ``TrackStore`` this is not bounded (offline mode processes a finite video and may
-    revise every frame once the full trajectories are known); masks are bit-packed crops of their
-    bounding box, about ``box_area / 8`` bytes each. Pixel values are at the working resolution.
+    revise every frame once the full trajectories are known): it keeps every working-resolution
+    frame (for backward propagation) and every mask as the bit-packed crop of its bounding box,
+    about ``box_area / 8`` bytes. Pixel values are at the working resolution.
     """
 
     def __init__(self) -> None:
@@ -318,11 +318,19 @@ class HistoryRecorder:
         self.scores: dict[int, float] = {}
         self.candidates: set[int] = set()  # tracks grounded by the command at some frame
         self.size: tuple[int, int] = (0, 0)
+        self.images: list[np.ndarray] = []  # (h, w, 3) uint8 RGB working-resolution frames
 
     def record(
-        self, stamp: float, affine: np.ndarray, masks: dict[int, np.ndarray], store: TrackStore, size: tuple[int, int]
+        self,
+        stamp: float,
+        affine: np.ndarray,
+        masks: dict[int, np.ndarray],
+        store: TrackStore,
+        image: np.ndarray,
     ) -> None:
-        """Keep this frame: ``masks`` ``{track_id: (H, W) bool}`` at working resolution ``size`` (w, h)."""
+        """Keep this frame: ``image`` ``(h, w, 3) uint8`` RGB and ``masks`` ``{track_id: (h, w) bool}``
+        at the working resolution, and ``affine`` ``(2, 3)`` previous -> this frame."""
+        size = (image.shape[1], image.shape[0])
         if size != self.size:
             # A resolution change restarts tracking, so earlier frames cannot be related to later ones.
             self.clear()
@@ -341,6 +349,7 @@ class HistoryRecorder:
             if info.candidate:
                 self.candidates.add(tid)
         self.stamps.append(stamp)
+        self.images.append(image)
         self.affines.append(np.asarray(affine, float))
         self.masks.append(packed)
         self.boxes.append(boxes)
@@ -364,9 +373,38 @@ class HistoryRecorder:
             acc = acc @ a
         return to_last
 
-    def _span(self, tid: int) -> tuple[int, int]:
+    def span(self, tid: int) -> tuple[int, int]:
+        """First and last frame index where ``tid`` has a mask."""
         frames = [i for i, b in enumerate(self.boxes) if tid in b]
         return frames[0], frames[-1]
+
+    def add_mask(self, index: int, tid: int, mask: np.ndarray) -> None:
+        """Add (or replace) ``tid``'s ``(h, w) bool`` mask on frame ``index``."""
+        p = _PackedMask.pack(mask)
+        if p is not None:
+            self.masks[index][tid] = p
+            self.boxes[index][tid] = (np.array([p.x0, p.y0, p.x0 + p.w, p.y0 + p.h], float), float(mask.sum()))
+
+    def context(self, i: int, *, index: int | None = None, prev: int | None = None) -> FrameContext:
+        """A ``FrameContext`` for recorded frame ``i``.
+
+        Args:
+            i: recorded frame.
+            index: the frame number to report (default ``i``; a backward pass keeps it increasing).
+            prev: the recorded frame to give as the previous one: ``i - 1``, or ``i + 1`` for a
+                backward pass (the camera motion is then inverted); None for none.
+        """
+        gray = cv2.cvtColor(self.images[i], cv2.COLOR_RGB2GRAY)
+        ctx = FrameContext(i if index is None else index, self.stamps[i], self.images[i], gray)
+        if prev == i - 1 and prev >= 0:
+            ctx.prev_gray = cv2.cvtColor(self.images[prev], cv2.COLOR_RGB2GRAY)
+            ctx.ego_affine = self.affines[i].copy()
+        elif prev == i + 1 and prev < len(self.images):
+            ctx.prev_gray = cv2.cvtColor(self.images[prev], cv2.COLOR_RGB2GRAY)
+            ctx.ego_affine = cv2.invertAffineTransform(self.affines[prev]).astype(np.float64)
+        elif prev is not None:
+            raise ValueError(f"prev must be a neighbour of frame {i}, got {prev}")
+        return ctx
 
     def _velocity(self, tid: int, end: int, to_last: list[np.ndarray]) -> np.ndarray:
         """Compensated box-centre velocity (pixels per frame) of ``tid`` over its last frames up to ``end``."""
@@ -387,7 +425,7 @@ class HistoryRecorder:
         (ratio below 2).
         """
         to_last = self._to_last()
-        spans = {tid: self._span(tid) for tid in pool}
+        spans = {tid: self.span(tid) for tid in pool}
         out = list(track_ids)
         frontier = [t for t in track_ids if t in spans]
         while frontier:
@@ -421,7 +459,7 @@ class HistoryRecorder:
         stamps = np.asarray(self.stamps)
         out = []
         for tid in track_ids:
-            first, last = self._span(tid)
+            first, last = self.span(tid)
             rng = range(first, last + 1)
             boxes = np.zeros((len(rng), 4))
             areas = np.zeros(len(rng))
