@@ -414,11 +414,40 @@ def test_lifecycle_transitions_and_params_file(env: dict[str, str], tmp_path: Pa
     assert "deactivated: images are ignored" in node.text() and "Traceback" not in node.text()
 
 
-def test_sigint_stops_cleanly_and_bad_parameters_fail_at_start(env: dict[str, str]) -> None:
-    node = NodeProcess(fake_node_command("-r", "__node:=other"), env=env).start()
-    time.sleep(0.5)
-    assert node.stop() == 0
-    assert "Traceback" not in node.text() and "[other] stopped" in node.text()
+STREAMER = r"""
+import sys, time
+import numpy as np, rclpy
+from sensor_msgs.msg import Image
+from parse_vos_ros.ros.qos import image_qos
+
+rclpy.init()
+node = rclpy.create_node("streamer")
+pub = node.create_publisher(Image, "/sig/image", image_qos("reliable"))
+while pub.get_subscription_count() == 0:
+    time.sleep(0.02)
+print("streaming", flush=True)
+data = np.zeros((480, 640, 3), np.uint8).tobytes()
+for i in range(300):  # until the test stops the node mid-stream
+    m = Image()
+    m.header.stamp.sec, m.header.stamp.nanosec = 50 + i // 100, (i % 100) * 10_000_000
+    m.height, m.width, m.encoding, m.step, m.data = 480, 640, "rgb8", 1920, data
+    pub.publish(m)
+    time.sleep(0.01)
+"""
+
+
+def test_sigint_mid_stream_stops_cleanly_and_bad_parameters_fail_at_start(env: dict[str, str]) -> None:
+    node = NodeProcess(fake_node_command("-r", "__node:=other", "-r", "__ns:=/sig"), env=env).start()
+    streamer = subprocess.Popen([sys.executable, "-c", "from parse_vos_ros.ros_env import ensure_ros\n"
+                                 "ensure_ros(['--help'])\n" + STREAMER], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert streamer.stdout is not None and "streaming" in streamer.stdout.readline()
+        time.sleep(1.0)  # frames are flowing through decode, engine and publish now
+        assert node.stop() == 0
+    finally:
+        streamer.kill()
+        streamer.wait()
+    assert "Traceback" not in node.text() and "[other] stopped" in node.text(), node.text()
     bad = subprocess.run(cli("node", "--ros-args", "-p", "engine.window_s:=-3.0"), env=env, capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "engine.window_s" in bad.stderr and "Traceback" not in bad.stderr

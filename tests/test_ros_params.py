@@ -41,6 +41,14 @@ def test_changes_are_validated_and_classified() -> None:
         params.classify_changes(base, {"engine.max_tracks": "many"})
 
 
+def test_queued_changes_combine_without_losing_one() -> None:
+    first = params.classify_changes(Config(), {"ros.frame_id_override": "a"})
+    second = params.classify_changes(first.config, {"engine.window_s": 3.0})
+    both = first.then(second)
+    assert both.config.ros.frame_id_override == "a" and both.config.engine.window_s == 3.0
+    assert both.live == {"ros.frame_id_override"} and both.rebuild_engine and not both.resubscribe
+
+
 def test_params_file_round_trips_into_a_config() -> None:
     config = load_config("default", {"engine.window_s": 3.5, "ros.frame_id_override": "x"})
     text = params.params_file_text(config, ["/**", "/robot/parse_vos"])

@@ -215,12 +215,14 @@ class ParseVosNode(LifecycleNode):
         changes = {p.name: p.value for p in parameters if p.name != "use_sim_time"}
         if not changes:
             return SetParametersResult(successful=True)
-        try:
-            plan = params.classify_changes(self.config, changes)
-        except ConfigError as exc:
-            return SetParametersResult(successful=False, reason=str(exc))
         with self._slot_lock:
-            self._pending = plan
+            # A change not applied yet is the base of the next one, so none is lost.
+            pending = self._pending
+            try:
+                plan = params.classify_changes(pending.config if pending else self.config, changes)
+            except ConfigError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            self._pending = pending.then(plan) if pending else plan
         self._slot_event.set()
         return SetParametersResult(successful=True)
 
@@ -315,11 +317,16 @@ class ParseVosNode(LifecycleNode):
             with self._slot_lock:
                 msg, self._slot = self._slot, None
                 self._slot_event.clear()
-            self._apply_pending()
-            if msg is not None:
-                start = time.perf_counter()
-                self._process(msg)
-                self._process_ms.append((time.perf_counter() - start) * 1e3)
+            try:
+                self._apply_pending()
+                if msg is not None:
+                    start = time.perf_counter()
+                    self._process(msg)
+                    self._process_ms.append((time.perf_counter() - start) * 1e3)
+            except Exception as exc:  # e.g. publishing while SIGINT shuts the context down
+                if self._stop.is_set() or not self.context.ok():
+                    return
+                self._faults.report("internal_error", f"worker: {type(exc).__name__}: {exc}")
 
     def _reject(self, kind: str, message: str) -> None:
         self._counters["rejected"] += 1

@@ -35,6 +35,11 @@ class ChangePlan:
     resubscribe: bool  # the image subscription must be re-created
     rebuild_engine: bool  # the engine must be rebuilt (tracks are lost, the command is kept)
 
+    def then(self, later: ChangePlan) -> ChangePlan:
+        """This plan followed by ``later`` (validated against this one's config), as one plan."""
+        return ChangePlan(later.config, self.live | later.live, self.resubscribe or later.resubscribe,
+                          self.rebuild_engine or later.rebuild_engine)
+
 
 def config_keys(config: Config) -> list[tuple[str, Any]]:
     """``(dotted_key, value)`` for every config leaf, in declaration order (the parameter list)."""
