@@ -106,3 +106,13 @@ def test_missing_weights_and_registry(clip_dir: Path, tmp_path: Path) -> None:
         ClipPoseVerifier.from_config(bad)
     good = load_config(None, {"pose.backend": "clip", "pose.model_path": str(clip_dir), "device": "cpu"})
     assert isinstance(build_pose_verifier(good), ClipPoseVerifier)
+
+
+def test_half_precision_model_scores(clip_dir: Path) -> None:
+    from transformers import AutoProcessor, CLIPModel
+
+    model = CLIPModel.from_pretrained(clip_dir, local_files_only=True, dtype=torch.bfloat16).eval()
+    processor = AutoProcessor.from_pretrained(clip_dir, local_files_only=True)
+    verifier = ClipPoseVerifier(model, processor, device=torch.device("cpu"), dtype=torch.bfloat16)
+    scores = verifier.score("sitting", crops(5))
+    assert sum(scores.values()) == pytest.approx(1.0, abs=1e-3)

@@ -152,3 +152,15 @@ def test_bad_input_and_missing_weights(gd_dir: Path, tmp_path: Path) -> None:
 
 def test_registry_builds_it_by_name(gd_dir: Path) -> None:
     assert isinstance(build_detector(make_config(gd_dir)), GroundingDinoDetector)
+
+
+def test_half_precision_model_gives_float_boxes(gd_dir: Path) -> None:
+    from transformers import AutoProcessor, GroundingDinoForObjectDetection
+
+    model = GroundingDinoForObjectDetection.from_pretrained(gd_dir, local_files_only=True, dtype=torch.bfloat16)
+    processor = AutoProcessor.from_pretrained(gd_dir, local_files_only=True)
+    detector = GroundingDinoDetector(
+        model.eval(), processor, device=torch.device("cpu"), dtype=torch.bfloat16, box_threshold=0.0, text_threshold=0.0
+    )
+    dets = detector.detect(frame(), ["dog"])
+    assert dets and all(d.box.dtype == np.float64 and d.phrase == "dog" for d in dets)

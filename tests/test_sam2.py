@@ -107,9 +107,11 @@ def test_postprocess_agrees_with_the_video_processor() -> None:
 
     logits = torch.randn(2, 1, 32, 32) * 5
     ours = postprocess_masks(logits, (H, W), 0.0)
-    theirs = Sam2VideoVideoProcessor().post_process_masks(
-        [logits.clone()], [(H, W)], [(128, 128)], pad_size={"height": 128, "width": 128}
-    )[0][:, 0].numpy()
+    theirs = (
+        Sam2VideoVideoProcessor()
+        .post_process_masks([logits.clone()], [(H, W)], [(128, 128)], pad_size={"height": 128, "width": 128})[0][:, 0]
+        .numpy()
+    )
     assert (ours == theirs).mean() > 0.97
 
 
@@ -301,3 +303,16 @@ def test_engine_runs_end_to_end_with_paper_backends(paper_dirs: dict[str, Path])
     assert engine.pose_verifier.text_encodings == 1
     assert engine.segmenter.memory_stats()["frames"] == 1
     assert set(engine.segmenter.object_ids) == set(engine.store.ids)
+
+
+def test_half_precision_session_runs(sam2_dir: Path) -> None:
+    """The GPU path runs the model and the session in bfloat16; the same code on the CPU."""
+    from transformers import Sam2VideoModel
+
+    model = Sam2VideoModel.from_pretrained(sam2_dir, local_files_only=True, dtype=torch.bfloat16).eval()
+    seg = Sam2Segmenter(model, device=torch.device("cpu"), dtype=torch.bfloat16)
+    clip = frames(3)
+    seg.propagate(clip[0])
+    assert seg.add_objects(clip[0], {1: np.array([10, 30, 40, 60.0])})[1].shape == (H, W)
+    for frame in clip[1:]:
+        assert seg.propagate(frame)[1].shape == (H, W)
