@@ -96,7 +96,11 @@ def components_to_boxes(mask: np.ndarray, strength: np.ndarray, min_area: int, m
             if level > 0 and any(np.allclose(box, b) for b in boxes):
                 continue  # the group is a single component already listed
             fill = area / max(1.0, (box[2] - box[0]) * (box[3] - box[1]))
+            # Compact regions and regions of object size (a few % of the frame) are preferred over
+            # thin slivers and specks, which are usually flow or threshold noise.
+            size = min(1.0, area / (0.03 * mask.size))
             score = float(strength[y:y + bh, x:x + bw][inside].mean()) * (0.5 + 0.5 * min(1.0, 2 * fill))
+            score *= 0.5 + 0.5 * size
             boxes.append(box)
             scores.append(score)
     if not boxes:
