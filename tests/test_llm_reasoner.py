@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from llm_support import ScriptedRuntime, look_alike_scene
 
@@ -97,3 +98,42 @@ def test_parser_and_reasoner_share_one_runtime() -> None:
     parser, reasoner = LLMParser.from_config(config), LLMMotionReasoner.from_config(config)
     assert parser.runtime is reasoner.runtime  # one model in memory, not two
     assert isinstance(reasoner.fallback, RuleMotionReasoner)
+
+
+class DirectionReader(ScriptedRuntime):
+    """A deterministic stand-in for a capable LLM: answers with the track whose serialized
+    direction word matches the sentence (exercises the prompt -> answer -> engine path)."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    def complete_json(self, messages, schema, *, max_tokens, timeout_s, cancel=None) -> str:  # type: ignore[override]
+        self.calls.append({"messages": list(messages), "schema": dict(schema)})
+        user = messages[-1]["content"]
+        want = "right" if "to the right" in user.split("Parsed:")[0] else "left"
+        ids = [
+            int(line[1:].split(" ")[0]) for line in user.splitlines() if line.startswith("T") and f"%/s {want}" in line
+        ]
+        return json.dumps({"track_ids": ids[:1], "rationale": f"moves {want}"})
+
+
+@pytest.mark.parametrize("target", [0, 1])
+def test_engine_end_to_end_with_the_llm_reasoner(target: int) -> None:
+    from engine_doubles import RedBlobDetector, RedBlobSegmenter, iou, two_balls
+
+    from parse_vos_ros.config import load_config
+    from parse_vos_ros.engine import Engine
+
+    clip = two_balls(n=45, pan_px=1.0)
+    runtime = DirectionReader()
+    engine = Engine(
+        load_config(None),
+        detector=RedBlobDetector(),
+        segmenter=RedBlobSegmenter(),
+        reasoner=LLMMotionReasoner(runtime, fallback=RuleMotionReasoner()),
+    )
+    engine.set_command(["the ball moving to the right", "the ball moving to the left"][target])
+    results = [engine.push_frame(f, i / clip.fps) for i, f in enumerate(clip.frames)]
+    assert runtime.calls and results[-1].trace["source"] == "llm"
+    ious = np.array([iou(r.mask, clip.masks[target][i]) for i, r in enumerate(results)])
+    assert (ious[-15:] > 0.7).all(), ious
