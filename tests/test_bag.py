@@ -97,6 +97,7 @@ def test_offline_run_applies_commands_at_their_stamps(tmp_path: Path) -> None:
     assert result.summary["J&F"] == pytest.approx(1.0) and result.summary["frames"] == 5
 
 
+@pytest.mark.shared_data
 def test_cli_make_from_video_and_from_davis(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     video = shared_path("data", "video", "vtest.avi")
     assert main(["bag", "make", str(tmp_path / "v"), "--frames", str(video), "--max-frames", "5",

@@ -6,11 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from parse_vos_ros.config import ConfigError, load_config, parse_override
 from parse_vos_ros.ros_env import RosUnavailableError, ensure_ros
+
+if TYPE_CHECKING:
+    from parse_vos_ros.ros.bag import BagContents, EvalResult
 
 HELP = "Make, replay, record and evaluate rosbag2 files."
 
@@ -228,27 +232,24 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_outputs(out: Path, contents: object, result: object, summary: dict[str, object]) -> None:
+def _write_outputs(out: Path, contents: BagContents, result: EvalResult, summary: dict[str, object]) -> None:
     """summary.json, per_frame.json and an overlay video, each written atomically."""
     from parse_vos_ros.atomic import atomic_write_json
-    from parse_vos_ros.ros.bag import EvalResult
 
-    assert isinstance(result, EvalResult)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "summary.json", summary)
     atomic_write_json(out / "per_frame.json", result.per_frame)
     _write_overlay(out / "overlay.mp4", contents, result.predictions)
 
 
-def _write_overlay(path: Path, contents: object, predictions: dict[int, np.ndarray]) -> None:
+def _write_overlay(path: Path, contents: BagContents, predictions: dict[int, np.ndarray]) -> None:
     """The bag's frames with the predicted masks tinted (a frame without output shows the last one)."""
     import cv2
 
     from parse_vos_ros.atomic import atomic_path
     from parse_vos_ros.image_codec import overlay
-    from parse_vos_ros.ros.bag import BagContents, stamp_ns
+    from parse_vos_ros.ros.bag import stamp_ns
 
-    assert isinstance(contents, BagContents)
     if not contents.images:
         return
     h, w = contents.images[0].shape[:2]
