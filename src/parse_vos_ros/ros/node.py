@@ -384,11 +384,11 @@ class ParseVosNode(LifecycleNode):
         if self._debug_pub.get_subscription_count() > 0:
             mask = messages.fit_mask(result.mask, height, width)
             self._debug_pub.publish(messages.overlay_message(image_codec.overlay(image, mask, result.box), header))
-        trace = messages.trace_json(result)
-        key = trace.split(',"trace":', 1)[1] + result.command_id
-        if key != self._last_trace:  # publish the trace when the reasoning changed, not every frame
+        # Publish the trace when the reasoning changed, not every frame.
+        key = result.command_id + json.dumps(result.trace, default=str, sort_keys=True)
+        if key != self._last_trace:
             self._last_trace = key
-            self._reasoning_pub.publish(String(data=trace))
+            self._reasoning_pub.publish(String(data=messages.trace_json(result)))
 
     # ----------------------------------------------------------------- commands
     def _set_command(self, text: str, command_id: str, stamp: float | None) -> tuple[bool, str, str]:
