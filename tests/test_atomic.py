@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,14 @@ def test_interrupted_write_keeps_the_old_file(tmp_path: Path) -> None:
         raise RuntimeError("interrupted")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_result_has_the_usual_file_mode(tmp_path: Path) -> None:
+    target = tmp_path / "r.json"
+    atomic_write_json(target, [])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_temporary_name_keeps_the_suffix(tmp_path: Path) -> None:
