@@ -124,6 +124,13 @@ def test_offline_eval_scores_resumes_and_reports(dataset: Path, tmp_path: Path) 
         report=False,
     )
     assert len(BUILDS) == 3 and other["counts"]["expressions"] == 1
+    # Nor does a changed expression file (e.g. a regenerated synthetic set).
+    meta = json.loads((dataset / "meta_expressions.json").read_text())
+    meta["videos"]["balls"]["expressions"]["0"]["exp"] = "the ball going right"
+    (tmp_path / "meta2.json").write_text(json.dumps(meta))
+    changed = EvalOptions(dataset="davis", root=dataset, expressions=tmp_path / "meta2.json", out=out, limit=1)
+    rerun = run_eval(changed, stream=None, factory=doubles_engine, report=False)
+    assert len(BUILDS) == 4 and rerun["expressions"]["balls/0"]["text"] == "the ball going right"
 
 
 def test_streaming_cli_with_two_workers(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 from parse_vos_ros.atomic import atomic_path, atomic_write_json
 from parse_vos_ros.eval.maskio import write_ids
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # bump when the same arguments would give other pixels
 COLOURS: dict[str, tuple[int, int, int]] = {  # RGB, saturated so they stand out from the background
     "red": (220, 30, 30),
     "green": (30, 190, 40),
@@ -45,6 +45,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {  # RGB, saturated so they stand out
 }
 SHAPES = ("ball", "square", "triangle")
 OCCLUDER_ID = 9  # annotation id of the occluding post (never referred)
+OCCLUDER_RGB = (92, 92, 98)  # neutral grey: the post tests occlusion, not colour confusion
 VARIANTS = ("direction", "speed", "still", "depth", "colour", "multi")
 KIND_OF_VARIANT = {
     "direction": "motion_only",
@@ -321,7 +322,7 @@ def render(spec: SceneSpec, frames: int, size: tuple[int, int]) -> Scene:
             where = id_map == obj_id
             if not where.any():
                 continue
-            base = np.array((110, 85, 60) if o is None else COLOURS[o.colour], dtype=np.float32)
+            base = np.array(OCCLUDER_RGB if o is None else COLOURS[o.colour], dtype=np.float32)
             frame[where] = base + tiled[where][:, None] * (0.4 if o is None else 1.0)
         frame += rng.normal(0.0, 2.0, size=frame.shape).astype(np.float32)  # sensor noise
         images[t] = np.clip(frame, 0, 255).astype(np.uint8)

@@ -89,9 +89,18 @@ class EvalOptions:
     engine_factory: str | None = None
 
     def signature(self, config: Config) -> str:
-        """Hash of what determines the results (dataset, mode, full configuration, factory)."""
+        """Hash of what determines the results: dataset, mode, full configuration, engine factory
+        and the expression file's bytes (a regenerated synthetic set has a new meta file)."""
+        exp_path = self.expressions or default_expressions(self.dataset, self.root)
+        exp_hash = hashlib.sha256(exp_path.read_bytes()).hexdigest() if exp_path.is_file() else ""
         blob = json.dumps(
-            {"dataset": self.dataset, "mode": self.mode, "config": config.to_dict(), "factory": self.engine_factory},
+            {
+                "dataset": self.dataset,
+                "mode": self.mode,
+                "config": config.to_dict(),
+                "factory": self.engine_factory,
+                "expressions": exp_hash,
+            },
             sort_keys=True,
             default=str,
         )
