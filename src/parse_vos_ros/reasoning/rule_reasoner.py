@@ -124,6 +124,19 @@ def _relative(values: np.ndarray, higher_better: bool) -> np.ndarray:
     return 0.2 + 0.8 * (r if higher_better else 1.0 - r)
 
 
+def _clearest(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """A soft preference in [0.6, 1] for the track showing a property most strongly.
+
+    Absolute thresholds saturate: segmentation noise can make a static region look like it is
+    shrinking at a rate above the threshold, but a real receding object shrinks far faster.
+    """
+    if known.sum() < 2:
+        return np.ones_like(values)
+    v = np.clip(values, 0.0, None)
+    top = float(v[known].max())
+    return 0.6 + 0.4 * (v / top) if top > 0 else np.ones_like(values)
+
+
 def _unknown_to_half(score: np.ndarray, known: np.ndarray) -> np.ndarray:
     return np.where(known, score, 0.5)
 
@@ -140,7 +153,7 @@ def _direction(name: str) -> Scorer:
     def score(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
         v = f.raw_velocity if camera else f.velocity
         along = np.nan_to_num(v @ d)
-        return _unknown_to_half(_sigmoid((along - DIR_SPEED) / SOFT), f.known)
+        return _unknown_to_half(_sigmoid((along - DIR_SPEED) / SOFT) * _clearest(along, f.known), f.known)
 
     return score
 
@@ -182,11 +195,13 @@ def _stops(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
 
 
 def _toward(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
-    return _unknown_to_half(_sigmoid((np.nan_to_num(f.scale_rate) - SCALE_RATE) / (SCALE_RATE / 2)), f.known)
+    rate = np.nan_to_num(f.scale_rate)
+    return _unknown_to_half(_sigmoid((rate - SCALE_RATE) / (SCALE_RATE / 2)) * _clearest(rate, f.known), f.known)
 
 
 def _away(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
-    return _unknown_to_half(_sigmoid((-np.nan_to_num(f.scale_rate) - SCALE_RATE) / (SCALE_RATE / 2)), f.known)
+    rate = -np.nan_to_num(f.scale_rate)
+    return _unknown_to_half(_sigmoid((rate - SCALE_RATE) / (SCALE_RATE / 2)) * _clearest(rate, f.known), f.known)
 
 
 def _first(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
@@ -353,7 +368,7 @@ class RuleMotionReasoner:
         # object is usually a prominent one).
         vis_last = np.array([float(t.visible[-1]) if len(t) else 0.0 for t in trs])
         conf = np.array([t.score for t in trs])
-        base = 0.4 + 0.3 * conf + 0.1 * vis_last + 0.2 * _relative(feats.area, True)
+        base = 0.45 + 0.3 * conf + 0.1 * vis_last + 0.15 * _relative(feats.area, True)
         if rules:
             per = np.stack([np.clip(s(feats, occ, camera), 1e-6, 1.0) for _, s in rules])
             total = np.exp(np.log(per).mean(0)) * (0.9 + 0.1 * base)
