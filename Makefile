@@ -10,8 +10,10 @@ DEMO_OUT ?= out/demo
 setup:
 	@bash scripts/setup.sh
 
+# The node in a real ROS graph: the bundled clip becomes a rosbag2, a replayer process publishes it,
+# the node segments "the ball moving to the right", a recorder process writes its outputs.
 demo: setup
-	@$(BIN)/parse-vos segment samples/demo --command "the ball moving to the right" --out $(DEMO_OUT)
+	@$(BIN)/parse-vos bag demo --frames samples/demo --command "0.0:the ball moving to the right" --out $(DEMO_OUT)
 
 lint: setup
 	@echo "==> ruff"
