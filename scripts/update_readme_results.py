@@ -4,7 +4,7 @@
 Usage: ``python scripts/update_readme_results.py OUT1/metrics.json [OUT2/metrics.json ...]``
 
 One row per file (dataset, profile, mode, machine, expressions, J&F, J, F, FPS), then one row per
-split value (``kind``, ``focus``, ...) so the motion-only scores are visible. The numbers come
+split value (``--splits``, default ``kind,focus``) so the motion-only scores are visible. The numbers come
 from the files only; paste the output into the README.
 """
 
@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+DEFAULT_SPLITS = ("kind", "focus")  # split keys shown by default (metrics.json has more)
 HEADER = ["Dataset", "Profile", "Mode", "Machine", "Expressions", "J&F", "J", "F", "FPS"]
 
 
@@ -28,8 +29,8 @@ def _machine(m: dict[str, Any]) -> str:
     return f"{text}, {m['gpu']}" if m.get("gpu") else text
 
 
-def rows(metrics: dict[str, Any]) -> list[list[str]]:
-    """Table rows for one metrics file: the overall row, then one per split value."""
+def rows(metrics: dict[str, Any], splits: tuple[str, ...] = DEFAULT_SPLITS) -> list[list[str]]:
+    """Table rows for one metrics file: the overall row, then one per value of the ``splits`` keys."""
     base = [metrics["profile"], metrics["mode"], _machine(metrics["machine"])]
     overall = metrics.get("overall") or {}
     fps = f"{metrics['timing']['fps']:.1f}"
@@ -45,6 +46,8 @@ def rows(metrics: dict[str, Any]) -> list[list[str]]:
         ]
     ]
     for key, groups in metrics.get("splits", {}).items():
+        if key not in splits:
+            continue
         for value, scores in groups.items():
             name = f"{metrics['dataset']} · {key}={value}"
             out.append(
@@ -61,23 +64,28 @@ def rows(metrics: dict[str, Any]) -> list[list[str]]:
     return out
 
 
-def table(files: list[Path]) -> str:
+def table(files: list[Path], splits: tuple[str, ...] = DEFAULT_SPLITS) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---"] * len(HEADER)) + "|"]
     for path in files:
         metrics = json.loads(path.read_text(encoding="utf-8"))
-        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(metrics)]
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(metrics, splits)]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("metrics", nargs="+", type=Path, help="metrics.json files from parse-vos eval")
+    parser.add_argument(
+        "--splits",
+        default=",".join(DEFAULT_SPLITS),
+        help="comma-separated split keys to add rows for (kind, variant, focus, camera, occlusion, ...; '' for none)",
+    )
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.metrics if not p.is_file()]
     if missing:
         print(f"update_readme_results: not found: {', '.join(missing)}", file=sys.stderr)
         return 2
-    print(table(args.metrics))
+    print(table(args.metrics, tuple(k for k in args.splits.split(",") if k)))
     return 0
 
 
