@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Development harness for the embedded perception backends on DAVIS-2016 (../shared/data/davis2016).
 
-  propagate: start the embedded segmenter from the ground-truth box on frame 0 and propagate;
-             prints J (mask IoU, frames 1..N-1) and ms per frame per sequence.
+  propagate: start the embedded segmenter from the ground-truth box on frame 0 (or --init-frame)
+             and propagate; prints J (mask IoU over the later frames) and ms per frame per sequence.
   detect:    run the embedded detector on every frame with the sequence's category words
              (categories.json); prints recall = fraction of frames with a detection of IoU > 0.5
              against the ground-truth box, and ms per call.
@@ -75,13 +75,15 @@ def contexts(images: list[np.ndarray], with_ego: bool) -> list[FrameContext]:
     return out
 
 
-def propagate(config: Config, images: list[np.ndarray], gts: list[np.ndarray]) -> dict[str, float]:
+def propagate(config: Config, images: list[np.ndarray], gts: list[np.ndarray], start: int = 0) -> dict[str, float]:
     seg = EmbeddedSegmenter.from_config(config)
     ctxs = contexts(images, with_ego=False)
-    box = mask_box(gts[0])
-    seg.add_objects(ctxs[0], {1: box})
+    box = mask_box(gts[start])
+    if start > 0:
+        seg.propagate(ctxs[start - 1])  # as in the engine: the previous frame was seen
+    seg.add_objects(ctxs[start], {1: box})
     js, times = [], []
-    for ctx, gt in zip(ctxs[1:], gts[1:], strict=True):
+    for ctx, gt in zip(ctxs[start + 1:], gts[start + 1:], strict=True):
         t = time.perf_counter()
         mask = seg.propagate(ctx).get(1)
         times.append(time.perf_counter() - t)
@@ -117,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     ap.add_argument("--seq", action="append", help="sequence name (repeatable); default all")
     ap.add_argument("--set", action="append", default=[], help="config override section.key=value")
+    ap.add_argument("--init-frame", type=int, default=0,
+                    help="propagate: start from the ground-truth box on this frame (> 0 lets motion seed it)")
     ap.add_argument("--every", type=int, default=1, help="detect: run on every N-th frame (keyframes)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     for seq in seqs:
         images, gts = load_sequence(args.root, seq)
         if args.mode == "propagate":
-            results[seq] = propagate(config, images, gts)
+            results[seq] = propagate(config, images, gts, args.init_frame)
         else:
             results[seq] = detect(config, images, gts, sorted(set(categories[seq])), args.every)
         print(seq, json.dumps(results[seq]), file=sys.stderr)

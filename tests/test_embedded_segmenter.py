@@ -201,3 +201,26 @@ def test_object_reacquired_after_full_occlusion(ghost_frames: int) -> None:
         assert final > 0.8, final
     else:
         assert final < 0.1  # without the occlusion memory the object is gone for good
+
+
+def test_new_object_is_seeded_by_its_motion() -> None:
+    """Same colours as the background: only motion tells GrabCut which part of the box is the object."""
+    rng = np.random.default_rng(11)
+    bg = texture(rng, H, W, (120, 120, 120))
+    obj = texture(rng, 60, 60, (120, 120, 120))
+    frames = []
+    for x in (100, 110):
+        img = bg.copy()
+        img[90:150, x:x + 60] = obj
+        frames.append(img)
+    truth = np.zeros((H, W), bool)
+    truth[90:150, 110:170] = True
+    box = np.array([90.0, 70, 190, 170])  # loose box: 40% of it is background
+    cur = ctx(1, frames[1])
+    cur.prev_gray = ctx(0, frames[0]).gray
+    scores = {}
+    for seeded in (True, False):
+        seg = EmbeddedSegmenter(SegmenterParams(motion_seed=seeded))
+        scores[seeded] = iou(seg.add_objects(cur, {1: box})[1], truth)
+    assert scores[True] > 0.75, scores
+    assert scores[True] > scores[False] + 0.1, scores

@@ -123,6 +123,7 @@ class TrackingConfig:
     embedded_grabcut_iterations: int = 5  # GrabCut iterations when an object starts from a box
     embedded_colour_weight: float = 0.8  # weight of the colour log-odds against the shape prior
     embedded_motion_weight: float = 0.5  # weight of the motion-coherence log-odds
+    embedded_motion_seed: bool = True  # seed GrabCut of a new object with pixels moving unlike its surroundings
 
     def validate(self) -> None:
         _check(0.0 <= self.iou_gate <= 1.0, "iou_gate", "must be in [0, 1]")

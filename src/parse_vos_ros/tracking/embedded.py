@@ -52,6 +52,7 @@ class SegmenterParams:
     occluded_fraction: float = 0.6
     reappear_fraction: float = 0.3
     ghost_frames: int = 45
+    motion_seed: bool = True
     max_objects: int = 64
 
 
@@ -88,6 +89,7 @@ class EmbeddedSegmenter:
         self._rgb: np.ndarray | None = None
         self._gray: np.ndarray | None = None
         self._index: np.ndarray | None = None
+        self._init_flow_cache: tuple[int, np.ndarray] | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> EmbeddedSegmenter:
@@ -105,6 +107,7 @@ class EmbeddedSegmenter:
                 grabcut_iterations=t.embedded_grabcut_iterations,
                 colour_weight=t.embedded_colour_weight,
                 motion_weight=t.embedded_motion_weight,
+                motion_seed=t.embedded_motion_seed,
                 max_objects=config.engine.max_tracks,
             )
         )
@@ -266,6 +269,9 @@ class EmbeddedSegmenter:
                         mask = None
             if mask is None:
                 seed = obj.mask if obj is not None else None
+                if seed is None and self.params.motion_seed:
+                    flow = self._init_flow(frame)
+                    seed = None if flow is None else refine.motion_seed(flow, ibox)
                 mask = refine.grabcut_box(self._rgb, ibox, self.params.grabcut_iterations, seed)
             bg = self._background_band(mask)
             if obj is None:
@@ -275,6 +281,22 @@ class EmbeddedSegmenter:
                 obj.colours.update(self._index, mask, bg, rate=0.5)
             out[oid] = self._upscale(mask)
         return out
+
+    def _init_flow(self, frame: FrameContext) -> np.ndarray | None:
+        """``(h, w, 2)`` flow of ``frame`` against ``frame.prev_gray`` at internal size, cached per frame.
+
+        Backward flow like ``propagate``'s; None on a first frame. Only new objects need it.
+        """
+        if self._init_flow_cache is not None and self._init_flow_cache[0] == frame.index:
+            return self._init_flow_cache[1]
+        prev = frame.prev_gray
+        if prev is None or prev.shape != frame.image.shape[:2]:
+            return None
+        assert self._size is not None and self._gray is not None
+        small = cv2.resize(prev, self._size, interpolation=cv2.INTER_AREA)
+        flow = self._flow.calc(self._gray, small, None)
+        self._init_flow_cache = (frame.index, flow)
+        return flow
 
     def remove_objects(self, object_ids: Iterable[int]) -> None:
         """Forget these objects; unknown ids are ignored."""
@@ -287,6 +309,7 @@ class EmbeddedSegmenter:
         self._prev_gray = None
         self._last_index = None
         self._rgb = self._gray = self._index = None
+        self._init_flow_cache = None
         self._full_size = None
 
     @property

@@ -109,8 +109,9 @@ def grabcut_box(
         max_side: the crop is downscaled so its longer side is at most this many pixels.
 
     Returns:
-        ``(h, w) bool``; falls back to the ellipse inscribed in the box when GrabCut keeps almost
-        nothing (flat, low-contrast boxes), so a box always yields a mask.
+        ``(h, w) bool``; when GrabCut keeps almost nothing (flat, low-contrast boxes, colours shared
+        with the background) it falls back to the seed inside the box when that covers >= 30% of
+        it, else to the ellipse inscribed in the box, so a box always yields a mask.
     """
     h, w = rgb.shape[:2]
     x0, y0, x1, y1 = box
@@ -118,14 +119,21 @@ def grabcut_box(
     # A margin of background around the box gives GrabCut its background colour model.
     cx0, cy0 = max(0, x0 - max(4, bw // 4)), max(0, y0 - max(4, bh // 4))
     cx1, cy1 = min(w, x1 + max(4, bw // 4)), min(h, y1 + max(4, bh // 4))
-    fallback = ellipse_in_box((h, w), box)
+    seeded = seed is not None and bool(seed[y0:y1, x0:x1].any())
+    if seeded and seed is not None and seed[y0:y1, x0:x1].mean() >= 0.3:
+        fallback = np.zeros((h, w), bool)
+        fallback[y0:y1, x0:x1] = seed[y0:y1, x0:x1]
+    else:
+        # A seed covering little of the box is a part of the object at best (e.g. moving legs).
+        fallback = ellipse_in_box((h, w), box)
     if bw < 4 or bh < 4 or (cx1 - cx0) <= bw or (cy1 - cy0) <= bh:
         # Too small to model, or the box fills the frame so no background sample exists.
         return fallback
     crop = rgb[cy0:cy1, cx0:cx1]
     gc = np.full(crop.shape[:2], cv2.GC_BGD, np.uint8)
     inner = (slice(y0 - cy0, y1 - cy0), slice(x0 - cx0, x1 - cx0))
-    if seed is not None and seed[y0:y1, x0:x1].any():
+    if seeded:
+        assert seed is not None
         gc[inner] = np.where(seed[y0:y1, x0:x1], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
     else:
         gc[inner] = cv2.GC_PR_FGD
@@ -135,6 +143,9 @@ def grabcut_box(
     small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA) if scale < 1 else np.ascontiguousarray(crop)
     gc_small = cv2.resize(gc, size, interpolation=cv2.INTER_NEAREST) if scale < 1 else gc
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut seeds its colour mixtures by k-means on OpenCV's global RNG: fix it, or the same
+    # box would give different masks depending on what ran before.
+    cv2.setRNGSeed(12345)
     try:
         cv2.grabCut(small, gc_small, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
@@ -147,6 +158,37 @@ def grabcut_box(
     if out.sum() < _MIN_BOX_FILL * bw * bh:
         return fallback
     return out
+
+
+def motion_seed(flow: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """Pixels inside ``box`` that move unlike the box's surroundings, as a GrabCut seed.
+
+    Args:
+        flow: ``(h, w, 2) float32`` displacement field of the frame (pixels per frame).
+        box: integer ``(x0, y0, x1, y1)``.
+
+    Returns:
+        ``(h, w) bool`` moving pixels inside the box, or None when motion does not separate
+        anything (under 10% or over 90% of the box moves, or no surroundings to compare with).
+    """
+    h, w = flow.shape[:2]
+    x0, y0, x1, y1 = box
+    m = max(4, (x1 - x0) // 4, (y1 - y0) // 4)
+    ring = np.zeros((h, w), bool)
+    ring[max(0, y0 - m):y1 + m, max(0, x0 - m):x1 + m] = True
+    ring[y0:y1, x0:x1] = False
+    if ring.sum() < 16:
+        return None
+    around = flow[ring]
+    m_bg = np.median(around, axis=0)
+    spread = float(np.median(np.linalg.norm(around - m_bg, axis=1)))
+    inner = flow[y0:y1, x0:x1]
+    moving = np.linalg.norm(inner - m_bg, axis=2) > max(1.0, 3.0 * spread)
+    if not 0.1 <= moving.mean() <= 0.9:
+        return None
+    seed = np.zeros((h, w), bool)
+    seed[y0:y1, x0:x1] = moving
+    return seed
 
 
 def signed_distance(mask: np.ndarray) -> np.ndarray:
