@@ -19,6 +19,18 @@ from parse_vos_ros.reasoning.clip_pose import ClipPoseVerifier  # noqa: E402
 pytestmark = pytest.mark.ml
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy shared CPU spinning OpenMP
+    workers make them many times slower; restore the setting for the rest of the session."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")

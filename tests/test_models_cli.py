@@ -15,6 +15,20 @@ from parse_vos_ros.cli import main
 from parse_vos_ros.config import load_config
 
 pytestmark = pytest.mark.ml
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy shared CPU spinning OpenMP
+    workers make them many times slower; restore the setting for the rest of the session."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 pytest.importorskip("transformers")
 
 

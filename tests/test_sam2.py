@@ -28,6 +28,19 @@ from parse_vos_ros.types import FrameContext  # noqa: E402
 
 pytestmark = pytest.mark.ml
 
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy shared CPU spinning OpenMP
+    workers make them many times slower; restore the setting for the rest of the session."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 H, W = 96, 144  # a non-square frame catches x/y mix-ups
 
 
@@ -182,7 +195,7 @@ def test_memory_stays_bounded_over_a_long_stream(sam2_dir: Path) -> None:
     seg = Sam2Segmenter.from_config(make_config(sam2_dir, **{"engine.window_s": 1.0}))
     clip = frames(8)
     history = []
-    for i in range(150):
+    for i in range(100):
         base = clip[i % len(clip)]
         frame = FrameContext(index=i, stamp=i / 30.0, image=base.image, gray=base.gray)
         seg.propagate(frame)
@@ -194,7 +207,7 @@ def test_memory_stays_bounded_over_a_long_stream(sam2_dir: Path) -> None:
     assert last["tracked_memories"] <= 2 * seg.horizon
     assert last["cond_memories"] <= 2 * seg.max_cond_frames
     assert last["prompts"] <= 2
-    steady = [h["bytes"] for h in history[60:]]
+    steady = [h["bytes"] for h in history[50:]]  # windows full: 16 tracked frames, 1 s of prompts
     assert max(steady) <= 1.05 * min(steady)  # flat once the windows are full
 
 
