@@ -77,7 +77,8 @@ class SyntheticStream:
         disc = (xx - size / 2 + 0.5) ** 2 + (yy - size / 2 + 0.5) ** 2 <= (size / 2) ** 2
         for k in range(n_objects):
             _, colour = _OBJECTS[k]
-            start = rng.uniform([self.margin, self.margin], [world_w - self.margin - size, world_h - self.margin - size])
+            hi = [world_w - self.margin - size, world_h - self.margin - size]
+            start = rng.uniform([self.margin, self.margin], hi)
             speed = rng.uniform(1.5, 4.0) * width / 640.0
             angle = rng.uniform(-0.5, 0.5) + (0.0 if k % 2 == 0 else np.pi)  # look-alikes move apart
             velocity = speed * np.array([np.cos(angle), np.sin(angle)])
@@ -100,7 +101,7 @@ class SyntheticStream:
         phase = 2.0 * np.pi * index / self.pan_period
         x = self.margin * (1.0 + np.sin(phase))
         y = self.margin * (1.0 + 0.5 * np.sin(0.7 * phase))
-        return int(round(x)), int(round(y))
+        return round(float(x)), round(float(y))
 
     def object_boxes(self, index: int) -> list[np.ndarray]:
         """World-independent ``(4,)`` xyxy boxes of every ball on frame ``index`` in image pixels."""
@@ -114,8 +115,8 @@ class SyntheticStream:
 
     def _position(self, sp: _Sprite, index: int) -> tuple[int, int]:
         pos = sp.start + sp.velocity * index
-        return (int(round(_reflect(pos[0], 0.0, self._world_hi[0]))),
-                int(round(_reflect(pos[1], 0.0, self._world_hi[1]))))
+        return (round(_reflect(float(pos[0]), 0.0, self._world_hi[0])),
+                round(_reflect(float(pos[1]), 0.0, self._world_hi[1])))
 
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` as a new ``(height, width, 3) uint8`` RGB array."""
