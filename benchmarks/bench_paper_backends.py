@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -219,9 +220,10 @@ def worker(name: str, quick: bool) -> dict[str, Any]:
     return {"params_M": n_params / 1e6, "build_s": build_s, **result, "peak_rss_mb": peak_rss_mb()}
 
 
-def run_worker(name: str, quick: bool) -> dict[str, Any]:
+def run_worker(name: str, quick: bool, threads: int) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
-        cmd = [sys.executable, __file__, "--worker", name, "--out", tmp.name] + (["--quick"] if quick else [])
+        cmd = [sys.executable, __file__, "--worker", name, "--out", tmp.name, "--threads", str(threads)]
+        cmd += ["--quick"] if quick else []
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
             return {"error": proc.stderr[-2000:]}
@@ -354,17 +356,27 @@ def main() -> int:
     parser.add_argument("--engine-frames", type=int, default=300, help="frames of the engine run")
     parser.add_argument("--quick", action="store_true", help="smoke run: small counts, fewer real-size models")
     parser.add_argument("--skip-real", action="store_true", help="skip the real-size architectures")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch intra-op threads (0 = default; 1 is steadier on a busy CPU)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     import torch
 
     torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.worker:
         Path(args.out).write_text(json.dumps(worker(args.worker, args.quick)))
         return 0
     from parse_vos_ros.atomic import atomic_write_json
 
-    report: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "device": "cpu"}
+    report: dict[str, Any] = {
+        "torch_threads": torch.get_num_threads(),
+        "device": "cpu",
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         dirs = build_tiny(Path(tmp))
         report["tiny"] = bench_tiny(dirs)
@@ -374,7 +386,8 @@ def main() -> int:
         names = ["groundingdino_T", "sam2.1_tiny", "clip_B/32"]
         if not args.quick:
             names += ["sam2.1_large", "clip_L/14"]
-        report["real_size"] = {name: run_worker(name, args.quick) for name in names}
+        report["real_size"] = {name: run_worker(name, args.quick, args.threads) for name in names}
+    report["load_average_at_end"] = os.getloadavg()
     report["pass"] = {
         "sam2_memory_flat": report["sam2_long_stream"]["flat"],
         "engine_memory_flat": report["engine"]["flat"],
