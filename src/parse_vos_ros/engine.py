@@ -147,7 +147,6 @@ class Engine:
         self._pending: _Command | None = None
         self._generation = 0
         self._selection = _Selection()
-        self._index = 0
         self._counters = dict.fromkeys(("frames", "keyframes", "reasonings", "resets", "births", "pruned"), 0.0)
         self._async = async_reasoning
         self._job: _Job | None = None
@@ -218,24 +217,21 @@ class Engine:
         self._births_since_reason = 0
         self._selection = _Selection()
         self._masks: dict[int, np.ndarray] = {}
+        self._index = 0  # backends see a new stream: their frame-to-frame state must not carry over
         self._command_stamp = -math.inf
         self._suppressed: list[tuple[np.ndarray, float]] = []  # (box, expiry stamp) of pruned tracks
         if self._command is not None:
             self._pending = self._pending or self._command
 
     def reset(self) -> None:
-        """Forget tracks and history; keep the command (it is grounded again on the next frame)."""
+        """Forget tracks and history and number frames from 0 again; keep the command (it is
+        grounded again on the next frame)."""
         self._counters["resets"] += 1
         self._reset_tracking()
         # Detectors may keep a motion history; the protocol does not require a reset, so ask.
         reset_detector = getattr(self.detector, "reset", None)
         if callable(reset_detector):
             reset_detector()
-
-    def start_stream(self) -> None:
-        """``reset`` and number frames from 0 again: the next frame starts an unrelated video."""
-        self.reset()
-        self._index = 0
 
     def close(self) -> None:
         """Stop the background reasoning thread."""
@@ -691,7 +687,7 @@ def run_offline(
     """
     if fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
-    engine.start_stream()
+    engine.reset()
     parsed = engine.set_command(command, 0.0)
     engine.recorder = HistoryRecorder()
     results: list[FrameResult] = []

@@ -24,7 +24,7 @@ MOVE_SPEED = 0.04  # slower counts as still
 DIR_SPEED = 0.03  # net velocity along a direction that counts as "moving that way"
 SCALE_RATE = 0.05  # log-size change per second that counts as approaching / receding
 SOFT = 0.015  # logistic softness of the speed thresholds
-MIN_DURATION_S = 0.2  # shorter visible histories carry no motion information
+MIN_DURATION_S = 0.1  # shorter visible histories carry no motion information
 RESAMPLE_S = 0.2  # path speed is measured on points this far apart (suppresses jitter)
 
 
