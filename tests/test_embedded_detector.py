@@ -191,3 +191,14 @@ def test_prev_frame_of_other_size_is_ignored() -> None:
 def test_phrase_analysis(phrase: str, noun: str, colours: tuple[str, ...], person: bool) -> None:
     cues_ = analyse_phrase(phrase)
     assert (cues_.noun, cues_.colours, cues_.person) == (noun, colours, person)
+
+
+def test_saturated_object_outranks_tinted_background_of_the_same_hue() -> None:
+    """A background with green-tinted patches: the vivid green square must still come first."""
+    rng = np.random.default_rng(8)
+    img = texture(rng, H, W, (120, 120, 120), cell=10)
+    for x, y in [(20, 20), (240, 170), (250, 30)]:
+        img[y:y + 45, x:x + 45] = np.clip(img[y:y + 45, x:x + 45] + np.array([-25, 35, -25]), 0, 255)
+    img[100:140, 140:180] = (30, 190, 40)
+    dets = EmbeddedDetector().detect(frame(0, img), ["green square"])
+    assert box_iou(dets[0].box, np.array([140.0, 100, 180, 140])) > 0.5, [d.box for d in dets[:3]]

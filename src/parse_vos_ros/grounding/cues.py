@@ -127,12 +127,35 @@ def colour_mask(hsv: np.ndarray, colour: str) -> np.ndarray:
     return out
 
 
-def colour_boxes(mask: np.ndarray, min_area: int, merge_px: int) -> Boxes:
-    """Candidate boxes of regions of one colour (``(h, w) bool`` from ``colour_mask``)."""
+def colour_purity(hsv: np.ndarray, colours: tuple[str, ...]) -> np.ndarray:
+    """``(h, w) float32``, ~[0, 1]: how strongly each pixel shows the named colours, relative to the frame.
+
+    Saturation (times brightness) for hues, since painted or dyed objects are usually more
+    saturated than a tinted background; lightness / darkness / greyness for white / black / gray.
+    """
+    s = hsv[..., 1].astype(np.float32) / 255.0
+    v = hsv[..., 2].astype(np.float32) / 255.0
+    out = np.zeros(hsv.shape[:2], np.float32)
+    for name in colours:
+        if name == "white":
+            p = v * (1.0 - s)
+        elif name == "black":
+            p = 1.0 - v
+        elif name == "gray":
+            p = 1.0 - s
+        else:
+            p = s * np.minimum(1.0, 2.0 * v)
+        out = np.maximum(out, p * colour_mask(hsv, name))
+    # Relative to the purest pixels of the frame: the most colourful region scores ~1 whatever the
+    # lighting, so colour candidates stay comparable with the other cues' scores.
+    return out / max(float(np.percentile(out, 99.9)), 1e-3)
+
+
+def colour_boxes(mask: np.ndarray, purity: np.ndarray, min_area: int, merge_px: int) -> Boxes:
+    """Candidate boxes of regions of one colour (``(h, w) bool`` from ``colour_mask``), scored by purity."""
     m8 = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     m8 = cv2.morphologyEx(m8, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    clean = m8.astype(bool)
-    return components_to_boxes(clean, clean.astype(np.float32), min_area, merge_px)
+    return components_to_boxes(m8.astype(bool), purity, min_area, merge_px)
 
 
 def box_fraction(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -125,7 +125,7 @@ class EmbeddedDetector:
                 # A colour word is a hard requirement: candidates without the colour sink.
                 share = cues.box_fraction(colour, boxes)
                 scores = scores * (0.2 + 0.8 * np.clip(share / 0.3, 0.0, 1.0))
-                cb, cs = cues.colour_boxes(colour, min_area, merge_px)
+                cb, cs = cues.colour_boxes(colour, cues.colour_purity(hsv, info.colours), min_area, merge_px)
                 boxes, scores = np.concatenate([boxes, cb]), np.concatenate([scores, cs * _W_COLOUR])
             if len(boxes) == 0:
                 continue
