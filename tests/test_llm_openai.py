@@ -66,7 +66,7 @@ def llama_server() -> Iterator[str]:
 @pytest.mark.llama
 def test_real_server_answers_inside_the_schema(llama_server: str) -> None:
     runtime = OpenAIRuntime(llama_server, response_format="json_object")
-    raw = runtime.complete_json(MESSAGES, SCHEMA, max_tokens=32, timeout_s=60)
+    raw = runtime.complete_json(MESSAGES, SCHEMA, max_tokens=32, timeout_s=300)
     obj = json.loads(extract_json_object(raw))
     assert set(obj) == {"ids"} and set(obj["ids"]) <= {3, 7}
 
@@ -76,7 +76,7 @@ def test_real_server_drives_the_reasoner(llama_server: str) -> None:
     from parse_vos_ros.reasoning.rule_reasoner import RuleMotionReasoner
 
     runtime = OpenAIRuntime(llama_server, response_format="json_object")
-    reasoner = LLMMotionReasoner(runtime, fallback=RuleMotionReasoner(), max_tokens=48, timeout_s=60)
+    reasoner = LLMMotionReasoner(runtime, fallback=RuleMotionReasoner(), max_tokens=24, timeout_s=300)
     command = ParsedCommand("the dog running to the right", ("dog",), motion=("running", "to the right"))
     result = reasoner.select(command, look_alike_scene())
     assert set(result.track_ids) <= {1, 2, 3}
