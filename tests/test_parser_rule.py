@@ -51,6 +51,8 @@ def test_all_and_self_correction(parser: RuleParser) -> None:
     assert parser.parse("the dogs running").cardinality == "all"
     assert parser.parse("one of the dogs jumping").cardinality == 1
     assert parser.parse("the dog, no wait, the cat").candidates == ("cat",)
+    assert parser.parse("5 ducks").cardinality == 5
+    assert parser.parse("9" * 1900 + " ducks").cardinality == 64  # capped, no giant int
 
 
 def test_helpers() -> None:

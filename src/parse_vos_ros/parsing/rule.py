@@ -218,7 +218,7 @@ class _Reader:
                 self.i += 1
                 break
             elif not ent.words and (tok in lx.NUMBERS or (tok.isascii() and tok.isdigit())):
-                n = lx.NUMBERS.get(tok) or int(tok)
+                n = lx.NUMBERS.get(tok) or (int(tok) if len(tok) <= 4 else MAX_CARDINALITY)
                 ent.count = min(max(n, 1), MAX_CARDINALITY)
                 self.i += 2 if nxt == "of" else 1
             elif not ent.words and tok in lx.QUANTITY_HEADS:
