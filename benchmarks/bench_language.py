@@ -77,6 +77,7 @@ def bench_llm_parser(parser: LLMParser, name: str, limit: int) -> dict[str, Any]
             got = None
         times.append((time.perf_counter() - t0) * 1000)
         source = "error" if got is None else got.source
+        print(f"  {name} {len(times)}/{len(items)} {times[-1] / 1000:.1f}s {source}", file=sys.stderr, flush=True)
         sources[source] = sources.get(source, 0) + 1
         for field, (ok, _) in compare(item.expected, got).items():
             delivered[field] += ok
@@ -182,7 +183,7 @@ def main() -> int:
     parser = LLMParser(local, timeout_s=120, failure_cooldown_s=0)
     for name in ("commands.jsonl", "commands_heldout.jsonl"):
         report["parser"][name]["llm"] = bench_llm_parser(parser, name, args.limit)
-        print(name, json.dumps(report["parser"][name]["llm"]), file=sys.stderr)
+        atomic_write_json(args.out.with_suffix(".partial.json"), report)  # a long run keeps what it measured
     reasoner = LLMMotionReasoner(local, timeout_s=120, failure_cooldown_s=0)
     report["latency"] = {"llama_cpp": {"reason": bench_reasoner(reasoner, args.repeats)}}
     report["latency"]["llama_cpp"]["parse"] = report["parser"]["commands_heldout.jsonl"]["llm"]["latency"]
