@@ -47,6 +47,7 @@ class SegmenterParams:
     motion_weight: float = 0.5
     boundary_px: float = 2.0
     colour_rate: float = 0.0
+    bg_colour_rate: float = 0.1
     reanchor_iou: float = 0.5
     band_scale: float = 0.25
     occluded_fraction: float = 0.6
@@ -358,5 +359,8 @@ class EmbeddedSegmenter:
         mask = np.zeros((h, w), bool)
         mask[roi] = local
         if mask.any():
-            obj.colours.update(idx, local, near_bg & ~local, p.colour_rate)
+            # Background colours are sampled beyond the decision band only: pixels the object may
+            # still cover would teach the model that the object's colours are background.
+            outer = (sd < -band) & (sd >= -2 * band)
+            obj.colours.update(idx, local, outer, p.colour_rate, p.bg_colour_rate)
         return mask

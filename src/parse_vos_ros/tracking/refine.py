@@ -58,12 +58,15 @@ class ColourModel:
         self.fg = _histogram(index, fg)
         self.bg = _histogram(index, bg)
 
-    def update(self, index: np.ndarray, fg: np.ndarray, bg: np.ndarray, rate: float) -> None:
-        """Blend in the histograms of this frame's regions with weight ``rate`` in [0, 1]."""
-        if fg.any():
+    def update(self, index: np.ndarray, fg: np.ndarray, bg: np.ndarray, rate: float,
+               bg_rate: float | None = None) -> None:
+        """Blend in this frame's histograms: the foreground with weight ``rate``, the background
+        with ``bg_rate`` (default ``rate``), both in [0, 1]."""
+        if fg.any() and rate > 0:
             self.fg = (1.0 - rate) * self.fg + rate * _histogram(index, fg)
-        if bg.any():
-            self.bg = (1.0 - rate) * self.bg + rate * _histogram(index, bg)
+        b = rate if bg_rate is None else bg_rate
+        if bg.any() and b > 0:
+            self.bg = (1.0 - b) * self.bg + b * _histogram(index, bg)
 
     def log_ratio(self, index: np.ndarray, clip: float = 4.0) -> np.ndarray:
         """``log P(colour|fg) - log P(colour|bg)`` per pixel, ``index.shape`` float32, clipped."""
