@@ -28,7 +28,7 @@ from parse_vos_ros.parsing.llm_parser import LLMParser
 from parse_vos_ros.parsing.schema import validate_parsed
 from parse_vos_ros.reasoning.llm_reasoner import LLMMotionReasoner
 from parse_vos_ros.reasoning.rule_reasoner import RuleMotionReasoner
-from parse_vos_ros.types import FrameResult, TargetState
+from parse_vos_ros.types import FrameResult, ParsedCommand, TargetState
 
 MISSING_MODELS = {
     "grounding.backend": "groundingdino",
@@ -251,3 +251,15 @@ def test_foreign_noise_and_injection_are_data_inside_the_schema(running_engine, 
         assert result.command_id == "x"
         # A selection is always a subset of the tracks that exist (never the injected ids).
         assert all(0 < t < 999 for t in result.track_ids)
+
+
+@pytest.mark.xfail(strict=True, reason="engine.py: set_command(ParsedCommand) skips schema validation; an invalid "
+                   "cardinality then raises from every push_frame (rule_reasoner.select IndexError/ValueError)")
+@pytest.mark.parametrize("bad", [
+    ParsedCommand("t", ("ball",), cardinality=-3), ParsedCommand("t", ("ball",), cardinality="many"),  # type: ignore[arg-type]
+    ParsedCommand("t", ("",)), ParsedCommand("t", ("ball\x00",)),
+], ids=["negative", "word", "empty-candidate", "control-char"])  # fmt: skip
+def test_a_parsed_command_outside_the_schema_is_rejected(running_engine, bad: ParsedCommand) -> None:
+    engine, _ = running_engine
+    with pytest.raises(CommandParseError):
+        engine.set_command(bad)
