@@ -9,10 +9,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+# ``.NAME.XXXXXXXX.tmpSUFFIX``: what ``atomic_path`` names its temporary files (mkstemp's 8 characters).
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.[^.]+)?$")
 
 
 @contextlib.contextmanager
@@ -55,3 +60,23 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def remove_stale_temps(folder: str | os.PathLike[str], older_than_s: float = 60.0) -> int:
+    """Delete temporary files that a killed writer (SIGKILL, power loss) left under ``folder``.
+
+    Only names made by :func:`atomic_path` are touched, and only when older than ``older_than_s``
+    (a live writer's temporary file exists for milliseconds). Readers that glob ``*.png`` would
+    otherwise pick the hidden leftovers up. Returns how many were removed.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in root.rglob(".*.tmp*"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file() and _TEMP_NAME.match(path.name) and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from parse_vos_ros.atomic import atomic_write_json
+from parse_vos_ros.atomic import atomic_write_json, remove_stale_temps
 from parse_vos_ros.config import Config, load_config
 from parse_vos_ros.eval.datasets import ExpressionItem, convention, default_expressions, load_dataset
 from parse_vos_ros.eval.maskio import write_mask
@@ -404,6 +404,9 @@ def run_eval(
         items = items[: max(options.limit, 0)]
     if not items:
         raise ValueError("no expressions to evaluate")
+    stale = remove_stale_temps(options.out)  # left by a killed run; a resumed run starts clean
+    if stale and stream is not None:
+        print(f"eval: removed {stale} temporary file(s) left by an interrupted run", file=stream)
     started = time.perf_counter()
     results = list(_run_all(items, options, config, signature, stream, factory))
     metrics = aggregate(results, options, signature, time.perf_counter() - started)
