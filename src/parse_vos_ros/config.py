@@ -201,6 +201,12 @@ class LLMConfig:
     temperature: float = 0.0
     n_ctx: int = 4096
     n_threads: int = 0  # 0 = llama.cpp's default
+    chat_format: str = ""  # "" = the GGUF's own chat template; else a llama-cpp-python format, e.g. "llama-3"
+    seed: int = 0  # sampling seed (llama_cpp)
+    response_format: Literal["json_schema", "json_object"] = "json_schema"  # how the schema is sent (openai)
+    retry_backoff_s: float = 0.25  # first retry delay in seconds, doubled per retry (openai)
+    max_response_bytes: int = 1_000_000  # larger HTTP responses are rejected (openai)
+    failure_cooldown_s: float = 30.0  # after an LLM failure, use the rule path this many seconds
 
     def validate(self) -> None:
         _check(self.timeout_s > 0, "timeout_s", "must be > 0 seconds")
@@ -209,14 +215,11 @@ class LLMConfig:
         _check(0.0 <= self.temperature <= 2.0, "temperature", "must be in [0, 2]")
         _check(self.n_ctx >= 256, "n_ctx", "must be >= 256")
         _check(self.n_threads >= 0, "n_threads", "must be >= 0")
+        _check(self.retry_backoff_s >= 0, "retry_backoff_s", "must be >= 0 seconds")
+        _check(self.max_response_bytes >= 1024, "max_response_bytes", "must be >= 1024")
+        _check(self.failure_cooldown_s >= 0, "failure_cooldown_s", "must be >= 0 seconds")
 
 
-    chat_format: str = ""  # "" = the GGUF's own chat template; else a llama-cpp-python format, e.g. "llama-3"
-    seed: int = 0  # sampling seed (llama_cpp)
-    response_format: Literal["json_schema", "json_object"] = "json_schema"  # how the schema is sent (openai)
-    retry_backoff_s: float = 0.25  # first retry delay in seconds, doubled per retry (openai)
-    max_response_bytes: int = 1_000_000  # larger HTTP responses are rejected (openai)
-    failure_cooldown_s: float = 30.0  # after an LLM failure, use the rule path this many seconds
 @dataclass
 class RosConfig:
     """ROS node behaviour (ignored by the core)."""
@@ -225,13 +228,18 @@ class RosConfig:
     max_image_pixels: int = 4096 * 4096  # larger frames are rejected
     frame_id_override: str = ""  # replace the image frame_id in outputs when set
     diagnostics_period_s: float = 1.0
-        _check(self.retry_backoff_s >= 0, "retry_backoff_s", "must be >= 0 seconds")
-        _check(self.max_response_bytes >= 1024, "max_response_bytes", "must be >= 1024")
-        _check(self.failure_cooldown_s >= 0, "failure_cooldown_s", "must be >= 0 seconds")
+    stall_warn_s: float = 5.0  # diagnostics warn when an active node got images before but none for this long (s)
+    stream_restart_s: float = 1.0  # a stamp jump back above this (s) restarts tracking; below it the frame is dropped
+    fault_log_period_s: float = 5.0  # at most one log line per fault kind per this many seconds
+    fault_warn_s: float = 30.0  # diagnostics stay WARN this many seconds after the last input/engine fault
 
     def validate(self) -> None:
         _check(self.max_image_pixels >= 64 * 64, "max_image_pixels", "must be >= 4096")
         _check(self.diagnostics_period_s > 0, "diagnostics_period_s", "must be > 0 seconds")
+        _check(self.stall_warn_s > 0, "stall_warn_s", "must be > 0 seconds")
+        _check(self.stream_restart_s >= 0, "stream_restart_s", "must be >= 0 seconds")
+        _check(self.fault_log_period_s >= 0, "fault_log_period_s", "must be >= 0 seconds")
+        _check(self.fault_warn_s >= 0, "fault_warn_s", "must be >= 0 seconds")
 
 
 @dataclass

@@ -24,12 +24,13 @@ class FaultLog:
     def __init__(self, log: Callable[[str], object], period_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._log = log
-        self._period_s = period_s
+        self.period_s = period_s  # may be changed at runtime (ros.fault_log_period_s)
         self._clock = clock
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._last_logged: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
+        self._last_seen: dict[str, float] = {}
 
     def report(self, kind: str, message: str) -> bool:
         """Count one fault of ``kind``; log ``message`` unless this kind logged recently.
@@ -40,8 +41,9 @@ class FaultLog:
         now = self._clock()
         with self._lock:
             self._counts[kind] = self._counts.get(kind, 0) + 1
+            self._last_seen[kind] = now
             last = self._last_logged.get(kind)
-            if last is not None and now - last < self._period_s:
+            if last is not None and now - last < self.period_s:
                 self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
                 return False
             self._last_logged[kind] = now
@@ -54,3 +56,9 @@ class FaultLog:
         """Total count per fault kind since start."""
         with self._lock:
             return dict(self._counts)
+
+    def recent(self, within_s: float) -> list[str]:
+        """Fault kinds reported within the last ``within_s`` seconds, sorted."""
+        now = self._clock()
+        with self._lock:
+            return sorted(k for k, t in self._last_seen.items() if now - t <= within_s)

@@ -49,12 +49,11 @@ from parse_vos_ros.ros.faults import FaultLog
 from parse_vos_ros.srv import SetCommand
 from parse_vos_ros.types import FrameResult, ParsedCommand
 
-# A backwards stamp jump larger than this is a restarted stream (bag loop, camera reboot):
-# the engine is reset and the frame accepted. Smaller ones are out-of-order frames: dropped.
-STREAM_RESTART_S = 1.0
 RELIABILITY_CHECK_S = 1.0
-STALL_WARN_S = 5.0  # diagnostics warn when an active node got images before but none for this long
 LOG_PREVIEW_CHARS = 80
+# Fault kinds that concern the engine rather than the input (diagnostics name them first).
+ENGINE_FAULTS = ("engine_error", "engine_rebuild", "internal_error")
+BACKEND_ATTRIBUTES = ("detector", "segmenter", "parser", "reasoner", "pose_verifier")
 
 
 class EngineLike(Protocol):
@@ -105,6 +104,7 @@ class ParseVosNode(LifecycleNode):
         super().__init__(node_name, **node_kwargs)
         self._faults = FaultLog(self.get_logger().warning)
         self.config = self._declare_config(config)
+        self._faults.period_s = self.config.ros.fault_log_period_s
         self._engine_factory = engine_factory
         self._engine_lock = threading.Lock()
         self._engine: EngineLike | None = None  # built on configure
@@ -127,6 +127,7 @@ class ParseVosNode(LifecycleNode):
         self._last_trace = ""
         self._last_arrival: float | None = None  # time.monotonic() of the newest image
         self._pending: params.ChangePlan | None = None
+        self._backends = ""  # which backends run, once configured (diagnostics)
 
         self._control_group = MutuallyExclusiveCallbackGroup()
         self._image_group = MutuallyExclusiveCallbackGroup()
@@ -158,13 +159,30 @@ class ParseVosNode(LifecycleNode):
         """Build the engine (loads the models); failure leaves the node unconfigured."""
         try:
             engine = self._engine_factory(self.config)
+            # Commands arrive as text: build the (lazy) parser now, so a parser model that cannot
+            # load fails the start instead of the first command.
+            getattr(engine, "parser", None)
         except Exception as exc:  # a backend failing to load is reported, not raised into rclpy
             self.get_logger().error(f"configure failed, the engine could not be built: {type(exc).__name__}: {exc}")
             return TransitionCallbackReturn.FAILURE
         with self._engine_lock:
             self._engine = engine
+        self._backends = self._backend_summary(engine)
         self.lifecycle = "inactive"
+        self.get_logger().info(f"backends: {self._backends or 'as the engine chose'}")
         return super().on_configure(state)
+
+    @staticmethod
+    def _backend_summary(engine: EngineLike) -> str:
+        """``detector=EmbeddedDetector, ...``: which backends actually run (a fallback shows here)."""
+        names = []
+        for attr in BACKEND_ATTRIBUTES:
+            backend = getattr(engine, attr, None)
+            if backend is not None:
+                runtime = getattr(backend, "runtime", "-")
+                suffix = " (LLM unavailable: rule fallback)" if runtime is None else ""
+                names.append(f"{attr}={type(backend).__name__}{suffix}")
+        return ", ".join(names)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)  # enables the lifecycle publishers
@@ -236,6 +254,8 @@ class ParseVosNode(LifecycleNode):
         if plan.resubscribe:
             self._resubscribe(qos.choose_image_reliability(self._offered_reliability(),
                                                            plan.config.ros.image_reliability))
+        if "ros.fault_log_period_s" in plan.live:
+            self._faults.period_s = plan.config.ros.fault_log_period_s
         if "ros.diagnostics_period_s" in plan.live:
             self._diag_timer.cancel()
             self.destroy_timer(self._diag_timer)
@@ -268,6 +288,7 @@ class ParseVosNode(LifecycleNode):
                     self._faults.report("command_rejected", f"command dropped after rebuild: {exc}")
                     self._command_text = self._command_id = ""
         old.close()
+        self._backends = self._backend_summary(engine)
         self._last_size = None
 
     # ----------------------------------------------------------------- images
@@ -348,7 +369,7 @@ class ParseVosNode(LifecycleNode):
             self._faults.report("size_change", f"frame size changed {self._last_size} -> {size}; tracks reset")
             self._reset_engine()
         if self._last_stamp is not None and stamp <= self._last_stamp:
-            if self._last_stamp - stamp <= STREAM_RESTART_S:
+            if self._last_stamp - stamp <= self.config.ros.stream_restart_s:
                 kind = "duplicate_stamp" if stamp == self._last_stamp else "stamp_out_of_order"
                 self._reject(kind, f"image dropped: stamp {stamp:.6f} not after the previous {self._last_stamp:.6f}")
                 return
@@ -446,6 +467,7 @@ class ParseVosNode(LifecycleNode):
             for k in ("received", "processed", "dropped", "rejected", "ignored_inactive")
         }
         values["lifecycle"] = self.lifecycle
+        values["backends"] = self._backends
         for kind, count in sorted(self._faults.counts().items()):
             values[f"fault_{kind}"] = str(count)
         times = np.array(self._process_ms, dtype=np.float64)
@@ -463,20 +485,26 @@ class ParseVosNode(LifecycleNode):
                 values[f"engine_{key}"] = f"{value:g}" if isinstance(value, float) else str(value)
         return values
 
+    def diagnostics_status(self, values: dict[str, str]) -> tuple[bytes, str]:
+        """Level and message: recent engine faults, then a stalled camera, then recent input
+        faults (``ros.fault_warn_s``); old faults only remain in the ``fault_*`` counts."""
+        ros = self.config.ros
+        recent = self._faults.recent(ros.fault_warn_s)
+        engine = [k for k in recent if k in ENGINE_FAULTS]
+        if engine:
+            return DiagnosticStatus.WARN, f"engine faults: {', '.join(engine)}"
+        if self.lifecycle == "active" and float(values.get("last_image_age_s", 0.0)) > ros.stall_warn_s:
+            return DiagnosticStatus.WARN, f"camera stalled: no image for {ros.stall_warn_s:g} s"
+        if recent:
+            return DiagnosticStatus.WARN, f"input faults: {', '.join(recent)} (see fault_* counts)"
+        return DiagnosticStatus.OK, "ok"
+
     def _publish_diagnostics(self) -> None:
         values = self.diagnostics_values()
-        faults = {k: v for k, v in values.items() if k.startswith("fault_")}
         status = DiagnosticStatus()
         status.name = f"{self.get_name()}: pipeline"
         status.hardware_id = self.get_fully_qualified_name()
-        if any(k.startswith("fault_engine") for k in faults):
-            status.level, status.message = DiagnosticStatus.WARN, "engine faults"
-        elif faults:
-            status.level, status.message = DiagnosticStatus.WARN, "input faults (see fault_* counts)"
-        elif self.lifecycle == "active" and float(values.get("last_image_age_s", 0.0)) > STALL_WARN_S:
-            status.level, status.message = DiagnosticStatus.WARN, f"camera stalled: no image for {STALL_WARN_S:g} s"
-        else:
-            status.level, status.message = DiagnosticStatus.OK, "ok"
+        status.level, status.message = self.diagnostics_status(values)
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
