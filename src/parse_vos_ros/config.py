@@ -48,7 +48,8 @@ class EngineConfig:
     reason_interval_s: float = 1.0  # re-run reasoning at most this often while a command is active
     offline_revise: bool = True  # offline mode: re-select with full trajectories and rewrite frames
     idle_phrase: str = "object"  # grounded while no command is set, so a new command has history ("" = off)
-    reanchor_iou: float = 0.5  # re-anchor a matched track on its detection when their boxes' IoU is below this
+    reanchor_iou: float = 0.0  # re-anchor a visible matched track on its detection when their boxes' IoU is below
+    # this (lost tracks are always re-anchored); 0 trusts propagation: measured better with the embedded detector
     switch_margin: float = 0.1  # a new selection replaces the current one only if it scores this much higher
     max_crops_per_track: int = 4  # keyframe crops kept per track for pose verification
     min_detection_score: float = 0.1  # detections below this (or below 0.3 x the keyframe's best) start no track

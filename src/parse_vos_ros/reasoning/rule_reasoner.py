@@ -167,13 +167,13 @@ def _still(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
 
 
 def _fast(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
-    return _unknown_to_half(_moving(f, occ, camera) * _relative(f.speed, True), f.known)
+    return _unknown_to_half(_moving(f, occ, camera) * (0.6 + 0.4 * _relative(f.speed, True)), f.known)
 
 
 def _slow(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
     # "slowly" still implies motion: a weakly moving track beats a still one.
     weak = _sigmoid((np.nan_to_num(f.speed) - MOVE_SPEED / 3) / SOFT)
-    return _unknown_to_half(weak * _relative(f.speed, False), f.known)
+    return _unknown_to_half(weak * (0.6 + 0.4 * _relative(f.speed, False)), f.known)
 
 
 def _fastest(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
