@@ -121,7 +121,8 @@ class TrackingConfig:
     # embedded segmenter (flow propagation + refinement)
     embedded_width: int = 320  # internal processing width in pixels (0 = full resolution)
     embedded_flow: Literal["ultrafast", "fast", "medium"] = "medium"  # DIS optical flow preset
-    embedded_grabcut_iterations: int = 5  # GrabCut iterations when an object starts from a box
+    embedded_grabcut_iterations: int = 3  # GrabCut iterations when an object starts from a box
+    embedded_grabcut_side: int = 240  # GrabCut runs on the box crop downscaled to at most this many pixels a side
     embedded_colour_weight: float = 0.8  # weight of the colour log-odds against the shape prior
     embedded_motion_weight: float = 0.5  # weight of the motion-coherence log-odds
     embedded_motion_seed: bool = True  # seed GrabCut of a new object with pixels moving unlike its surroundings
@@ -133,6 +134,7 @@ class TrackingConfig:
         _check(1 <= self.sam2_max_cond_frames <= 64, "sam2_max_cond_frames", "must be in [1, 64]")
         _check(self.embedded_width == 0 or self.embedded_width >= 32, "embedded_width", "0 or >= 32 px")
         _check(1 <= self.embedded_grabcut_iterations <= 20, "embedded_grabcut_iterations", "must be in [1, 20]")
+        _check(self.embedded_grabcut_side >= 16, "embedded_grabcut_side", "must be >= 16 px")
         _check(self.embedded_colour_weight >= 0, "embedded_colour_weight", "must be >= 0")
         _check(self.embedded_motion_weight >= 0, "embedded_motion_weight", "must be >= 0")
         _check(

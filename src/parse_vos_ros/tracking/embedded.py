@@ -42,7 +42,8 @@ class SegmenterParams:
 
     width: int = 320
     flow_preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
-    grabcut_iterations: int = 5
+    grabcut_iterations: int = 3
+    grabcut_side: int = 240
     colour_weight: float = 0.8
     motion_weight: float = 0.5
     boundary_px: float = 2.0
@@ -106,6 +107,7 @@ class EmbeddedSegmenter:
                 width=t.embedded_width,
                 flow_preset=presets[t.embedded_flow],
                 grabcut_iterations=t.embedded_grabcut_iterations,
+                grabcut_side=t.embedded_grabcut_side,
                 colour_weight=t.embedded_colour_weight,
                 motion_weight=t.embedded_motion_weight,
                 motion_seed=t.embedded_motion_seed,
@@ -273,7 +275,8 @@ class EmbeddedSegmenter:
                 if seed is None and self.params.motion_seed:
                     flow = self._init_flow(frame)
                     seed = None if flow is None else refine.motion_seed(flow, ibox)
-                mask = refine.grabcut_box(self._rgb, ibox, self.params.grabcut_iterations, seed)
+                mask = refine.grabcut_box(self._rgb, ibox, self.params.grabcut_iterations, seed,
+                                          self.params.grabcut_side)
             bg = self._background_band(mask)
             if obj is None:
                 self._objects[oid] = _Object(mask=mask, colours=refine.ColourModel(self._index, mask, bg))
