@@ -199,7 +199,10 @@ def test_async_reasoning_never_blocks_the_frame_loop(clip) -> None:
 def test_async_result_of_an_old_command_is_discarded(clip) -> None:
     reasoner = SlowReasoner(0.4)
     with Engine(
-        load_config(None), detector=RedBlobDetector(), segmenter=RedBlobSegmenter(), reasoner=reasoner,
+        load_config(None),
+        detector=RedBlobDetector(),
+        segmenter=RedBlobSegmenter(),
+        reasoner=reasoner,
         async_reasoning=True,
     ) as engine:
         for i in range(30):
@@ -259,3 +262,56 @@ def test_stats_and_memory_bound(clip) -> None:
     assert max(sizes) - min(sizes) < 50_000  # flat: only crops vary, and they are capped
     stats = engine.stats()
     assert stats["frames"] == 240 and stats["keyframes"] >= 16 and stats["tracks"] <= 24
+
+
+class MergingDetector(RedBlobDetector):
+    """Also reports one box around every red blob together, as a motion detector does for neighbours."""
+
+    def detect(self, frame, phrases):
+        out = super().detect(frame, phrases)
+        if len(out) >= 2:
+            boxes = np.array([d.box for d in out])
+            union = np.concatenate([boxes[:, :2].min(0), boxes[:, 2:].max(0)])
+            out.insert(0, type(out[0])(union, 0.95, phrases[0]))
+        return out
+
+
+def test_merged_blob_detections_start_no_track(clip) -> None:
+    engine = Engine(load_config(None), detector=MergingDetector(), segmenter=RedBlobSegmenter())
+    engine.set_command(RIGHT)
+    for i in range(16):
+        engine.push_frame(clip.frames[i], i / clip.fps)
+    assert engine.stats()["tracks"] == 2  # the union box swallows both tracked balls
+
+
+def test_tracks_that_do_not_fit_are_pruned_and_not_reborn(clip) -> None:
+    frames = [f.copy() for f in clip.frames]
+    for i, f in enumerate(frames):
+        cv2.circle(f, (160 - i, 215), 12, (220, 30, 30), -1)  # a red distractor, static in the world
+    engine = make_engine()
+    engine.set_command(RIGHT)
+    for i, f in enumerate(frames):
+        res = engine.push_frame(f, i / clip.fps)
+    stats = engine.stats()
+    assert stats["pruned"] >= 2  # the static blob and the left-moving ball
+    assert stats["tracks"] == 1 and stats["births"] == 3  # and they were not started again
+    assert iou(res.mask, clip.masks[0][59]) > 0.7
+
+
+class LateDetector(RedBlobDetector):
+    """Finds nothing before frame ``start`` (as a motion cue needs a few frames of motion)."""
+
+    def __init__(self, start: int) -> None:
+        super().__init__()
+        self.start = start
+
+    def detect(self, frame, phrases):
+        return super().detect(frame, phrases) if frame.index >= self.start else []
+
+
+def test_offline_fills_frames_before_the_target_was_grounded(clip) -> None:
+    engine = Engine(load_config(None), detector=LateDetector(15), segmenter=RedBlobSegmenter())
+    results = run_offline(engine, clip.frames, RIGHT, fps=clip.fps)
+    ious = [iou(r.mask, clip.masks[0][i]) for i, r in enumerate(results)]
+    assert min(ious[:15]) > 0.7  # propagated backwards from frame 15
+    assert results[0].trace["offline"]["backfilled_frames"] >= 15

@@ -77,6 +77,22 @@ class _Selection:
 
 
 @dataclass
+class _Pruned:
+    """A pruned track's box, moved on at its velocity, so its object is not started again at once."""
+
+    box: np.ndarray  # (4,) xyxy, current-frame pixels
+    velocity: np.ndarray  # (2,) compensated pixels per second
+    stamp: float
+    expiry: float
+
+    def moved(self, affine: np.ndarray, stamp: float) -> _Pruned:
+        """Carried into the next frame: camera motion ``(2, 3)`` plus its own motion up to ``stamp``."""
+        shift = self.velocity * (stamp - self.stamp)
+        box = affine_boxes(affine, self.box) + np.concatenate([shift, shift])
+        return _Pruned(box, affine[:, :2] @ self.velocity, stamp, self.expiry)
+
+
+@dataclass
 class _Job:
     generation: int
     command: ParsedCommand
@@ -219,7 +235,7 @@ class Engine:
         self._masks: dict[int, np.ndarray] = {}
         self._index = 0  # backends see a new stream: their frame-to-frame state must not carry over
         self._command_stamp = -math.inf
-        self._suppressed: list[tuple[np.ndarray, float]] = []  # (box, expiry stamp) of pruned tracks
+        self._suppressed: list[_Pruned] = []  # pruned tracks, followed at constant velocity for a while
         if self._command is not None:
             self._pending = self._pending or self._command
 
@@ -300,7 +316,7 @@ class Engine:
         if self._prev_gray is not None:
             affine = self.ego.estimate(self._prev_gray, gray, prev_points=self._prev_points).affine
         self.store.apply_ego(affine)
-        self._suppressed = [(affine_boxes(affine, b), e) for b, e in self._suppressed if e >= stamp]
+        self._suppressed = [p.moved(affine, stamp) for p in self._suppressed if p.expiry >= stamp]
         frame = FrameContext(self._index, stamp, small, gray, self._prev_gray, affine)
         t2 = time.perf_counter()
         timings["ego_motion"] = (t2 - t1) * 1e3
@@ -419,13 +435,18 @@ class Engine:
         floor = max(ec.min_detection_score, BIRTH_RELATIVE * max(d.score for d in detections))
         chosen = sorted((detections[i] for i in unmatched if detections[i].score >= floor), key=lambda d: -d.score)
         if self._suppressed and chosen:
-            blocked = iou_matrix(np.array([d.box for d in chosen]), np.array([b for b, _ in self._suppressed]))
+            blocked = iou_matrix(np.array([d.box for d in chosen]), np.array([p.box for p in self._suppressed]))
             chosen = [d for d, row in zip(chosen, blocked, strict=True) if row.max() < SUPPRESS_IOU]
-        if len(self.store) and chosen:
-            # A box that swallows a tracked object whole is usually two objects merged into one
-            # blob (motion or colour regions of neighbours), not a new object.
-            tracked = np.array([info.box for info in self.store.info.values() if info.area > 0]).reshape(-1, 4)
-            chosen = [d for d in chosen if not _swallows(d.box, tracked)]
+        if chosen:
+            # A box that swallows another object whole (a tracked one, or another detection) is
+            # usually neighbours merged into one blob by a motion or colour cue, not a new object.
+            tracked = [info.box for info in self.store.info.values() if info.area > 0]
+            boxes = [d.box for d in chosen]
+            chosen = [
+                d
+                for k, d in enumerate(chosen)
+                if not _swallows(d.box, np.array(tracked + boxes[:k] + boxes[k + 1 :]).reshape(-1, 4))
+            ]
         cap = ec.max_births_per_keyframe
         if not self._selection.track_ids or self._selection.ambiguous:
             # Nothing is told apart yet: cast a wider net; pruning trims it once motion is known.
@@ -447,7 +468,9 @@ class Engine:
             and sc < ratio * best
         ]
         expiry = stamp + self.config.tracking.lost_after_s
-        self._suppressed.extend((self.store.info[t].box.copy(), expiry) for t in dead)
+        self._suppressed.extend(
+            _Pruned(self.store.info[t].box.copy(), self.store.info[t].velocity.copy(), stamp, expiry) for t in dead
+        )
         self._counters["pruned"] += len(dead)
         self._remove(dead, self._masks)
 
