@@ -30,13 +30,18 @@ from parse_vos_ros.types import FrameContext
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016"
 
 
-def load_sequence(root: Path, seq: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """RGB frames ``(H, W, 3) uint8`` and ground-truth masks ``(H, W) bool`` of one sequence."""
+def load_sequence(root: Path, seq: str, width: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """RGB frames ``(H, W, 3) uint8`` and ground-truth masks ``(H, W) bool`` of one sequence,
+    downscaled to ``width`` pixels wide when it is > 0 (the engine's working width)."""
     frames = sorted((root / "JPEGImages" / "480p" / seq).glob("*.jpg"))
     annos = sorted((root / "Annotations" / "480p" / seq).glob("*.png"))
     images = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in frames]
-    masks = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 127 for p in annos]
-    return images, masks
+    masks = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in annos]
+    if width > 0:
+        size = (width, round(images[0].shape[0] * width / images[0].shape[1]))
+        images = [cv2.resize(im, size, interpolation=cv2.INTER_AREA) for im in images]
+        masks = [cv2.resize(m, size, interpolation=cv2.INTER_AREA) for m in masks]
+    return images, [m > 127 for m in masks]
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -121,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], help="config override section.key=value")
     ap.add_argument("--init-frame", type=int, default=0,
                     help="propagate: start from the ground-truth box on this frame (> 0 lets motion seed it)")
+    ap.add_argument("--width", type=int, default=0, help="downscale frames to this width first (0 = 854 px)")
     ap.add_argument("--every", type=int, default=1, help="detect: run on every N-th frame (keyframes)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
@@ -129,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     seqs = args.seq or sorted(categories)
     results: dict[str, dict[str, float]] = {}
     for seq in seqs:
-        images, gts = load_sequence(args.root, seq)
+        images, gts = load_sequence(args.root, seq, args.width)
         if args.mode == "propagate":
             results[seq] = propagate(config, images, gts, args.init_frame)
         else:
