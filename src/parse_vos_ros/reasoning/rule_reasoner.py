@@ -26,6 +26,7 @@ SCALE_RATE = 0.05  # log-size change per second that counts as approaching / rec
 SOFT = 0.015  # logistic softness of the speed thresholds
 MIN_DURATION_S = 0.1  # shorter visible histories carry no motion information
 RESAMPLE_S = 0.2  # path speed is measured on points this far apart (suppresses jitter)
+BASE_FLOOR = 0.9  # descriptor scores are scaled into [this, 1] by detection confidence, visibility and size
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -371,7 +372,7 @@ class RuleMotionReasoner:
         base = 0.45 + 0.3 * conf + 0.1 * vis_last + 0.15 * _relative(feats.area, True)
         if rules:
             per = np.stack([np.clip(s(feats, occ, camera), 1e-6, 1.0) for _, s in rules])
-            total = np.exp(np.log(per).mean(0)) * (0.9 + 0.1 * base)
+            total = np.exp(np.log(per).mean(0)) * (BASE_FLOOR + (1 - BASE_FLOOR) * base)
         else:
             per = np.zeros((0, len(trs)))
             total = base / 1.1
