@@ -38,24 +38,24 @@ class _Object:
 
 @dataclass(frozen=True)
 class SegmenterParams:
-    """Tuning of the embedded segmenter (see ``TrackingConfig`` for units and defaults)."""
+    """Tuning of the embedded segmenter; the first ones are ``tracking.embedded_*`` config keys."""
 
-    width: int = 320
-    flow_preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
-    grabcut_iterations: int = 3
-    grabcut_side: int = 240
-    colour_weight: float = 0.8
-    motion_weight: float = 0.5
-    boundary_px: float = 2.0
-    colour_rate: float = 0.0
-    bg_colour_rate: float = 0.1
-    reanchor_iou: float = 0.5
-    band_scale: float = 0.25
-    occluded_fraction: float = 0.6
-    reappear_fraction: float = 0.3
-    ghost_frames: int = 45
-    motion_seed: bool = True
-    max_objects: int = 64
+    width: int = 320  # internal width in pixels (0 = the frame's)
+    flow_preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM  # DIS optical flow preset
+    grabcut_iterations: int = 3  # GrabCut iterations for a box without a usable mask
+    grabcut_side: int = 240  # GrabCut crop is downscaled to at most this many pixels a side
+    colour_weight: float = 0.8  # weight of the colour log-odds (the shape prior has weight 1)
+    motion_weight: float = 0.5  # weight of the motion-coherence log-odds
+    motion_seed: bool = True  # seed GrabCut with pixels moving unlike the box's surroundings
+    max_objects: int = 64  # hard cap on live objects (engine.max_tracks)
+    boundary_px: float = 2.0  # distance in internal pixels over which the shape prior reaches 1 logit
+    band_scale: float = 0.25  # decision band half-width = this x sqrt(mask area), clipped to [3, 24] px
+    colour_rate: float = 0.0  # per-frame learning rate of the foreground colours (0: keep the first view)
+    bg_colour_rate: float = 0.1  # per-frame learning rate of the surrounding background colours
+    reanchor_iou: float = 0.5  # a new box agreeing this much with the mask keeps the propagated mask
+    occluded_fraction: float = 0.6  # visible area below this x its peak counts as occluded
+    reappear_fraction: float = 0.3  # colour support covering this x the last full view revives it
+    ghost_frames: int = 45  # the last full view is remembered this many frames
 
 
 def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
