@@ -20,6 +20,8 @@ def plot_long_stream(series: Mapping[str, Sequence[float]], path: Path, title: s
     ax_fps.set_ylabel("FPS (per block)")
     ax_fps.grid(alpha=0.3)
     ax_rss.plot(series["frame"], series["rss_mb"], lw=1.0, color="tab:red")
+    # From zero: an auto-scaled axis would blow a 0.1 % wobble up to the full panel height.
+    ax_rss.set_ylim(0, 1.1 * max(series["rss_mb"], default=1.0))
     ax_rss.set_ylabel("RSS (MB)")
     ax_rss.set_xlabel("frame")
     ax_rss.grid(alpha=0.3)
