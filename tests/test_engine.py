@@ -315,3 +315,18 @@ def test_offline_fills_frames_before_the_target_was_grounded(clip) -> None:
     ious = [iou(r.mask, clip.masks[0][i]) for i, r in enumerate(results)]
     assert min(ious[:15]) > 0.7  # propagated backwards from frame 15
     assert results[0].trace["offline"]["backfilled_frames"] >= 15
+
+
+class DoubleSizeSegmenter(RedBlobSegmenter):
+    """Answers at twice the frame resolution, as a misconfigured backend might."""
+
+    def propagate(self, frame):
+        return {k: np.kron(m, np.ones((2, 2), bool)) for k, m in super().propagate(frame).items()}
+
+
+def test_masks_at_another_resolution_are_brought_to_the_frame(clip) -> None:
+    engine = Engine(load_config(None), detector=RedBlobDetector(), segmenter=DoubleSizeSegmenter())
+    engine.set_command(RIGHT)
+    for i in range(30):
+        res = engine.push_frame(clip.frames[i], i / clip.fps)
+    assert res.mask.shape == clip.frames[0].shape[:2] and iou(res.mask, clip.masks[0][29]) > 0.7

@@ -167,6 +167,12 @@ def test_descriptor_parsing(motion: tuple[str, ...], context: tuple[str, ...], n
     assert sorted(n for n, _ in found) == sorted(names)
 
 
+def test_camera_relative_only_when_said() -> None:
+    assert descriptors(cmd(("moving away", "from the camera")))[2] is False
+    assert descriptors(cmd(("coming toward the camera",)))[2] is False
+    assert descriptors(cmd(("moving left on the screen",)))[2] is True
+
+
 def test_unknown_phrases_are_reported() -> None:
     _, unused, _ = descriptors(cmd(context=("near the sofa",)))
     assert unused == ["near the sofa"]

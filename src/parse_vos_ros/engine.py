@@ -34,7 +34,7 @@ from parse_vos_ros.config import Config
 from parse_vos_ros.context.ego_motion import IDENTITY, EgoMotionEstimator, describe_camera
 from parse_vos_ros.context.occlusion import occlusion_facts
 from parse_vos_ros.grounding.association import associate, iou_matrix
-from parse_vos_ros.parsing.base import CommandParseError
+from parse_vos_ros.parsing.base import CommandParseError, CommandParser
 from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore, affine_boxes
 from parse_vos_ros.types import (
     Detection,
@@ -177,7 +177,8 @@ class Engine:
 
     # -- commands ---------------------------------------------------------------------------
     @property
-    def parser(self):
+    def parser(self) -> CommandParser:
+        """The command parser (built from the config on first use)."""
         if self._parser is None:
             self._parser = backends.build_parser(self.config)
         return self._parser
@@ -321,8 +322,7 @@ class Engine:
         t2 = time.perf_counter()
         timings["ego_motion"] = (t2 - t1) * 1e3
 
-        masks = self.segmenter.propagate(frame) if len(self.store) else {}
-        masks = {tid: m for tid, m in masks.items() if tid in self.store.info}
+        masks = self._checked(self.segmenter.propagate(frame) if len(self.store) else {}, gray.shape)
         t3 = time.perf_counter()
         timings["propagate"] = (t3 - t2) * 1e3
 
@@ -368,6 +368,19 @@ class Engine:
         self._index += 1
         self._counters["frames"] += 1
         return result
+
+    def _checked(self, masks: dict[int, np.ndarray], shape: tuple[int, ...]) -> dict[int, np.ndarray]:
+        """Masks of live tracks as ``(h, w) bool`` at the working resolution, whatever the backend gave."""
+        out = {}
+        for tid, mask in masks.items():
+            if tid not in self.store.info:
+                continue
+            if mask.shape != shape:
+                # A backend that answers at another resolution must not break the frame loop.
+                LOG.debug("segmenter mask %s for a %s frame; resizing", mask.shape, shape)
+                mask = cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+            out[tid] = mask.astype(bool, copy=False)
+        return out
 
     def _interval(self) -> int:
         interval = self.config.engine.keyframe_interval
@@ -420,7 +433,7 @@ class Engine:
             self._counters["births"] += 1
             self._births_since_reason += 1
         if anchors:
-            masks.update(self.segmenter.add_objects(frame, anchors))
+            masks.update(self._checked(self.segmenter.add_objects(frame, anchors), frame.gray.shape))
 
     def _births(self, detections: list[Detection], unmatched: list[int]) -> list[Detection]:
         """The unmatched detections that start tracks: strong enough, not just pruned, best first, capped.
@@ -650,6 +663,7 @@ class Engine:
         trace: dict[str, object] = {
             "command": {"text": cmd.parsed.text, "source": cmd.parsed.source, **cmd.parsed.to_dict()},
             "command_id": cmd.command_id,
+            "command_stamp": cmd.stamp,
             "rationale": result.rationale
             + (f"; kept {list(old_ids)} (new choice not clearly better)" if keep_old else ""),
             "scores": {str(t): round(s, 3) for t, s in scores.items()},
