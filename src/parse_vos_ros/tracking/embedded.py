@@ -174,10 +174,19 @@ class EmbeddedSegmenter:
         flow = self._flow.calc(self._gray, prev_gray, None)
         assert self._grid is not None
         map_x, map_y = self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1]
+        # An object moves at most this far: each mask is warped inside its box grown by it only.
+        reach = int(np.ceil(np.abs(flow).max())) + 2
+        h, w = flow.shape[:2]
         out = {}
         for oid, obj in self._objects.items():
-            warped = cv2.remap(obj.mask.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0) > 0.5
+            warped = np.zeros((h, w), bool)
+            box = mask_box(obj.mask)
+            if box is not None:
+                x0, y0 = max(0, int(box[0]) - reach), max(0, int(box[1]) - reach)
+                x1, y1 = min(w, int(box[2]) + reach), min(h, int(box[3]) + reach)
+                warped[y0:y1, x0:x1] = cv2.remap(obj.mask.astype(np.float32), map_x[y0:y1, x0:x1],
+                                                 map_y[y0:y1, x0:x1], cv2.INTER_LINEAR,
+                                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0.0) > 0.5
             prev_mask = obj.mask
             obj.mask = self._refine(obj, warped, flow) if warped.any() else warped
             self._track_occlusion(obj, prev_mask)
