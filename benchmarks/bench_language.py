@@ -107,10 +107,10 @@ def bench_reasoner(reasoner: LLMMotionReasoner, repeats: int) -> dict[str, Any]:
     return {"llm_correct": f"{correct}/{repeats * len(REASON_CASES)}", "sources": sources, "latency": _stats(times)}
 
 
-def start_server(model: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(model: Path, threads: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--n_ctx", "2048", "--n_threads", "2"]
+    cmd += ["--n_ctx", "2048", "--n_threads", str(threads)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
@@ -164,7 +164,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--model", type=Path, default=None, help="GGUF for the LLM runs (default: SmolLM2-135M)")
-    ap.add_argument("--limit", type=int, default=0, help="LLM sentences per set (0 = all)")
+    ap.add_argument("--limit", type=int, default=0, help="LLM sentences of the development set (0 = all)")
+    ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1 avoids spin-waiting on a busy CPU)")
     ap.add_argument("--repeats", type=int, default=2, help="reasoner runs per case")
     ap.add_argument("--skip-server", action="store_true", help="no openai-runtime latency")
     args = ap.parse_args()
@@ -179,10 +180,10 @@ def main() -> int:
     }
     from parse_vos_ros.llm.llama_cpp_runtime import LlamaCppRuntime
 
-    local = LlamaCppRuntime(model, n_ctx=2048, n_threads=2)
+    local = LlamaCppRuntime(model, n_ctx=2048, n_threads=args.threads)
     parser = LLMParser(local, timeout_s=120, failure_cooldown_s=0)
-    for name in ("commands.jsonl", "commands_heldout.jsonl"):
-        report["parser"][name]["llm"] = bench_llm_parser(parser, name, args.limit)
+    for name, limit in (("commands_heldout.jsonl", 0), ("commands.jsonl", args.limit)):
+        report["parser"][name]["llm"] = bench_llm_parser(parser, name, limit)
         atomic_write_json(args.out.with_suffix(".partial.json"), report)  # a long run keeps what it measured
     reasoner = LLMMotionReasoner(local, timeout_s=120, failure_cooldown_s=0)
     report["latency"] = {"llama_cpp": {"reason": bench_reasoner(reasoner, args.repeats)}}
@@ -190,15 +191,13 @@ def main() -> int:
     if not args.skip_server:
         from parse_vos_ros.llm.openai_runtime import OpenAIRuntime
 
-        proc, url = start_server(model)
+        proc, url = start_server(model, args.threads)
         try:
             remote = OpenAIRuntime(url, response_format="json_object")
             remote_parser = LLMParser(remote, timeout_s=120, failure_cooldown_s=0)
             remote_reasoner = LLMMotionReasoner(remote, timeout_s=120, failure_cooldown_s=0)
             report["latency"]["openai"] = {
-                "parse": bench_llm_parser(remote_parser, "commands_heldout.jsonl", min(args.limit or 20, 20))[
-                    "latency"
-                ],
+                "parse": bench_llm_parser(remote_parser, "commands_heldout.jsonl", 10)["latency"],
                 "reason": bench_reasoner(remote_reasoner, args.repeats),
             }
         finally:
