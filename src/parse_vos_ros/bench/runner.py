@@ -59,6 +59,26 @@ def run_bench(config: Config, options: BenchOptions, out: Path,
     result["machine"] = machine_info()
     first = options.resolutions[0]
 
+    # The long stream runs first, in a fresh heap: after the 1280x720 runs the allocator holds
+    # free memory that would silently absorb (hide) growth.
+    if options.long_frames > 0:
+        log(f"long stream: {options.long_frames} frames at {first[0]}x{first[1]}")
+        step = max(1, options.long_frames // 10)
+
+        def progress(done: int, total: int) -> None:
+            if done % step < 100:
+                log(f"  {done}/{total} frames")
+
+        long_run = engine_runs.long_stream(config, *first, options.long_frames, seed=options.seed,
+                                           progress=progress)
+        plot = plot_long_stream(long_run["series"], out.with_suffix(".png"),
+                                f"parse-vos engine over {options.long_frames} frames ({first[0]}x{first[1]}, "
+                                f"profile {options.profile})")
+        long_run["plot"] = plot.name
+        result["long_stream"] = long_run
+    else:
+        result["long_stream"] = None
+
     result["limits"] = []
     result["throughput"] = []
     for w, h in options.resolutions:
@@ -77,24 +97,6 @@ def run_bench(config: Config, options: BenchOptions, out: Path,
 
     log("token cost of serialized trajectories")
     result["tokens"] = tokens.token_costs(config)
-
-    if options.long_frames > 0:
-        log(f"long stream: {options.long_frames} frames at {first[0]}x{first[1]}")
-        step = max(1, options.long_frames // 10)
-
-        def progress(done: int, total: int) -> None:
-            if done % step < 100:
-                log(f"  {done}/{total} frames")
-
-        long_run = engine_runs.long_stream(config, *first, options.long_frames, seed=options.seed,
-                                           progress=progress)
-        plot = plot_long_stream(long_run["series"], out.with_suffix(".png"),
-                                f"parse-vos engine over {options.long_frames} frames ({first[0]}x{first[1]}, "
-                                f"profile {options.profile})")
-        long_run["plot"] = plot.name
-        result["long_stream"] = long_run
-    else:
-        result["long_stream"] = None
 
     if options.skip_ros:
         result["ros"] = {"skipped": "--skip-ros"}

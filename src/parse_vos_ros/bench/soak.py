@@ -194,6 +194,7 @@ def _report(options: SoakOptions, total: int, frame_ms: list[float], rss_x: list
         "rss_growth": round(growth, 4) if growth is not None else None,
         "rss_slope_kb_per_1000_frames": round(slope_per_1000(
             [x for x in rss_x if x >= early], [r for x, r in zip(rss_x, rss, strict=True) if x >= early]), 2),
+        "rss_mb_every_10s": [round(r / 1024, 1) for r in rss[::10]],
         "commands": commands,
         "unanswered_commands": unanswered,
         "commands_without_reasoning": idle_reasoner,
