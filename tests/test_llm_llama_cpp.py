@@ -43,7 +43,7 @@ MESSAGES = [{"role": "system", "content": "Parse the sentence."}, {"role": "user
 def tiny_runtime():
     from parse_vos_ros.llm.llama_cpp_runtime import LlamaCppRuntime
 
-    return LlamaCppRuntime(tiny_gguf(), n_ctx=1024, n_threads=2, seed=1)
+    return LlamaCppRuntime(tiny_gguf(), n_ctx=1024, n_threads=1, seed=1)
 
 
 def test_gguf_chat_template_is_the_llama3_one(tiny_runtime) -> None:
@@ -136,7 +136,7 @@ def test_missing_and_corrupt_model_files_name_the_key(tmp_path: Path) -> None:
 def test_smollm2_parses_to_valid_commands() -> None:
     from parse_vos_ros.llm.llama_cpp_runtime import LlamaCppRuntime
 
-    runtime = LlamaCppRuntime(smollm2_gguf(), n_ctx=2048, n_threads=2)
+    runtime = LlamaCppRuntime(smollm2_gguf(), n_ctx=2048, n_threads=1)
     parser = LLMParser(runtime, timeout_s=300, failure_cooldown_s=0)
     text = "the two people walking away"
     cmd = parser.parse(text)

@@ -37,7 +37,7 @@ def llama_server() -> Iterator[str]:
     pytest.importorskip("llama_cpp.server")
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf()), "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--n_ctx", "1024", "--n_threads", "2"]
+    cmd += ["--port", str(port), "--n_ctx", "1024", "--n_threads", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/v1"
     try:
