@@ -206,6 +206,7 @@ class LLMConfig:
     n_threads: int = 0  # 0 = llama.cpp's default
     chat_format: str = ""  # "" = the GGUF's own chat template; else a llama-cpp-python format, e.g. "llama-3"
     seed: int = 0  # sampling seed (llama_cpp)
+    n_gpu_layers: int = 0  # llama_cpp: layers offloaded to the GPU (-1 = all; needs a GPU build of llama.cpp)
     response_format: Literal["json_schema", "json_object"] = "json_schema"  # how the schema is sent (openai)
     retry_backoff_s: float = 0.25  # first retry delay in seconds, doubled per retry (openai)
     max_response_bytes: int = 1_000_000  # larger HTTP responses are rejected (openai)
@@ -221,6 +222,7 @@ class LLMConfig:
         _check(self.retry_backoff_s >= 0, "retry_backoff_s", "must be >= 0 seconds")
         _check(self.max_response_bytes >= 1024, "max_response_bytes", "must be >= 1024")
         _check(self.failure_cooldown_s >= 0, "failure_cooldown_s", "must be >= 0 seconds")
+        _check(self.n_gpu_layers >= -1, "n_gpu_layers", "must be >= -1 (-1 = all layers)")
 
 
 @dataclass

@@ -50,6 +50,7 @@ class LlamaCppRuntime:
         chat_format: "" for the GGUF's template, else a llama-cpp-python chat format name.
         temperature: 0 = greedy.
         seed: sampling seed, for reproducible runs.
+        n_gpu_layers: layers offloaded to the GPU (-1 = all; ignored by a CPU-only build).
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class LlamaCppRuntime:
         chat_format: str = "",
         temperature: float = 0.0,
         seed: int = 0,
+        n_gpu_layers: int = 0,
     ) -> None:
         path = check_gguf(model_path)
         try:
@@ -75,6 +77,7 @@ class LlamaCppRuntime:
                 n_threads=n_threads or None,
                 chat_format=chat_format or None,
                 seed=seed,
+                n_gpu_layers=n_gpu_layers,
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
@@ -93,6 +96,7 @@ class LlamaCppRuntime:
             chat_format=c.chat_format,
             temperature=c.temperature,
             seed=c.seed,
+            n_gpu_layers=c.n_gpu_layers,
         )
 
     def complete_json(
