@@ -330,3 +330,21 @@ def test_masks_at_another_resolution_are_brought_to_the_frame(clip) -> None:
     for i in range(30):
         res = engine.push_frame(clip.frames[i], i / clip.fps)
     assert res.mask.shape == clip.frames[0].shape[:2] and iou(res.mask, clip.masks[0][29]) > 0.7
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ParsedCommand("t", ("ball",), cardinality=0),
+        ParsedCommand("t", ("",)),
+        ParsedCommand("t", ()),
+        ParsedCommand("t", ("ball\x07",)),
+    ],
+    ids=["zero", "empty-phrase", "no-candidates", "control-char"],
+)
+def test_parsed_commands_are_schema_checked(bad: ParsedCommand) -> None:
+    engine = make_engine()
+    engine.set_command(RIGHT)
+    with pytest.raises(CommandParseError):
+        engine.set_command(bad)
+    assert engine.command == RIGHT

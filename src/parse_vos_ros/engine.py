@@ -35,6 +35,7 @@ from parse_vos_ros.context.ego_motion import IDENTITY, EgoMotionEstimator, descr
 from parse_vos_ros.context.occlusion import occlusion_facts
 from parse_vos_ros.grounding.association import associate, iou_matrix
 from parse_vos_ros.parsing.base import CommandParseError, CommandParser
+from parse_vos_ros.parsing.schema import validate_parsed
 from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore, affine_boxes
 from parse_vos_ros.types import (
     Detection,
@@ -194,11 +195,11 @@ class Engine:
         if isinstance(command, str):
             parsed = self.parser.parse(command)
         elif isinstance(command, ParsedCommand):
-            parsed = command
+            # A caller-built command gets the same schema check as a parser's output (it may come
+            # from an LLM or a ROS message): bad cardinality, empty or control-character phrases.
+            parsed = validate_parsed(command.to_dict(), text=command.text, source=command.source)
         else:
             raise CommandParseError(f"command must be text or a ParsedCommand, got {type(command).__name__}")
-        if not parsed.candidates:
-            raise CommandParseError("the parsed command names no object to look for")
         with self._lock:
             self._generation += 1
             self._pending = _Command(parsed, command_id, stamp, self._generation)
