@@ -10,7 +10,8 @@ prompt-injection attempt (plain data to the rule parser).
 Checks (each pass/fail in the JSON):
 - ``no_crash``: no exception from ``push_frame``/``set_command`` other than the expected
   ``CommandParseError``, and the background reasoning thread still alive at the end;
-- ``no_growth``: RSS at the end within 5 % of RSS after the first 10 % of the run;
+- ``no_growth``: RSS at the end within 5 % of RSS after warm-up (the first tenth of the run, at
+  least 2,000 frames when the run is long enough);
 - ``not_stuck``: every valid command got an answer (tracking / ambiguous / lost) within
   ``answer_within_s``, and reasoning ran at least once during every command period;
 - ``keeps_up``: frame-time p99 in the last tenth of the run within 2x the first tenth's.
@@ -156,7 +157,9 @@ def run_soak(config: Config, options: SoakOptions, log: Callable[[str], None] = 
 def _report(options: SoakOptions, total: int, frame_ms: list[float], rss_x: list[int], rss: list[float],
             errors: list[str], commands: list[dict[str, Any]], skipped: int, alive: bool,
             stats: dict[str, float], wall_s: float) -> dict[str, Any]:
-    early = total // 10
+    # Reference point after warm-up: the heap settles within ~2,000 frames (allocator pools, the
+    # window filling up), so a short soak compares from there, a long one from its first tenth.
+    early = max(total // 10, min(2000, total // 3))
     half = max(options.fps * 5, total / 100)
     rss_early = value_near(rss_x, rss, early, half)
     rss_end = value_near(rss_x, rss, rss_x[-1] if rss_x else 0, half)
