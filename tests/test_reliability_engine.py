@@ -263,3 +263,18 @@ def test_a_parsed_command_outside_the_schema_is_rejected(running_engine, bad: Pa
     engine, _ = running_engine
     with pytest.raises(CommandParseError):
         engine.set_command(bad)
+
+
+def test_frame_size_change_mid_stream_resets_tracks_cleanly_and_tracking_resumes(running_engine) -> None:
+    engine, _ = running_engine
+    first, second = two_balls(n=20, size=(160, 120), speed_px=2.0), two_balls(n=20, size=(128, 96), speed_px=2.0)
+    engine.set_command("the ball moving to the right", command_id="c")
+    before = [engine.push_frame(f, i / 30) for i, f in enumerate(first.frames)]
+    assert engine.store.info
+    resets = engine.stats()["resets"]
+    after = [engine.push_frame(f, 1.0 + i / 30) for i, f in enumerate(second.frames)]
+    assert engine.stats()["resets"] == resets + 1  # one clean reset at the first frame of the new size
+    assert before[-1].state == TargetState.TRACKING and after[-1].state == TargetState.TRACKING
+    assert all(r.mask.shape == (96, 128) for r in after) and after[-1].command_id == "c"
+    assert all(info.born >= 1.0 for info in engine.store.info.values())  # no track carried over the change
+    assert iou(after[-1].mask, second.masks[0][-1]) > 0.7
