@@ -10,25 +10,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tiny_models import build_tiny_clip  # noqa: E402
+from tiny_models import build_tiny_clip, one_torch_thread  # noqa: E402, F401 (autouse fixture)
 
 from parse_vos_ros.backends import BackendLoadError, build_pose_verifier  # noqa: E402
 from parse_vos_ros.config import load_config  # noqa: E402
 from parse_vos_ros.reasoning.clip_pose import ClipPoseVerifier  # noqa: E402
 
 pytestmark = pytest.mark.ml
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy shared CPU spinning OpenMP
-    workers make them many times slower; restore the setting for the rest of the session."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

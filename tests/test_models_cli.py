@@ -15,21 +15,14 @@ from parse_vos_ros.cli import main
 from parse_vos_ros.config import load_config
 
 pytestmark = pytest.mark.ml
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy shared CPU spinning OpenMP
-    workers make them many times slower; restore the setting for the rest of the session."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 pytest.importorskip("transformers")
+
+from tiny_models import (  # noqa: E402
+    build_tiny_clip,
+    build_tiny_groundingdino,
+    build_tiny_sam2_video,
+    one_torch_thread,  # noqa: F401 (autouse fixture)
+)
 
 
 def write_gguf(path: Path) -> Path:
@@ -47,8 +40,6 @@ def write_gguf(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One tiny checkpoint per kind, as the hub would deliver them."""
-    from tiny_models import build_tiny_clip, build_tiny_groundingdino, build_tiny_sam2_video
-
     root = tmp_path_factory.mktemp("hub")
     return {
         "groundingdino": build_tiny_groundingdino(root / "gd"),

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tiny_models import build_tiny_sam2_video  # noqa: E402
+from tiny_models import build_tiny_sam2_video, one_torch_thread  # noqa: E402, F401 (autouse fixture)
 
 from parse_vos_ros.backends import BackendLoadError, build_segmenter  # noqa: E402
 from parse_vos_ros.config import load_config  # noqa: E402
@@ -27,18 +27,6 @@ from parse_vos_ros.tracking.sam2 import (  # noqa: E402
 from parse_vos_ros.types import FrameContext  # noqa: E402
 
 pytestmark = pytest.mark.ml
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy shared CPU spinning OpenMP
-    workers make them many times slower; restore the setting for the rest of the session."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 H, W = 96, 144  # a non-square frame catches x/y mix-ups

@@ -12,8 +12,10 @@ at least 128 (its memory attention and object-pointer split assume it).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import torch
 
 # A word-piece vocabulary big enough for the phrases the tests use; unknown words map to [UNK].
@@ -22,6 +24,17 @@ _BERT_WORDS = (  # noqa: SIM905 (a word list reads better as one string)
     "dog cat person man woman car bike horse ball sofa tree bird boat bus sitting standing running "
     "walking raised arm jumping big small ##s ##ing"
 ).split()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Import into a test module to run it with one torch thread: tiny models gain nothing from
+    intra-op threads, and on a busy shared CPU spinning OpenMP workers make them many times slower.
+    The previous setting is restored after the module."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _bytes_to_unicode() -> dict[int, str]:
