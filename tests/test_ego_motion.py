@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from engine_doubles import texture
 
-from parse_vos_ros.context.ego_motion import EgoMotionEstimator, describe_camera, scale_of
+from parse_vos_ros.context.ego_motion import EgoMotionEstimator, EgoMotionParams, describe_camera, scale_of
 
 
 def _scene(seed: int = 3) -> np.ndarray:
@@ -94,3 +94,14 @@ def test_describe_camera() -> None:
     assert "zooming in" in describe_camera(zoom, 1.0, 320)
     assert describe_camera(np.tile(np.eye(2, 3), (30, 1, 1)), 1.0, 320) == "camera static"
     assert describe_camera(np.zeros((0, 2, 3)), 1.0, 320) == "camera motion unknown"
+
+
+@pytest.mark.parametrize("max_width", [0, 100])
+def test_search_resolution_does_not_change_the_units(max_width: int) -> None:
+    prev = _scene(2)
+    truth = _similarity(5.0, -3.0, 1.0, 1.02)
+    cur = cv2.warpAffine(prev, truth, (320, 240), borderMode=cv2.BORDER_REFLECT)
+    est = EgoMotionEstimator(EgoMotionParams(max_width=max_width)).estimate(prev, cur)
+    assert est.ok
+    np.testing.assert_allclose(est.affine[:, 2], truth[:, 2], atol=0.5 if max_width else 0.25)
+    np.testing.assert_allclose(est.affine[:, :2], truth[:, :2], atol=0.01)
