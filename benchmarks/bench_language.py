@@ -67,6 +67,7 @@ def bench_llm_parser(parser: LLMParser, name: str, limit: int) -> dict[str, Any]
     items = load_commands(DATA / name)[: limit or None]
     own = {f: 0.0 for f in FIELDS}
     delivered = {f: 0.0 for f in FIELDS}
+    own_f1 = {f: 0.0 for f in FIELDS}
     sources: dict[str, int] = {}
     times: list[float] = []
     for item in items:
@@ -79,14 +80,16 @@ def bench_llm_parser(parser: LLMParser, name: str, limit: int) -> dict[str, Any]
         source = "error" if got is None else got.source
         print(f"  {name} {len(times)}/{len(items)} {times[-1] / 1000:.1f}s {source}", file=sys.stderr, flush=True)
         sources[source] = sources.get(source, 0) + 1
-        for field, (ok, _) in compare(item.expected, got).items():
+        for field, (ok, f1) in compare(item.expected, got).items():
             delivered[field] += ok
             own[field] += ok and source == "llm"
+            own_f1[field] += f1 if source == "llm" else 0.0
         parser.gate.ok()  # measure every sentence with the LLM, no cooldown
     n = max(len(items), 1)
     return {
         "n": len(items),
         "llm_only_exact": {f: round(v / n, 4) for f, v in own.items()},
+        "llm_only_token_f1": {f: round(v / n, 4) for f, v in own_f1.items()},
         "llm_with_fallback_exact": {f: round(v / n, 4) for f, v in delivered.items()},
         "sources": sources,
         "latency": _stats(times),
@@ -168,6 +171,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1 avoids spin-waiting on a busy CPU)")
     ap.add_argument("--repeats", type=int, default=2, help="reasoner runs per case")
     ap.add_argument("--skip-server", action="store_true", help="no openai-runtime latency")
+    ap.add_argument("--parser-only", action="store_true", help="only the parser accuracy runs")
     args = ap.parse_args()
     from llm_support import smollm2_gguf
 
@@ -185,6 +189,9 @@ def main() -> int:
     for name, limit in (("commands_heldout.jsonl", 0), ("commands.jsonl", args.limit)):
         report["parser"][name]["llm"] = bench_llm_parser(parser, name, limit)
         atomic_write_json(args.out.with_suffix(".partial.json"), report)  # a long run keeps what it measured
+    if args.parser_only:
+        atomic_write_json(args.out, report)
+        return 0
     reasoner = LLMMotionReasoner(local, timeout_s=120, failure_cooldown_s=0)
     report["latency"] = {"llama_cpp": {"reason": bench_reasoner(reasoner, args.repeats)}}
     report["latency"]["llama_cpp"]["parse"] = report["parser"]["commands_heldout.jsonl"]["llm"]["latency"]
