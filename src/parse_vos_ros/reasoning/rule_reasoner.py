@@ -365,11 +365,12 @@ class RuleMotionReasoner:
                 occ["front"][index[fact.front_id]] = max(occ["front"][index[fact.front_id]], fact.overlap)
                 occ["back"][index[fact.back_id]] = max(occ["back"][index[fact.back_id]], fact.overlap)
         rules, unused, camera = descriptors(command)
-        # Without descriptors, prefer confident, currently visible and larger tracks (a referred
-        # object is usually a prominent one).
+        # Without descriptors, prefer confident, currently visible, larger and moving tracks (a
+        # referred object in a video is usually a prominent, moving one).
         vis_last = np.array([float(t.visible[-1]) if len(t) else 0.0 for t in trs])
         conf = np.array([t.score for t in trs])
-        base = 0.45 + 0.3 * conf + 0.1 * vis_last + 0.15 * _relative(feats.area, True)
+        prominence = 0.15 * _relative(feats.area, True) + 0.1 * _relative(feats.speed, True)
+        base = 0.35 + 0.3 * conf + 0.1 * vis_last + prominence
         if rules:
             per = np.stack([np.clip(s(feats, occ, camera), 1e-6, 1.0) for _, s in rules])
             total = np.exp(np.log(per).mean(0)) * (BASE_FLOOR + (1 - BASE_FLOOR) * base)
