@@ -176,3 +176,9 @@ def test_camera_relative_only_when_said() -> None:
 def test_unknown_phrases_are_reported() -> None:
     _, unused, _ = descriptors(cmd(context=("near the sofa",)))
     assert unused == ["near the sofa"]
+
+
+def test_nothing_is_selected_when_nothing_fits() -> None:
+    s = scene(traj(1, (100, 100), (-60, 0)), traj(2, (300, 300)))
+    res = RuleMotionReasoner().select(cmd(("moving to the right",)), s)
+    assert res.track_ids == () and "no track scores" in res.rationale

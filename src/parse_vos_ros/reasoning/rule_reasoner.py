@@ -343,11 +343,14 @@ class RuleMotionReasoner:
     Args:
         min_score: tracks scoring below this are not selected for ``cardinality == "all"``.
         margin: a selection whose last chosen score is within this of the next is ambiguous.
+        reject_below: a track scoring below this is never selected: when nothing fits the
+            command, the answer is "none yet" (the engine keeps searching), not the least bad.
     """
 
-    def __init__(self, min_score: float = 0.5, margin: float = 0.05) -> None:
+    def __init__(self, min_score: float = 0.5, margin: float = 0.05, reject_below: float = 0.2) -> None:
         self.min_score = min_score
         self.margin = margin
+        self.reject_below = reject_below
 
     @classmethod
     def from_config(cls, config: Config) -> RuleMotionReasoner:
@@ -404,9 +407,11 @@ class RuleMotionReasoner:
             ambiguous = bool(rest) and bool(chosen) and scores[chosen[-1]] - rest[0] < self.margin
         else:
             k = int(command.cardinality)
-            chosen = ranked[:k]
+            chosen = [tid for tid in ranked[:k] if scores[tid] >= self.reject_below]
             ambiguous = len(ranked) > k and scores[ranked[k - 1]] - scores[ranked[k]] < self.margin
         rationale = f"{summary}. " + "; ".join(notes) + f". selected {chosen or 'none'}"
+        if not chosen:
+            rationale += f" (no track scores {self.reject_below} or more)"
         if ambiguous:
             rationale += " (ambiguous: close scores)"
         return ReasoningResult(tuple(chosen), rationale, "rule", scores, ambiguous)
