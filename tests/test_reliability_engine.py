@@ -253,16 +253,19 @@ def test_foreign_noise_and_injection_are_data_inside_the_schema(running_engine, 
         assert all(0 < t < 999 for t in result.track_ids)
 
 
-@pytest.mark.xfail(strict=True, reason="engine.py: set_command(ParsedCommand) skips schema validation; an invalid "
-                   "cardinality then raises from every push_frame (rule_reasoner.select IndexError/ValueError)")
 @pytest.mark.parametrize("bad", [
     ParsedCommand("t", ("ball",), cardinality=-3), ParsedCommand("t", ("ball",), cardinality="many"),  # type: ignore[arg-type]
     ParsedCommand("t", ("",)), ParsedCommand("t", ("ball\x00",)),
 ], ids=["negative", "word", "empty-candidate", "control-char"])  # fmt: skip
 def test_a_parsed_command_outside_the_schema_is_rejected(running_engine, bad: ParsedCommand) -> None:
+    """A caller-built command gets the same schema check as a parsed one (else an invalid cardinality
+    would make every later push_frame raise); the previous command stays."""
     engine, _ = running_engine
+    engine.set_command("the ball", command_id="good")
     with pytest.raises(CommandParseError):
         engine.set_command(bad)
+    clip = two_balls(n=2, size=(160, 120))
+    assert engine.push_frame(clip.frames[0], 0.0).command_id == "good"
 
 
 def test_frame_size_change_mid_stream_resets_tracks_cleanly_and_tracking_resumes(running_engine) -> None:
