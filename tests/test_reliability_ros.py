@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import signal
 import subprocess
@@ -148,22 +149,23 @@ def test_fault_storm_logs_once_per_kind_counts_everything_and_reports_a_stall(
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
     before = out["before"]
-    storm, storm_level, storm_message = out["storm"]
+    _, storm_level, storm_message = out["storm"]
     log = fake_node.text()[log_start:]
 
     def delta(values: dict[str, str], key: str) -> int:
         return int(values.get(key, 0)) - int(before.get(key, 0))
 
-    assert out["storm_s"] < 4.0, "the storm must fit in one log period for the once-per-kind check"
+    stalled = out["stalled"][0]  # the node is idle by then: every storm frame is counted
     kinds = ("empty_image", "size_mismatch", "bad_encoding", "too_large")
     for kind in kinds:
-        assert delta(storm, f"fault_{kind}") >= 4, (kind, storm)  # each kind kept arriving and was counted
-    # One line per kind for the whole storm (rate limited), then one more for the second burst.
-    storm_log = log.split("[too_large]")
-    assert len(storm_log) == 3, log  # two too_large lines: the storm, the burst after the period
-    assert re.search(r"\[too_large\] .*\(\d+ more since the last report\)", log), log
+        assert delta(stalled, f"fault_{kind}") >= 4, (kind, stalled)  # each kind kept arriving and was counted
+    # At most one line per kind per started log period (4 s; one period unless the machine is very
+    # busy), whatever the number of faults; then one more too_large line for the burst after the period.
+    periods = math.ceil(out["storm_s"] / 4.0)
     for kind in ("empty_image", "size_mismatch", "bad_encoding"):
-        assert log.count(f"[{kind}]") == 1, (kind, log)
+        assert 1 <= log.count(f"[{kind}]") <= periods < delta(stalled, f"fault_{kind}"), (kind, periods, log)
+    assert 2 <= log.count("[too_large]") <= periods + 1, log
+    assert re.search(r"\[too_large\] .*\(\d+ more since the last report\)", log), log
     assert storm_level == 1 and storm_message.startswith("input faults:"), storm_message
     values, level, message = out["stalled"]
     # Every received frame is accounted for (once idle): processed, replaced unprocessed (dropped) or rejected.
