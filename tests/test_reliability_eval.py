@@ -1,6 +1,7 @@
 """Interrupted runs (issue 9): `parse-vos eval` killed with SIGKILL mid-run leaves only complete
-files under their final names, and the rerun resumes where it stopped; `parse-vos segment`
-killed mid-write never leaves a truncated result. Real processes, real files, real kill."""
+files under their final names, the rerun resumes where it stopped and removes the temporary files a
+killed writer left; a process killed inside ``atomic_write_bytes`` (what every result writer uses)
+never leaves a torn file. Real processes, real files, real kill."""
 
 from __future__ import annotations
 
