@@ -202,3 +202,21 @@ def test_saturated_object_outranks_tinted_background_of_the_same_hue() -> None:
     img[100:140, 140:180] = (30, 190, 40)
     dets = EmbeddedDetector().detect(frame(0, img), ["green square"])
     assert box_iou(dets[0].box, np.array([140.0, 100, 180, 140])) > 0.5, [d.box for d in dets[:3]]
+
+
+def test_reset_forgets_the_long_baseline_reference() -> None:
+    """A slow object shows up against the frame of the previous call; after ``reset`` (a new
+    stream) that old frame must not be used, so the same call finds no moving candidate there."""
+    prev, cur, box = panned_pair(pan=0, seed=5)
+
+    def motion_hit(detector: EmbeddedDetector) -> bool:
+        dets = detector.detect(frame(10, cur), ["object"])  # no prev_gray: only the long baseline sees motion
+        return any(box_iou(d.box, box) > 0.5 for d in dets)
+
+    warm = EmbeddedDetector()
+    warm.detect(frame(1, prev), ["object"])
+    assert motion_hit(warm)
+    reset = EmbeddedDetector()
+    reset.detect(frame(1, prev), ["object"])
+    reset.reset()
+    assert not motion_hit(reset)

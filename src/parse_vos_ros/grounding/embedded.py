@@ -66,6 +66,10 @@ class EmbeddedDetector:
             )
         )
 
+    def reset(self) -> None:
+        """Forget the long-baseline motion reference (new stream, engine reset)."""
+        self._last = None
+
     def detect(self, frame: FrameContext, phrases: Sequence[str]) -> list[Detection]:
         """Detections for ``phrases`` on ``frame``, best first, boxes in pixel xyxy of ``frame.image``.
 
