@@ -128,3 +128,19 @@ def test_slow_reasoner_delays_and_delegates() -> None:
 def test_ros_latency_reports_a_missing_script(tmp_path: Path) -> None:
     out = ros_latency("default", 640, 480, script=tmp_path / "absent.py")
     assert "skipped" in out and "absent.py" in out["skipped"]
+
+
+def test_soak_runs_commands_and_reports_every_check() -> None:
+    from parse_vos_ros.bench.soak import SoakOptions, run_soak
+    from parse_vos_ros.config import load_config
+
+    options = SoakOptions(minutes=0.1, command_every_s=1.0, width=320, height=240)
+    result = run_soak(load_config("default"), options, log=lambda _: None)
+    assert set(result["checks"]) == {"no_crash", "no_growth", "not_stuck", "keeps_up"}
+    assert result["checks"]["no_crash"], result["errors"]
+    assert result["frames_processed"] + result["frames_skipped_late"] >= 170  # 6 s at 30 Hz, none lost
+    texts = [c["text"] for c in result["commands"]]
+    assert len(texts) == 6 and "   " in texts
+    (empty,) = [c for c in result["commands"] if c["text"] == "   "]
+    assert not empty["accepted"] and "empty" in empty["rejected"]
+    assert result["commands"][0]["answer_s"] is not None  # the first command was answered
