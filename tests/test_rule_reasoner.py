@@ -87,6 +87,12 @@ def test_speed_ranking_and_still() -> None:
     assert select(cmd(("slowest",)), s) == (3,)
 
 
+@pytest.mark.parametrize("phrase", ["not moving", "does not move", "that never moves", "isn't walking"])
+def test_negated_motion_selects_the_still_track(phrase: str) -> None:
+    s = scene(traj(1, (100, 100), (120, 0)), traj(2, (500, 200)))
+    assert select(cmd((phrase,)), s) == (2,)
+
+
 def test_start_and_stop() -> None:
     s = scene(
         traj(1, (100, 100), (100, 0), stop_at=1.2),
@@ -160,6 +166,10 @@ def test_short_history_is_unknown_not_wrong() -> None:
         ((), ("on the left",), ["on the left"]),
         (("stopping",), ("on the left",), ["stops", "on the left"]),
         (("jumping over the fence",), (), ["moving"]),
+        (("not moving",), (), ["still"]),
+        (("does not move",), (), ["still"]),
+        (("doesn't walk",), (), ["still"]),
+        (("never moves",), (), ["still"]),
     ],
 )
 def test_descriptor_parsing(motion: tuple[str, ...], context: tuple[str, ...], names: list[str]) -> None:

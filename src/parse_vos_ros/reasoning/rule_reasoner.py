@@ -278,6 +278,12 @@ RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
         _moving,
     ),
 ]
+# "not moving", "doesn't move", "never walks", "no longer running": a negated motion verb means
+# still, and must not also fire the "moving" rule below.
+_NEGATED_MOTION = re.compile(
+    r"(?:\bnot|\bnever|\bno longer|\b\w+n't)\s+(?:\w+\s+)?"
+    r"(?:moving|moves|move|walking|walks|walk|going|goes|running|runs|run|driving|drives|flying|flies)\b"
+)
 _DIRECTION_WORDS = {
     "left": re.compile(r"\b(left|leftward\w*|westward)\b"),
     "right": re.compile(r"\b(right|rightward\w*|eastward)\b"),
@@ -310,7 +316,8 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
     tagged = [(p.lower(), True) for p in command.motion] + [(p.lower(), False) for p in command.context]
     # "on the screen" / "relative to the camera" ask for image motion; "toward the camera" is depth.
     camera = any(_CAMERA_RELATIVE.search(p) for p, _ in tagged)
-    for phrase, is_motion in tagged:
+    for raw_phrase, is_motion in tagged:
+        phrase = _NEGATED_MOTION.sub("still", raw_phrase)
         before = len(found)
         positional = _POSITIONAL.search(phrase)
         if positional and is_motion and positional.group(0).startswith("to "):
@@ -327,7 +334,7 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
             if pattern.search(phrase):
                 found.append((name, scorer))
         if len(found) == before:
-            unused.append(phrase)
+            unused.append(raw_phrase)
     names = {name for name, _ in found}
     if names & _IMPLIES_MOTION or any(n.startswith("moving ") for n in names):
         # A direction, speed or start/stop already implies motion; "moving" would add nothing.
