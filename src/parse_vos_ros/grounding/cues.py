@@ -78,12 +78,13 @@ def components_to_boxes(mask: np.ndarray, strength: np.ndarray, min_area: int, m
         merge_px: pieces closer than this are grouped.
     """
     boxes, scores = [], []
+    listed: set[tuple[int, ...]] = set()  # integer boxes already emitted (exact, O(1) look-up)
     m8 = mask.astype(np.uint8)
     levels = [m8]
     if merge_px > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * merge_px + 1, 2 * merge_px + 1))
         levels.append(cv2.dilate(m8, kernel))
-    for level, grown in enumerate(levels):
+    for grown in levels:
         n, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
         for i in range(1, n):
             x, y, bw, bh, _ = stats[i]
@@ -92,9 +93,10 @@ def components_to_boxes(mask: np.ndarray, strength: np.ndarray, min_area: int, m
             if area < min_area:
                 continue
             ys, xs = np.nonzero(inside)
-            box = [x + xs.min(), y + ys.min(), x + xs.max() + 1, y + ys.max() + 1]
-            if level > 0 and any(np.allclose(box, b) for b in boxes):
+            box = (int(x + xs.min()), int(y + ys.min()), int(x + xs.max() + 1), int(y + ys.max() + 1))
+            if box in listed:
                 continue  # the group is a single component already listed
+            listed.add(box)
             fill = area / max(1.0, (box[2] - box[0]) * (box[3] - box[1]))
             # Compact regions and regions of object size (a few % of the frame) are preferred over
             # thin slivers and specks, which are usually flow or threshold noise.
