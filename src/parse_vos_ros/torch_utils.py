@@ -7,6 +7,9 @@ run in float32, since half precision there is slower and less accurate.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
 from parse_vos_ros.backends import BackendLoadError
@@ -31,6 +34,41 @@ def select_dtype(device: torch.device) -> torch.dtype:
     if device.type != "cuda":
         return torch.float32
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+@dataclass
+class LoadedModel:
+    """A transformers model in eval mode on ``device``, its processor (or None) and its dtype."""
+
+    model: torch.nn.Module
+    processor: Any
+    device: torch.device
+    dtype: torch.dtype
+
+
+def load_local_model(model_class: str, path: str, label: str, device_name: str, *,
+                     with_processor: bool = False) -> LoadedModel:
+    """Load ``transformers.<model_class>`` (and its ``AutoProcessor``) from local files only.
+
+    Args:
+        model_class: e.g. ``"CLIPModel"``.
+        path: the checkpoint directory (already checked by ``models.require_model``).
+        label: the model's name in error messages ("GroundingDINO").
+        device_name: ``config.device``.
+
+    Raises:
+        BackendLoadError: naming ``path`` when the files cannot be loaded, or the device is unusable.
+    """
+    device = select_device(device_name)
+    dtype = select_dtype(device)
+    try:
+        import transformers
+
+        processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True) if with_processor else None
+        model = getattr(transformers, model_class).from_pretrained(path, local_files_only=True, dtype=dtype)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise BackendLoadError(f"cannot load {label} from {path} ({exc})") from exc
+    return LoadedModel(model.to(device).eval(), processor, device, dtype)
 
 
 def tensor_bytes(obj: object) -> int:

@@ -17,10 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from parse_vos_ros.backends import BackendLoadError
 from parse_vos_ros.config import Config
 from parse_vos_ros.models import require_model
-from parse_vos_ros.torch_utils import select_device, select_dtype
+from parse_vos_ros.torch_utils import load_local_model
 from parse_vos_ros.types import Detection, FrameContext
 
 LOG = logging.getLogger(__name__)
@@ -137,21 +136,14 @@ class GroundingDinoDetector:
     def from_config(cls, config: Config) -> GroundingDinoDetector:
         """Load ``grounding.model_path`` (local files only); ``BackendLoadError`` when unusable."""
         path = require_model(config.grounding.model_path, "groundingdino", "grounding.model_path")
-        device = select_device(config.device)
-        dtype = select_dtype(device)
-        try:
-            from transformers import AutoProcessor, GroundingDinoForObjectDetection
-
-            processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-            model = GroundingDinoForObjectDetection.from_pretrained(path, local_files_only=True, dtype=dtype)
-        except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise BackendLoadError(f"cannot load GroundingDINO from {path} ({exc})") from exc
+        loaded = load_local_model("GroundingDinoForObjectDetection", path, "GroundingDINO", config.device,
+                                  with_processor=True)
         g = config.grounding
         return cls(
-            model.to(device).eval(),
-            processor,
-            device=device,
-            dtype=dtype,
+            loaded.model,
+            loaded.processor,
+            device=loaded.device,
+            dtype=loaded.dtype,
             box_threshold=g.box_threshold,
             text_threshold=g.text_threshold,
             max_detections=g.max_detections,

@@ -20,10 +20,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from parse_vos_ros.backends import BackendLoadError
 from parse_vos_ros.config import Config
 from parse_vos_ros.models import require_model
-from parse_vos_ros.torch_utils import select_device, select_dtype
+from parse_vos_ros.torch_utils import load_local_model
 
 LOG = logging.getLogger(__name__)
 
@@ -72,16 +71,9 @@ class ClipPoseVerifier:
     def from_config(cls, config: Config) -> ClipPoseVerifier:
         """Load ``pose.model_path`` (local files only); ``BackendLoadError`` when unusable."""
         path = require_model(config.pose.model_path, "clip", "pose.model_path")
-        device = select_device(config.device)
-        dtype = select_dtype(device)
-        try:
-            from transformers import AutoProcessor, CLIPModel
-
-            processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-            model = CLIPModel.from_pretrained(path, local_files_only=True, dtype=dtype)
-        except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise BackendLoadError(f"cannot load CLIP from {path} ({exc})") from exc
-        return cls(model.to(device).eval(), processor, device=device, dtype=dtype, prompt=config.pose.clip_prompt)
+        loaded = load_local_model("CLIPModel", path, "CLIP", config.device, with_processor=True)
+        return cls(loaded.model, loaded.processor, device=loaded.device, dtype=loaded.dtype,
+                   prompt=config.pose.clip_prompt)
 
     def text_embedding(self, pose_text: str) -> torch.Tensor:
         """``(D,)`` unit-norm embedding of the filled prompt, cached per pose text."""

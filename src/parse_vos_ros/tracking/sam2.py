@@ -31,10 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from parse_vos_ros.backends import BackendLoadError
 from parse_vos_ros.config import Config
 from parse_vos_ros.models import require_model
-from parse_vos_ros.torch_utils import select_device, select_dtype, tensor_bytes
+from parse_vos_ros.torch_utils import load_local_model, tensor_bytes
 from parse_vos_ros.types import FrameContext
 
 LOG = logging.getLogger(__name__)
@@ -140,20 +139,12 @@ class Sam2Segmenter:
     def from_config(cls, config: Config) -> Sam2Segmenter:
         """Load ``tracking.model_path`` (local files only); ``BackendLoadError`` when unusable."""
         path = require_model(config.tracking.model_path, "sam2", "tracking.model_path")
-        device = select_device(config.device)
-        dtype = select_dtype(device)
-        try:
-            from transformers import Sam2VideoModel
-
-            model = Sam2VideoModel.from_pretrained(path, local_files_only=True, dtype=dtype)
-        except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise BackendLoadError(f"cannot load SAM2 video model from {path} ({exc})") from exc
-        model = model.to(device).eval()
+        loaded = load_local_model("Sam2VideoModel", path, "SAM2 video model", config.device)
         t = config.tracking
         return cls(
-            model,
-            device=device,
-            dtype=dtype,
+            loaded.model,
+            device=loaded.device,
+            dtype=loaded.dtype,
             window_s=config.engine.window_s,
             mask_threshold=t.sam2_mask_threshold,
             min_object_score=t.sam2_min_object_score,
