@@ -5,6 +5,8 @@ reasoner, which picks the right look-alike."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -137,3 +139,51 @@ def test_engine_end_to_end_with_the_llm_reasoner(target: int) -> None:
     assert runtime.calls and results[-1].trace["source"] == "llm"
     ious = np.array([iou(r.mask, clip.masks[target][i]) for i, r in enumerate(results)])
     assert (ious[-15:] > 0.7).all(), ious
+
+
+class BlockingRuntime(ScriptedRuntime):
+    """An LLM call that only ends when cancelled (or after 30 s): a stalled model."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.entered = threading.Event()
+        self.cancelled_after_s: float | None = None
+
+    def complete_json(self, messages, schema, *, max_tokens, timeout_s, cancel=None) -> str:  # type: ignore[override]
+        self.calls.append({"messages": list(messages)})
+        start = time.monotonic()
+        self.entered.set()
+        if cancel is not None and cancel.wait(30.0):
+            self.cancelled_after_s = time.monotonic() - start
+            raise LLMError("cancelled")
+        raise LLMError("timed out")
+
+
+def test_a_new_command_cancels_the_in_flight_llm_call_without_a_cooldown() -> None:
+    from engine_doubles import RedBlobDetector, RedBlobSegmenter, two_balls
+
+    from parse_vos_ros.config import load_config
+    from parse_vos_ros.engine import Engine
+
+    clip = two_balls(n=30, pan_px=0.0)
+    runtime = BlockingRuntime()
+    reasoner = LLMMotionReasoner(runtime, fallback=RuleMotionReasoner(), failure_cooldown_s=60)
+    engine = Engine(load_config(None), detector=RedBlobDetector(), segmenter=RedBlobSegmenter(),
+                    reasoner=reasoner, async_reasoning=True)
+    try:
+        engine.set_command("the ball moving to the right")
+        for i, frame in enumerate(clip.frames):
+            engine.push_frame(frame, i / clip.fps)
+            if runtime.entered.wait(0.05):
+                break
+        assert runtime.entered.is_set(), "the LLM reasoner was never called"
+        sent = time.monotonic()
+        engine.set_command("the ball moving to the left")
+        deadline = sent + 5.0
+        while runtime.cancelled_after_s is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert runtime.cancelled_after_s is not None, "the stalled call was not cancelled"
+        assert time.monotonic() - sent < 5.0
+        assert not reasoner.gate.blocked(), "a cancel must not put the LLM into its failure cooldown"
+    finally:
+        engine.close()

@@ -201,6 +201,7 @@ class Engine:
         else:
             raise CommandParseError(f"command must be text or a ParsedCommand, got {type(command).__name__}")
         with self._lock:
+            self._cancel_reasoning()
             self._generation += 1
             self._pending = _Command(parsed, command_id, stamp, self._generation)
             self._job = None  # a queued reasoning for the old command is obsolete
@@ -209,11 +210,20 @@ class Engine:
     def clear_command(self) -> None:
         """Drop the command (tracks and history are kept)."""
         with self._lock:
+            self._cancel_reasoning()
             self._generation += 1
             self._pending = None
             self._command = None
             self._job = None
         self._selection = _Selection()
+
+    def _cancel_reasoning(self) -> None:
+        """Stop an in-flight reasoner call for the old command (an LLM call would otherwise run to
+        its timeout for a result that is discarded). Called under ``_lock``: the next ``select``
+        can only start after the lock is released and clears the request first."""
+        cancel = getattr(self.reasoner, "cancel", None)
+        if callable(cancel):
+            cancel()
 
     @property
     def command(self) -> ParsedCommand | None:

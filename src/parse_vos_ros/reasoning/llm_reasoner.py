@@ -148,7 +148,8 @@ class LLMMotionReasoner:
             selected, rationale = validate_answer(raw, ids, command.cardinality)
         except LLMError as exc:
             kind = failure_kind(exc)
-            self.gate.fail(f"{kind}: {exc}")
+            if kind != "cancelled":  # a cancel (new command) says nothing about the LLM's health
+                self.gate.fail(f"{kind}: {exc}")
             LOG.warning("LLM reasoning failed (%s: %s); using the rule reasoner", kind, exc)
             return self._fallback(command, scene, kind, str(exc))
         self.gate.ok()
