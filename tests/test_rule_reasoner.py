@@ -192,3 +192,13 @@ def test_nothing_is_selected_when_nothing_fits() -> None:
     s = scene(traj(1, (100, 100), (-60, 0)), traj(2, (300, 300)))
     res = RuleMotionReasoner().select(cmd(("moving to the right",)), s)
     assert res.track_ids == () and "no track scores" in res.rationale
+
+
+def test_without_descriptors_detection_confidence_outweighs_size_and_motion() -> None:
+    """"the green square": a confident still detection beats a weakly matching, larger, moving blob."""
+    confident = traj(1, (100, 100), side=30.0)
+    confident.score = 0.45
+    blob = traj(2, (400, 300), (80, 0), side=60.0)
+    blob.score = 0.2
+    command = ParsedCommand("the green square", ("green square",))
+    assert select(command, scene(confident, blob)) == (1,)

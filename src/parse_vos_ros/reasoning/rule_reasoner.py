@@ -385,8 +385,10 @@ class RuleMotionReasoner:
             per = np.stack([np.clip(s(feats, occ, camera), 1e-6, 1.0) for _, s in rules])
             total = np.exp(np.log(per).mean(0)) * (BASE_FLOOR + (1 - BASE_FLOOR) * base)
         else:
+            # Nothing to reason about but the phrase: the detector's confidence for it (colour,
+            # class) is the best evidence there is, so it outweighs size and motion prominence.
             per = np.zeros((0, len(trs)))
-            total = base / 1.1
+            total = (base + 0.5 * conf) / 1.6
         notes = []
         for i, tid in enumerate(ids):
             motion = (
