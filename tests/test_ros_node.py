@@ -75,8 +75,13 @@ def test_bag_replayed_into_node_and_outputs_recorded(fake_node: NodeProcess, env
     outputs = bag.read_outputs(tmp_path / "out")
     contents = bag.read_bag(tmp_path / "in")
     keys = [bag.stamp_ns(s) for s in contents.stamps]
-    assert sorted(outputs) == keys, "one target per image, with the image's stamp"
+    # Every target carries the stamp of an input image. The node keeps only the newest image (depth 1,
+    # latest wins), so on a loaded machine one image may be replaced before it is processed.
+    assert set(outputs) <= set(keys), "targets carry the stamps of input images"
+    assert len(outputs) >= len(keys) - 1, (len(outputs), len(keys))
     for key, mask in zip(keys, masks, strict=True):
+        if key not in outputs:
+            continue
         got, state = outputs[key]
         np.testing.assert_array_equal(got, mask)
         assert state == STATE_TRACKING
@@ -94,8 +99,8 @@ def test_bag_replayed_into_node_and_outputs_recorded(fake_node: NodeProcess, env
             else:
                 traces.append(json.loads(msg.data))
     switch = ids.index("second")
-    assert ids[:switch] == ["first"] * switch and ids[switch:] == ["second"] * (12 - switch)
-    assert switch in (6, 7)
+    assert ids[:switch] == ["first"] * switch and ids[switch:] == ["second"] * (len(ids) - switch)
+    assert len(ids) == len(outputs) and switch in (5, 6, 7)
     assert traces and all(t["trace"]["fake"] for t in traces)
 
 
