@@ -46,7 +46,8 @@ def env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def fake_node(env: dict[str, str]) -> Iterator[NodeProcess]:
     node = NodeProcess(fake_node_command("-p", "ros.max_image_pixels:=20000", "-p", "ros.stall_warn_s:=1.5",
-                                         "-p", "ros.fault_log_period_s:=4.0", "-p", "ros.fault_warn_s:=1.0"), env=env)
+                                         "-p", "ros.fault_log_period_s:=4.0", "-p", "ros.fault_warn_s:=1.0",
+                                         "-p", "ros.diagnostics_period_s:=0.1"), env=env)
     node.start()
     yield node
     rc = node.stop()
@@ -109,18 +110,31 @@ BAD = {
     "odd_yuv": lambda: image(0, h=48, w=63, enc="yuv422", step=126, data=bytes(126 * 48)),
     "short_data": lambda: image(0, data=bytes(100)),                        # rgb8 header, truncated payload
 }
+def counter(key):
+    return int(diag()[0].get(key, 0))
+
+# Publish until the node's diagnostics (every 0.1 s here) show `key` went up: the node's image
+# subscription keeps only the newest message (depth 1), so on a loaded machine a paced storm alone
+# would let DDS replace faults before the node takes them, and the counts would measure the load.
+def send(msg, key="frames_received"):
+    n = counter(key)
+    for _ in range(10):
+        pub.publish(msg)
+        end = time.time() + 1.0
+        while time.time() < end:
+            spin_for(0.02)
+            if counter(key) > n:
+                return
+    raise SystemExit(f"the node never counted {key}")
+
 out = {"before": diag()[0]}
 t, start = 100.0, time.time()
-# 25 ms between messages: the node's image subscription keeps only the newest message (depth 1), so
-# a faster storm would have DDS replace faults before a busy node even sees them.
-for round_ in range(12):
+for round_ in range(8):
     for make in BAD.values():
-        pub.publish(make())
-        spin_for(0.025)
+        send(make())
     t += 0.05
-    pub.publish(image(t))
-    spin_for(0.025)
-spin_for(0.6)
+    send(image(t), "frames_processed")
+spin_for(0.3)
 out["storm_s"] = time.time() - start
 out["storm"] = diag()
 # A stalled camera: no images for longer than ros.stall_warn_s (1.5 s) and ros.fault_warn_s (1 s).
@@ -129,9 +143,8 @@ out["stalled"] = diag()
 # The camera comes back; a second burst of one fault kind after the log period (4 s) logs again.
 for i in range(5):
     t += 0.05
-    pub.publish(image(t))
-    pub.publish(BAD["too_large"]())
-    spin_for(0.05)
+    send(image(t), "frames_processed")
+    send(BAD["too_large"]())
 spin_for(1.6)  # the faults age past ros.fault_warn_s, frames keep coming
 for i in range(20):
     t += 0.05
@@ -160,12 +173,13 @@ def test_fault_storm_logs_once_per_kind_counts_everything_and_reports_a_stall(
     stalled = out["stalled"][0]  # the node is idle by then: every storm frame is counted
     kinds = ("empty_image", "size_mismatch", "bad_encoding", "too_large")
     for kind in kinds:
-        assert delta(stalled, f"fault_{kind}") >= 3, (kind, stalled)  # each kind kept arriving and was counted
+        assert delta(stalled, f"fault_{kind}") >= 8, (kind, stalled)  # every round's fault was counted
     # At most one line per kind per started log period (4 s; one period unless the machine is very
     # busy), whatever the number of faults; then one more too_large line for the burst after the period.
     periods = math.ceil(out["storm_s"] / 4.0)
     for kind in ("empty_image", "size_mismatch", "bad_encoding"):
-        assert 1 <= log.count(f"[{kind}]") <= periods < delta(stalled, f"fault_{kind}"), (kind, periods, log)
+        lines = log.count(f"[{kind}]")
+        assert 1 <= lines <= periods and lines < delta(stalled, f"fault_{kind}"), (kind, periods, log)
     assert 2 <= log.count("[too_large]") <= periods + 1, log
     assert re.search(r"\[too_large\] .*\(\d+ more since the last report\)", log), log
     assert storm_level == 1 and storm_message.startswith("input faults:"), storm_message
@@ -173,13 +187,13 @@ def test_fault_storm_logs_once_per_kind_counts_everything_and_reports_a_stall(
     # Every received frame is accounted for (once idle): processed, replaced unprocessed (dropped) or rejected.
     received = delta(values, "frames_received")
     assert received == sum(delta(values, f"frames_{k}") for k in ("processed", "dropped", "rejected"))
-    assert delta(values, "frames_processed") >= 6 and out["targets"] >= 10
+    assert delta(values, "frames_processed") >= 8 and out["targets"] >= 10
     assert level == 1 and message.startswith("camera stalled"), message
     assert float(values["last_image_age_s"]) > 1.5
     values, level, message = out["recovered"]
     assert (level, message) == (0, "ok"), message
     assert float(values["last_image_age_s"]) < 1.0
-    assert int(values["fault_too_large"]) - int(before.get("fault_too_large", 0)) >= 8
+    assert int(values["fault_too_large"]) - int(before.get("fault_too_large", 0)) >= 13
 
 
 BURST = COMMON + r"""
