@@ -53,8 +53,6 @@ POSE_MARGIN = 0.1  # candidates scoring within this of the best "remain" for pos
 MERGE_IOU = 0.7  # two tracks whose masks overlap this much are the same object
 UNCERTAIN_REASON_S = 0.1  # reasoning period (s) while the selection is empty or ambiguous
 BIRTH_RELATIVE = 0.3  # a detection starts a track only if it scores at least this x the keyframe's best
-SWALLOW_INSIDE = 0.8  # a detection holding this much of a tracked box ...
-SWALLOW_AREA = 1.6  # ... while this many times larger starts no track (a merged blob)
 SUPPRESS_IOU = 0.5  # detections overlapping a just-pruned track this much start no track
 PRUNE_AFTER_S = 1.0  # a track is judged (and may be pruned) only after this much history
 SEARCH_BIRTHS_FACTOR = 2  # births per keyframe are multiplied by this while nothing is selected unambiguously
@@ -100,21 +98,6 @@ class _Job:
     scene: SceneSummary
     crops: dict[int, list[np.ndarray]]
     stamp: float
-
-
-def _swallows(box: np.ndarray, others: np.ndarray) -> bool:
-    """``box`` holds one of ``others`` ``(N, 4)`` almost entirely while being much larger than it."""
-    if not len(others):
-        return False
-    x0 = np.maximum(box[0], others[:, 0])
-    y0 = np.maximum(box[1], others[:, 1])
-    x1 = np.minimum(box[2], others[:, 2])
-    y1 = np.minimum(box[3], others[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    own = (box[2] - box[0]) * (box[3] - box[1])
-    inside = np.divide(inter, area, out=np.zeros_like(inter), where=area > 0)
-    return bool(np.any((inside > SWALLOW_INSIDE) & (own > SWALLOW_AREA * area)))
 
 
 def _mask_box(mask: np.ndarray) -> np.ndarray | None:
@@ -461,16 +444,6 @@ class Engine:
         if self._suppressed and chosen:
             blocked = iou_matrix(np.array([d.box for d in chosen]), np.array([p.box for p in self._suppressed]))
             chosen = [d for d, row in zip(chosen, blocked, strict=True) if row.max() < SUPPRESS_IOU]
-        if chosen:
-            # A box that swallows another object whole (a tracked one, or another detection) is
-            # usually neighbours merged into one blob by a motion or colour cue, not a new object.
-            tracked = [info.box for info in self.store.info.values() if info.area > 0]
-            boxes = [d.box for d in chosen]
-            chosen = [
-                d
-                for k, d in enumerate(chosen)
-                if not _swallows(d.box, np.array(tracked + boxes[:k] + boxes[k + 1 :]).reshape(-1, 4))
-            ]
         cap = ec.max_births_per_keyframe
         if not self._selection.track_ids or self._selection.ambiguous:
             # Nothing is told apart yet: cast a wider net; pruning trims it once motion is known.

@@ -60,9 +60,15 @@ def motion_residual(flow_engine: cv2.DISOpticalFlow, prev: np.ndarray, cur: np.n
     affine = _fit_affine_flow(flow, ego)
     h, w = prev.shape
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    ex = affine[0, 0] * gx + affine[0, 1] * gy + affine[0, 2] - gx
-    ey = affine[1, 0] * gx + affine[1, 1] * gy + affine[1, 2] - gy
-    return np.hypot(flow[..., 0] - ex, flow[..., 1] - ey).astype(np.float32)
+    cx = affine[0, 0] * gx + affine[0, 1] * gy + affine[0, 2]
+    cy = affine[1, 0] * gx + affine[1, 1] * gy + affine[1, 2]
+    residual = np.hypot(flow[..., 0] - (cx - gx), flow[..., 1] - (cy - gy)).astype(np.float32)
+    # Background the camera carries out of view has no match in ``cur``: its flow is noise, and
+    # over a keyframe-long baseline of a panning camera that strip looks like a moving object.
+    margin = 2.0
+    gone = (cx < margin) | (cx > w - 1 - margin) | (cy < margin) | (cy > h - 1 - margin)
+    residual[gone] = 0.0
+    return residual
 
 
 def components_to_boxes(mask: np.ndarray, strength: np.ndarray, min_area: int, merge_px: int) -> Boxes:
@@ -111,14 +117,58 @@ def components_to_boxes(mask: np.ndarray, strength: np.ndarray, min_area: int, m
 
 
 def motion_boxes(residual: np.ndarray, min_px: float, min_area: int, merge_px: int) -> Boxes:
-    """Candidate boxes of independently moving regions from a ``(h, w)`` residual magnitude map."""
-    thr = max(min_px, 3.0 * float(np.median(residual)))
-    mask = residual > thr
+    """Candidate boxes of independently moving regions from a ``(h, w)`` residual magnitude map.
+
+    Thresholds at several fractions of the strongest motion (never below ``min_px`` or 3x the
+    median) propose both a whole object (low level) and its fastest part or a separate smaller mover
+    (higher levels). Each box is scored by its pixels' motion times its contrast to a ring around
+    it: an object moves against still surroundings, a flow artefact smears into them.
+    """
+    base = max(min_px, 3.0 * float(np.median(residual)))
+    peak = float(np.percentile(residual, 99.5))
+    if peak <= base:
+        return empty_boxes()
+    strength = np.clip(residual / peak, 0.0, 1.0)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, kernel)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
-    strength = np.clip(residual / (4.0 * thr), 0.0, 1.0)
-    return components_to_boxes(mask, strength, min_area, merge_px)
+    parts = []
+    for level in sorted({base, max(base, 0.3 * peak), max(base, 0.55 * peak)}):
+        mask = (residual > level).astype(np.uint8)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+        parts.append(components_to_boxes(mask, strength, min_area, merge_px))
+    boxes = np.concatenate([b for b, _ in parts])
+    scores = np.concatenate([sc for _, sc in parts])
+    if not len(boxes):
+        return empty_boxes()
+    return boxes, scores * (0.4 + 0.6 * ring_contrast(strength, boxes))
+
+
+def ring_contrast(strength: np.ndarray, boxes: np.ndarray, grow: float = 0.25) -> np.ndarray:
+    """``(N,)`` in [0, 1]: how much a box's mean ``strength`` exceeds that of a ring around it.
+
+    The ring is the box grown by ``grow`` x its size on each side (clipped to the image) minus the
+    box; 1 means nothing around, 0 means the surroundings are as strong as the box.
+    """
+    h, w = strength.shape
+    integral = cv2.integral(strength.astype(np.float32), sdepth=cv2.CV_64F)
+
+    def box_sum(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
+        return integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+
+    b = np.round(boxes).astype(int)
+    x0, x1 = np.clip(b[:, 0], 0, w), np.clip(b[:, 2], 0, w)
+    y0, y1 = np.clip(b[:, 1], 0, h), np.clip(b[:, 3], 0, h)
+    gx = np.round((x1 - x0) * grow).astype(int)
+    gy = np.round((y1 - y0) * grow).astype(int)
+    ox0, ox1 = np.clip(x0 - gx, 0, w), np.clip(x1 + gx, 0, w)
+    oy0, oy1 = np.clip(y0 - gy, 0, h), np.clip(y1 + gy, 0, h)
+    inner_area = np.maximum((x1 - x0) * (y1 - y0), 1)
+    inner = box_sum(x0, y0, x1, y1)
+    ring_area = (ox1 - ox0) * (oy1 - oy0) - (x1 - x0) * (y1 - y0)
+    ring = (box_sum(ox0, oy0, ox1, oy1) - inner) / np.maximum(ring_area, 1)
+    inside = inner / inner_area
+    contrast = np.where(ring_area > 0, 1.0 - ring / np.maximum(inside, 1e-6), 1.0)
+    return np.clip(contrast, 0.0, 1.0)
 
 
 def colour_mask(hsv: np.ndarray, colour: str) -> np.ndarray:
@@ -160,10 +210,10 @@ def colour_boxes(mask: np.ndarray, purity: np.ndarray, min_area: int, merge_px: 
     return components_to_boxes(m8.astype(bool), purity, min_area, merge_px)
 
 
-def box_fraction(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """``(N,)`` fraction of each integer-rounded box's pixels that are True in ``mask``."""
-    integral = cv2.integral(mask.astype(np.uint8))
-    h, w = mask.shape
+def box_mean(values: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """``(N,)`` mean of ``values`` (``(h, w)`` bool or float) over each integer-rounded xyxy box."""
+    integral = cv2.integral(values.astype(np.float32), sdepth=cv2.CV_64F)
+    h, w = values.shape
     out = np.zeros(len(boxes))
     for i, (x0, y0, x1, y1) in enumerate(np.round(boxes).astype(int)):
         x0, x1 = np.clip([x0, x1], 0, w)

@@ -28,6 +28,9 @@ from parse_vos_ros.types import Detection, FrameContext
 # How much each cue's score counts when candidates from several cues compete for one phrase:
 # a detector built for the class beats motion, motion beats appearance-only saliency.
 _W_PERSON, _W_MOTION, _W_COLOUR, _W_SALIENCY = 1.0, 0.8, 0.7, 0.35
+_LONG_BASELINE_TRUST = 0.5
+_OBJECTNESS_WEIGHT = 0.5  # share of a candidate's score that its box's mean objectness decides
+_SALIENT_OBJECTNESS = 0.7  # appearance saliency counts this much against independent motion
 
 
 @dataclass(frozen=True)
@@ -91,22 +94,31 @@ class EmbeddedDetector:
 
         cur = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         motion_parts = []
+        moving: np.ndarray | None = None  # (h, w) float32 in [0, 1]: motion the camera does not explain
         if frame.prev_gray is not None and frame.prev_gray.shape == (full_h, full_w):
             prev = cv2.resize(frame.prev_gray, (w, h), interpolation=cv2.INTER_AREA)
             ego = np.asarray(frame.ego_affine, np.float64).reshape(2, 3).copy()
             ego[:, 2] *= s  # the linear part is scale-free, the translation is in pixels
             residual = cues.motion_residual(self._flow, prev, cur, ego)
             motion_parts.append(cues.motion_boxes(residual, p.motion_min_px, min_area, merge_px))
+            peak = max(float(np.percentile(residual, 99.5)), p.motion_min_px)
+            moving = np.clip(residual / peak, 0.0, 1.0)
         last = self._last
         if last is not None and last[1].shape == cur.shape and 1 < frame.index - last[0] <= p.max_baseline_frames:
             # Slow objects barely move in one frame; over the keyframe interval they do. The
             # camera motion over that baseline is unknown here, so the robust fit starts from rest.
             residual = cues.motion_residual(self._flow, last[1], cur, np.eye(2, 3))
-            motion_parts.append(cues.motion_boxes(residual, p.motion_min_px * 2, min_area, merge_px))
+            boxes, scores = cues.motion_boxes(residual, p.motion_min_px * 2, min_area, merge_px)
+            # Flow over a long baseline breaks down when the camera moves fast: trust it half.
+            motion_parts.append((boxes, scores * _LONG_BASELINE_TRUST))
         self._last = (frame.index, cur)
         motion = (np.concatenate([b for b, _ in motion_parts]), np.concatenate([c for _, c in motion_parts])) \
             if motion_parts else cues.empty_boxes()
-        saliency = cues.saliency_boxes(cues.saliency_map(rgb), min_area, merge_px)
+        salient = cues.saliency_map(rgb)
+        saliency = cues.saliency_boxes(salient, min_area, merge_px)
+        # Objectness of any box, whichever cue proposed it: a region that moves on its own or
+        # stands out from the image. A colour or person box on still, plain background is weaker.
+        objectness = salient if moving is None else np.maximum(_SALIENT_OBJECTNESS * salient, moving)
         hsv = None
         people: cues.Boxes | None = None
 
@@ -127,12 +139,13 @@ class EmbeddedDetector:
                 for name in info.colours:
                     colour |= cues.colour_mask(hsv, name)
                 # A colour word is a hard requirement: candidates without the colour sink.
-                share = cues.box_fraction(colour, boxes)
+                share = cues.box_mean(colour, boxes)
                 scores = scores * (0.2 + 0.8 * np.clip(share / 0.3, 0.0, 1.0))
                 cb, cs = cues.colour_boxes(colour, cues.colour_purity(hsv, info.colours), min_area, merge_px)
                 boxes, scores = np.concatenate([boxes, cb]), np.concatenate([scores, cs * _W_COLOUR])
             if len(boxes) == 0:
                 continue
+            scores = scores * (1.0 - _OBJECTNESS_WEIGHT + _OBJECTNESS_WEIGHT * cues.box_mean(objectness, boxes))
             keep = cues.nms(boxes, scores, p.nms_iou)
             for i in keep:
                 box = np.clip(boxes[i] / s, 0, [full_w, full_h, full_w, full_h])
