@@ -392,6 +392,7 @@ class Engine:
         # Tracks keep their history but must be grounded again by the new command's phrases.
         for info in self.store.info.values():
             info.candidate = False
+            info.score_sum, info.detections, info.keyframes = 0.0, 0, 0  # scores were for other phrases
         self._command_stamp = stamp
         self._suppressed = []
         self._selection = _Selection()
@@ -402,6 +403,7 @@ class Engine:
         max_det = self.config.grounding.max_detections
         detections = [d for d in detections if np.all(np.isfinite(d.box))][:max_det]
         ids = self.store.ids
+        self.store.count_keyframe(ids)
         predicted = self.store.predict(ids, frame.stamp)
         current = np.full((len(ids), 4), np.nan)
         for i, tid in enumerate(ids):

@@ -143,6 +143,15 @@ class EmbeddedDetector:
                 scores = scores * (0.2 + 0.8 * np.clip(share / 0.3, 0.0, 1.0))
                 cb, cs = cues.colour_boxes(colour, cues.colour_purity(hsv, info.colours), min_area, merge_px)
                 boxes, scores = np.concatenate([boxes, cb]), np.concatenate([scores, cs * _W_COLOUR])
+            if info.part_colours and len(boxes):
+                if hsv is None:
+                    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+                part = np.zeros((h, w), bool)
+                for name in info.part_colours:
+                    part |= cues.colour_mask(hsv, name)
+                # A part (a red beak, a red harness) covers little of the object: a soft preference.
+                share = cues.box_mean(part, boxes)
+                scores = scores * (0.7 + 0.3 * np.clip(share / 0.03, 0.0, 1.0))
             if len(boxes) == 0:
                 continue
             scores = scores * (1.0 - _OBJECTNESS_WEIGHT + _OBJECTNESS_WEIGHT * cues.box_mean(objectness, boxes))

@@ -52,6 +52,8 @@ COLOUR_SYNONYMS = {
     "beige": "brown",
 }
 
+_SHADES = _words("dark light pale bright deep")
+_PART_PREPOSITIONS = _words("with holding carrying")
 _PREPOSITIONS = _words("of in on with at by from near behind wearing holding")
 _STOP = _words("a an the this that these those of in on with and or to at by from its his her their")
 
@@ -63,13 +65,16 @@ class PhraseCues:
     Attributes:
         phrase: the phrase as given.
         noun: the head noun (last content word that is not a colour), "" when none.
-        colours: canonical colour names mentioned (keys of ``COLOUR_RANGES``).
+        colours: canonical colour names of the object itself (keys of ``COLOUR_RANGES``), including
+            what a person wears ("the man in red").
+        part_colours: colours of a part named after "with" / "holding" ("a swan with a red beak").
         person: the phrase names a person (HOG people detector applies).
     """
 
     phrase: str
     noun: str
     colours: tuple[str, ...]
+    part_colours: tuple[str, ...]
     person: bool
 
 
@@ -91,10 +96,16 @@ def analyse_phrase(phrase: str) -> PhraseCues:
     """Split a noun phrase into its cues, e.g. ``"the man in red"`` -> person + colour red."""
     words = re.findall(r"[a-z]+", phrase.lower())
     colours: list[str] = []
-    for word in words:
+    part_colours: list[str] = []
+    found = colours
+    for k, word in enumerate(words):
+        if word in _PART_PREPOSITIONS:
+            found = part_colours  # "a dog with a red harness": red is a small part of the dog
         colour = colour_name(word)
-        if colour is not None and colour not in colours:
-            colours.append(colour)
+        if word in _SHADES and k + 1 < len(words) and colour_name(words[k + 1]) is not None:
+            continue  # "dark blue" is a shade of blue, not black and blue
+        if colour is not None and colour not in colours and colour not in found:
+            found.append(colour)
     # The head noun is the last content word before the first preposition that follows one:
     # "red sports car" -> car, "man in red" -> man, "the dog" -> dog.
     head: list[str] = []
@@ -105,4 +116,5 @@ def analyse_phrase(phrase: str) -> PhraseCues:
             head.append(word)
     noun = head[-1] if head else ""
     person = noun in PERSON_WORDS
-    return PhraseCues(phrase=phrase, noun=noun, colours=tuple(colours), person=person)
+    return PhraseCues(phrase=phrase, noun=noun, colours=tuple(colours), part_colours=tuple(part_colours),
+                      person=person)

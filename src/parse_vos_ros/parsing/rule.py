@@ -241,6 +241,9 @@ class _Reader:
                 ger, kind = self.verb_kind(tok, np_has_words=False) or ("", "")
                 (self.motion if kind == "motion" else self.pose).append(ger)  # "the running dog"
                 self.i += 1
+            elif tok == "and" and ent.words and ent.words[-1] in lx.COLOUR_WORDS and nxt in lx.COLOUR_WORDS:
+                ent.words.append(tok)  # "a brown and white cow": one object of two colours
+                self.i += 1
             elif self.np_boundary(0, bool(ent.words)):
                 break
             else:

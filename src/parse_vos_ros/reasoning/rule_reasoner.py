@@ -379,8 +379,12 @@ class RuleMotionReasoner:
         # referred object in a video is usually a prominent, moving one).
         vis_last = np.array([float(t.visible[-1]) if len(t) else 0.0 for t in trs])
         conf = np.array([t.score for t in trs])
-        prominence = 0.15 * _relative(feats.area, True) + 0.1 * _relative(feats.speed, True)
-        base = 0.35 + 0.3 * conf + 0.1 * vis_last + prominence
+        # A referred object stays in view; a track seen briefly is more often a fragment or artefact.
+        seen_s = np.array([float(np.ptp(t.stamps[t.visible])) if t.visible.any() else 0.0 for t in trs])
+        prominence = (
+            0.1 * _relative(feats.area, True) + 0.075 * _relative(feats.speed, True) + 0.075 * _relative(seen_s, True)
+        )
+        base = 0.35 + 0.3 * conf + 0.1 * vis_last + prominence  # <= 1
         if rules:
             per = np.stack([np.clip(s(feats, occ, camera), 1e-6, 1.0) for _, s in rules])
             total = np.exp(np.log(per).mean(0)) * (BASE_FLOOR + (1 - BASE_FLOOR) * base)

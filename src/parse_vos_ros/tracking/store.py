@@ -37,6 +37,8 @@ class TrackInfo:
         velocity: ``(2,)`` box-centre velocity in compensated pixels per second.
         area: visible mask area on the last frame (pixels; 0 when not visible).
         score_sum, detections: running sum and count of matched detection scores.
+        keyframes: keyframes the track was alive for; one without a matching detection counts as
+            a zero score, so a region detected once and never again fades.
         candidate: matched a detection of the current command's phrases.
         crops: newest-last ``(stamp, (h, w, 3) uint8)`` keyframe crops, capped.
     """
@@ -51,12 +53,13 @@ class TrackInfo:
     area: float = 0.0
     score_sum: float = 0.0
     detections: int = 0
+    keyframes: int = 1
     candidate: bool = True
     crops: deque[tuple[float, np.ndarray]] = field(default_factory=deque)
 
     @property
     def score(self) -> float:
-        return self.score_sum / self.detections if self.detections else 0.0
+        return self.score_sum / max(self.detections, self.keyframes) if self.detections else 0.0
 
 
 def box_center_size(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,6 +148,11 @@ class TrackStore:
         self._visible[:] = False
         self._stamps[:] = -np.inf
         self._since_sample = np.eye(3)
+
+    def count_keyframe(self, track_ids: list[int]) -> None:
+        """Another keyframe passed while these tracks were alive (see ``TrackInfo.keyframes``)."""
+        for tid in track_ids:
+            self.info[tid].keyframes += 1
 
     def add_detection(self, track_id: int, phrase: str, score: float, stamp: float) -> None:
         info = self.info[track_id]
@@ -422,7 +430,8 @@ class HistoryRecorder:
         A track continues another when it starts after the other ends (or ends before it starts)
         within ``max_gap_s``, and its box at that moment lies within one box size of the other's
         box carried across the gap with the camera motion and its own velocity, at a similar size
-        (ratio below 2).
+        (ratio below 2). Each break takes at most one continuation, the nearest, and a chain never
+        holds two tracks at the same time (one object is in one place).
         """
         to_last = self._to_last()
         spans = {tid: self.span(tid) for tid in pool}
@@ -431,13 +440,14 @@ class HistoryRecorder:
         while frontier:
             c = frontier.pop()
             fc, lc = spans[c]
+            best: dict[str, tuple[float, int]] = {}  # direction -> (distance in box sizes, track)
             for t, (ft, lt) in spans.items():
-                if t in out:
+                if t in out or any(ft <= spans[o][1] and spans[o][0] <= lt for o in out if o in spans):
                     continue
                 if ft > lc and self.stamps[ft] - self.stamps[lc] <= max_gap_s:
-                    (i, a), (j, b) = (lc, c), (ft, t)
+                    (i, a), (j, b), direction = (lc, c), (ft, t), "after"
                 elif lt < fc and self.stamps[fc] - self.stamps[lt] <= max_gap_s:
-                    (i, a), (j, b) = (lt, t), (fc, c)
+                    (i, a), (j, b), direction = (lt, t), (fc, c), "before"
                 else:
                     continue
                 # Carry the earlier box into the later frame's pixels and move it on at its velocity.
@@ -447,8 +457,13 @@ class HistoryRecorder:
                 (ca, sa), (cb, sb) = box_center_size(box_a), box_center_size(box_b)
                 ca = ca + self._velocity(a, i, to_last) * (j - i)
                 size_a, size_b = float(np.hypot(*sa)), float(np.hypot(*sb))
-                near = np.hypot(*(ca - cb)) <= max(size_a, size_b)
-                if near and max(size_a, size_b) <= 2.0 * max(min(size_a, size_b), 1e-6):
+                distance = float(np.hypot(*(ca - cb))) / max(size_a, size_b, 1e-6)
+                if distance <= 1.0 and max(size_a, size_b) <= 2.0 * max(min(size_a, size_b), 1e-6):
+                    if direction not in best or distance < best[direction][0]:
+                        best[direction] = (distance, t)
+            for _, t in best.values():
+                ft, lt = spans[t]
+                if not any(ft <= spans[o][1] and spans[o][0] <= lt for o in out if o in spans):
                     out.append(t)
                     frontier.append(t)
         return tuple(out)
