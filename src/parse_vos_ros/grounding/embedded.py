@@ -30,6 +30,7 @@ from parse_vos_ros.types import Detection, FrameContext
 _W_PERSON, _W_MOTION, _W_COLOUR, _W_SALIENCY = 1.0, 0.8, 0.7, 0.35
 _LONG_BASELINE_TRUST = 0.5
 _OBJECTNESS_WEIGHT = 0.5  # share of a candidate's score that its box's mean objectness decides
+_SCENE_SHARE = 0.95  # a box covering this share of the frame scores 0 (see ``detect``)
 _SALIENT_OBJECTNESS = 0.7  # appearance saliency counts this much against independent motion
 
 
@@ -155,6 +156,10 @@ class EmbeddedDetector:
             if len(boxes) == 0:
                 continue
             scores = scores * (1.0 - _OBJECTNESS_WEIGHT + _OBJECTNESS_WEIGHT * cues.box_mean(objectness, boxes))
+            # A box over most of the frame is the scene (a colour or saliency cue spilling over
+            # the background), not an object in it: fade out from half the frame to all of it.
+            frame_share = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / float(w * h)
+            scores = scores * np.clip((_SCENE_SHARE - frame_share) / (_SCENE_SHARE - 0.5), 0.0, 1.0)
             keep = cues.nms(boxes, scores, p.nms_iou)
             for i in keep:
                 box = np.clip(boxes[i] / s, 0, [full_w, full_h, full_w, full_h])
