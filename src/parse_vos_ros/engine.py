@@ -738,7 +738,8 @@ def _revise(
     if not ids:
         return results
     trajectories = recorder.trajectories(ids)
-    scene = SceneSummary(trajectories, "offline: full video", [], recorder.size, float(recorder.stamps[-1]))
+    scene = SceneSummary(trajectories, "offline: full video", [], recorder.size, float(recorder.stamps[-1]),
+                         whole_video=True)
     result = engine.reasoner.select(parsed, scene)
     chosen = tuple(t for t in result.track_ids if t in set(ids))
     if parsed.cardinality != "all":

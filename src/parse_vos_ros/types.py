@@ -159,6 +159,7 @@ class SceneSummary:
         occlusions: occlusion order facts between overlapping tracks on the newest frame.
         image_size: ``(width, height)`` pixels.
         window_s: the window length in seconds the trajectories cover.
+        whole_video: the trajectories cover a whole recorded video (offline), not a live window.
     """
 
     trajectories: Sequence[Trajectory]
@@ -167,6 +168,7 @@ class SceneSummary:
     image_size: tuple[int, int]
     window_s: float
     camera_motion: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 3)))
+    whole_video: bool = False
 
 
 @dataclass

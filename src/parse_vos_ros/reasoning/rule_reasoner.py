@@ -389,8 +389,11 @@ class RuleMotionReasoner:
             per = np.stack([np.clip(s(feats, occ, camera), 1e-6, 1.0) for _, s in rules])
             total = np.exp(np.log(per).mean(0)) * (BASE_FLOOR + (1 - BASE_FLOOR) * base)
             # Motion seen over a moment is weak evidence: a track seen much shorter than the
-            # longest-seen one (a fragment, a flicker) keeps part of its score.
-            total = total * (0.7 + 0.3 * np.clip(seen_s / max(float(seen_s.max()), 1e-6) * 2.0, 0.0, 1.0))
+            # longest-seen one (a fragment, a flicker) keeps part of its score. Over a whole video
+            # the referred object is seen most of the time; in a live window it may be new.
+            floor, full_at = (0.4, 0.75) if scene.whole_video else (0.7, 0.5)
+            seen = np.clip(seen_s / max(float(seen_s.max()), 1e-6) / full_at, 0.0, 1.0)
+            total = total * (floor + (1.0 - floor) * seen)
         else:
             # Nothing to reason about but the phrase: the detector's confidence for it (colour,
             # class) is the best evidence there is, so it outweighs size and motion prominence.

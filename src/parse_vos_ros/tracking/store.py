@@ -458,9 +458,9 @@ class HistoryRecorder:
                 ca = ca + self._velocity(a, i, to_last) * (j - i)
                 size_a, size_b = float(np.hypot(*sa)), float(np.hypot(*sb))
                 distance = float(np.hypot(*(ca - cb))) / max(size_a, size_b, 1e-6)
-                if distance <= 1.0 and max(size_a, size_b) <= 2.0 * max(min(size_a, size_b), 1e-6):
-                    if direction not in best or distance < best[direction][0]:
-                        best[direction] = (distance, t)
+                similar = max(size_a, size_b) <= 2.0 * max(min(size_a, size_b), 1e-6)
+                if distance <= 1.0 and similar and (direction not in best or distance < best[direction][0]):
+                    best[direction] = (distance, t)
             for _, t in best.values():
                 ft, lt = spans[t]
                 if not any(ft <= spans[o][1] and spans[o][0] <= lt for o in out if o in spans):
