@@ -171,11 +171,12 @@ def ring_contrast(strength: np.ndarray, boxes: np.ndarray, grow: float = 0.25) -
     return np.clip(contrast, 0.0, 1.0)
 
 
-def colour_mask(hsv: np.ndarray, colour: str) -> np.ndarray:
-    """``(h, w) bool`` pixels of ``hsv`` (``(h, w, 3) uint8`` OpenCV HSV) in the named colour's ranges."""
+def colours_mask(hsv: np.ndarray, colours: tuple[str, ...]) -> np.ndarray:
+    """``(h, w) bool`` pixels of ``hsv`` (``(h, w, 3) uint8`` OpenCV HSV) in any named colour's ranges."""
     out = np.zeros(hsv.shape[:2], bool)
-    for h0, h1, s0, s1, v0, v1 in COLOUR_RANGES[colour]:
-        out |= cv2.inRange(hsv, (h0, s0, v0), (h1, s1, v1)).astype(bool)
+    for colour in colours:
+        for h0, h1, s0, s1, v0, v1 in COLOUR_RANGES[colour]:
+            out |= cv2.inRange(hsv, (h0, s0, v0), (h1, s1, v1)).astype(bool)
     return out
 
 
@@ -197,7 +198,7 @@ def colour_purity(hsv: np.ndarray, colours: tuple[str, ...]) -> np.ndarray:
             p = 1.0 - s
         else:
             p = s * np.minimum(1.0, 2.0 * v)
-        out = np.maximum(out, p * colour_mask(hsv, name))
+        out = np.maximum(out, p * colours_mask(hsv, (name,)))
     # Relative to the purest pixels of the frame: the most colourful region scores ~1 whatever the
     # lighting, so colour candidates stay comparable with the other cues' scores.
     return out / max(float(np.percentile(out, 99.9)), 1e-3)

@@ -133,25 +133,18 @@ class EmbeddedDetector:
                 parts.append((people, _W_PERSON))
             boxes = np.concatenate([b for (b, _), _ in parts])
             scores = np.concatenate([sc * wt for (_, sc), wt in parts])
+            if (info.colours or info.part_colours) and hsv is None:
+                hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
             if info.colours:
-                if hsv is None:
-                    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-                colour = np.zeros((h, w), bool)
-                for name in info.colours:
-                    colour |= cues.colour_mask(hsv, name)
+                colour = cues.colours_mask(hsv, info.colours)
                 # A colour word is a hard requirement: candidates without the colour sink.
                 share = cues.box_mean(colour, boxes)
                 scores = scores * (0.2 + 0.8 * np.clip(share / 0.3, 0.0, 1.0))
                 cb, cs = cues.colour_boxes(colour, cues.colour_purity(hsv, info.colours), min_area, merge_px)
                 boxes, scores = np.concatenate([boxes, cb]), np.concatenate([scores, cs * _W_COLOUR])
             if info.part_colours and len(boxes):
-                if hsv is None:
-                    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-                part = np.zeros((h, w), bool)
-                for name in info.part_colours:
-                    part |= cues.colour_mask(hsv, name)
                 # A part (a red beak, a red harness) covers little of the object: a soft preference.
-                share = cues.box_mean(part, boxes)
+                share = cues.box_mean(cues.colours_mask(hsv, info.part_colours), boxes)
                 scores = scores * (0.7 + 0.3 * np.clip(share / 0.03, 0.0, 1.0))
             if len(boxes) == 0:
                 continue
