@@ -179,18 +179,64 @@ def test_prev_frame_of_other_size_is_ignored() -> None:
 
 
 @pytest.mark.parametrize(
-    ("phrase", "noun", "colours", "person"),
+    ("phrase", "noun", "colours", "parts", "person"),
     [
-        ("the man in red", "man", ("red",), True),
-        ("red sports car", "car", ("red",), False),
-        ("a greyish cat", "cat", ("gray",), False),
-        ("bird near the person", "bird", (), False),
-        ("two people", "people", (), True),
+        ("the man in red", "man", ("red",), (), True),
+        ("red sports car", "car", ("red",), (), False),
+        ("a greyish cat", "cat", ("gray",), (), False),
+        ("bird near the person", "bird", (), (), False),
+        ("two people", "people", (), (), True),
+        ("woman in a dark blue dress", "woman", ("blue",), (), True),  # a shade, not black and blue
+        ("the dark car", "car", ("black",), (), False),
+        ("brown and white cow", "cow", ("brown", "white"), (), False),
+        ("black swan with a red beak", "swan", ("black",), ("red",), False),
+        ("man in a red shirt holding a blue umbrella", "man", ("red",), ("blue",), True),
     ],
 )
-def test_phrase_analysis(phrase: str, noun: str, colours: tuple[str, ...], person: bool) -> None:
+def test_phrase_analysis(phrase: str, noun: str, colours: tuple[str, ...], parts: tuple[str, ...],
+                         person: bool) -> None:
     cues_ = analyse_phrase(phrase)
-    assert (cues_.noun, cues_.colours, cues_.person) == (noun, colours, person)
+    assert (cues_.noun, cues_.colours, cues_.part_colours, cues_.person) == (noun, colours, parts, person)
+
+
+def test_part_colour_prefers_the_object_carrying_that_part() -> None:
+    """Two grey disks, one with a small red patch: "a disk with a red spot" ranks that one first."""
+    img = texture(np.random.default_rng(5), H, W, (60, 110, 60))
+    cv2.circle(img, (80, 120), 30, (200, 200, 200), -1)
+    cv2.circle(img, (230, 110), 30, (200, 200, 200), -1)
+    cv2.circle(img, (230, 110), 5, (220, 20, 20), -1)  # about 3% of the disk's box
+    dets = EmbeddedDetector().detect(frame(0, img), ["disk with a red spot"])
+    marked = [d.score for d in dets if box_iou(d.box, np.array([200.0, 80, 261, 141])) > 0.5]
+    plain = [d.score for d in dets if box_iou(d.box, np.array([50.0, 90, 111, 151])) > 0.5]
+    assert marked and plain and max(marked) > 1.2 * max(plain)
+
+
+def test_ring_contrast_separates_an_isolated_mover_from_a_smear() -> None:
+    strength = np.zeros((100, 100), np.float32)
+    strength[40:60, 40:60] = 1.0  # a mover on still surroundings
+    strength[:, 80:] = 0.8  # a band of flow noise
+    contrast = cues.ring_contrast(strength, np.array([[40.0, 40, 60, 60], [80, 30, 100, 50]]))
+    assert contrast[0] == pytest.approx(1.0)
+    # Ring of the band box: 25 x 30 - 400 = 350 px holding 20 x 10 band pixels at 0.8 (the band goes
+    # on above and below the box): 1 - (160 / 350) / 0.8.
+    assert contrast[1] == pytest.approx(1 - (160 / 350) / 0.8)
+
+
+def test_background_leaving_the_view_is_not_motion() -> None:
+    """A pure pan: the strip that leaves the view has no match, and must not look like a mover."""
+    rng = np.random.default_rng(3)
+    world = texture(rng, H, W + 40, (120, 120, 120))[..., 0]
+    prev, cur = np.ascontiguousarray(world[:, 20:20 + W]), np.ascontiguousarray(world[:, 36:36 + W])
+    residual = cues.motion_residual(cv2.DISOpticalFlow_create(1), prev, cur, np.array([[1.0, 0, -16], [0, 1, 0]]))
+    assert residual[:, :14].max() == 0.0  # the 16 px that left the view (less the margin) are zeroed
+    assert len(cues.motion_boxes(residual, 0.5, 20, 4)[0]) == 0
+
+
+def test_a_box_over_the_whole_frame_is_no_candidate() -> None:
+    """A colour filling the whole view names the scene, not an object in it."""
+    img = texture(np.random.default_rng(6), H, W, (30, 40, 200))
+    dets = EmbeddedDetector().detect(frame(0, img), ["blue thing"])
+    assert all((d.box[2] - d.box[0]) * (d.box[3] - d.box[1]) < 0.9 * H * W or d.score == 0 for d in dets)
 
 
 def test_saturated_object_outranks_tinted_background_of_the_same_hue() -> None:

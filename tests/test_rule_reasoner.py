@@ -202,3 +202,16 @@ def test_without_descriptors_detection_confidence_outweighs_size_and_motion() ->
     blob.score = 0.2
     command = ParsedCommand("the green square", ("green square",))
     assert select(command, scene(confident, blob)) == (1,)
+
+
+def test_over_a_whole_video_a_brief_track_keeps_less_of_its_score() -> None:
+    """A flicker seen 0.6 s moving right fast against the object seen 3 s moving right slowly:
+    in a live window the flicker may be a new arrival, over a whole video it is an artefact."""
+    steady = traj(1, (100, 200), (90, 0))
+    flicker = traj(2, (300, 300), (200, 0), n=6, t0=2.4)
+    live = RuleMotionReasoner().score(cmd(("moving right",)), scene(steady, flicker))[0]
+    whole = SceneSummary([steady, flicker], "offline: full video", [], (W, H), 3.0, whole_video=True)
+    offline = RuleMotionReasoner().score(cmd(("moving right",)), whole)[0]
+    assert offline[2] < live[2] and offline[1] == pytest.approx(live[1])
+    assert select(cmd(("moving right",)), scene(steady, flicker)) == (2,)  # faster, and maybe new
+    assert RuleMotionReasoner().select(cmd(("moving right",)), whole).track_ids == (1,)

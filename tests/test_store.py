@@ -138,3 +138,34 @@ def test_history_recorder_chains_a_broken_track_but_not_a_distant_one() -> None:
     assert rec.chain((1,), [1, 2, 3], max_gap_s=1.0) == (1, 2)
     assert rec.chain((2,), [1, 2, 3], max_gap_s=1.0) == (2, 1)
     assert rec.chain((1,), [1, 2, 3], max_gap_s=0.2) == (1,)  # the break is 0.5 s
+
+
+def test_history_recorder_chain_takes_one_continuation_per_break() -> None:
+    """Two tracks start near where the first ended: one object is in one place, so only the nearer
+    continues the chain, and a track overlapping the chain in time never joins it."""
+    store = TrackStore(max_tracks=4, max_samples=10, window_s=1.0)
+    rec = HistoryRecorder()
+    for i in range(20):
+        masks = {}
+        box = np.zeros((60, 200), bool)
+        if i < 8:
+            box[20:30, 20 + 2 * i : 30 + 2 * i] = True
+            masks[1] = box
+        else:
+            near, other = np.zeros((60, 200), bool), np.zeros((60, 200), bool)
+            near[20:30, 38 + 2 * (i - 8) : 48 + 2 * (i - 8)] = True  # where track 1 was heading
+            other[24:34, 44:54] = True  # within one box size too, but farther
+            masks[2], masks[3] = near, other
+        rec.record(i / 10, np.eye(2, 3), masks, store, np.zeros((60, 200, 3), np.uint8))
+    assert rec.chain((1,), [1, 2, 3], max_gap_s=1.0) == (1, 2)
+
+
+def test_track_score_counts_keyframes_without_a_detection() -> None:
+    store = TrackStore(max_tracks=2, max_samples=10, window_s=5.0)
+    kept = store.new_track("x", np.array([0.0, 0, 10, 10]), 0.8, 0.0)
+    once = store.new_track("x", np.array([20.0, 0, 30, 10]), 0.8, 0.0)
+    for k in range(3):
+        store.count_keyframe([kept, once])
+        store.add_detection(kept, "x", 0.8, 0.5 * (k + 1))
+    assert store.info[kept].score == pytest.approx(0.8)
+    assert store.info[once].score == pytest.approx(0.8 / 4)  # detected on 1 keyframe of 4
