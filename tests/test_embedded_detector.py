@@ -266,3 +266,11 @@ def test_reset_forgets_the_long_baseline_reference() -> None:
     reset.detect(frame(1, prev), ["object"])
     reset.reset()
     assert not motion_hit(reset)
+
+
+def test_a_colour_no_candidate_shows_leaves_the_other_cues_to_decide() -> None:
+    """Said "green", filmed red and blue: the blobs stay candidates strong enough to start tracks."""
+    img, red, blue = blob_scene()
+    dets = EmbeddedDetector().detect(frame(0, img), ["green ball"])
+    assert dets and dets[0].score > load_config(None).engine.min_detection_score
+    assert max(box_iou(dets[0].box, red), box_iou(dets[0].box, blue)) > 0.5

@@ -137,9 +137,11 @@ class EmbeddedDetector:
                 hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
             if info.colours:
                 colour = cues.colours_mask(hsv, info.colours)
-                # A colour word is a hard requirement: candidates without the colour sink.
-                share = cues.box_mean(colour, boxes)
-                scores = scores * (0.2 + 0.8 * np.clip(share / 0.3, 0.0, 1.0))
+                # A colour word is a hard requirement: candidates without the colour sink below
+                # those with it. Relative, though: when no candidate shows the colour (the light,
+                # or a loose word: a "golden" dog that films white), the other cues decide.
+                fit = 0.2 + 0.8 * np.clip(cues.box_mean(colour, boxes) / 0.3, 0.0, 1.0)
+                scores = scores * (fit / fit.max() if len(fit) else fit)
                 cb, cs = cues.colour_boxes(colour, cues.colour_purity(hsv, info.colours), min_area, merge_px)
                 boxes, scores = np.concatenate([boxes, cb]), np.concatenate([scores, cs * _W_COLOUR])
             if info.part_colours and len(boxes):
