@@ -6,6 +6,11 @@
   detect:    run the embedded detector on every frame with the sequence's category words
              (categories.json); prints recall = fraction of frames with a detection of IoU > 0.5
              against the ground-truth box, and ms per call.
+  ceiling:   stream the whole engine with each of our referring expressions
+             (data/expressions/davis2016_meta_expressions.json) and print, per expression, the mean
+             IoU of the selected mask (what streaming delivers) and of the best live candidate track
+             on each frame (what a perfect selection would deliver): the split between grounding /
+             propagation error and reasoning error.
 
 Output is one JSON object (per-sequence numbers and the means) on stdout; ``--out`` also writes it.
 Ego-motion for the detector comes from a small LK + RANSAC estimate here, so the harness does not
@@ -118,9 +123,35 @@ def detect(config: Config, images: list[np.ndarray], gts: list[np.ndarray], word
             "ms": 1000 * float(np.mean(times))}
 
 
+EXPRESSIONS = Path(__file__).resolve().parents[1] / "data" / "expressions" / "davis2016_meta_expressions.json"
+
+
+def ceiling(config: Config, images: list[np.ndarray], gts: list[np.ndarray], seq: str) -> dict[str, float]:
+    """Per expression of ``seq``: mean IoU of the selected mask and of the best candidate track."""
+    from parse_vos_ros.engine import Engine  # only the ceiling mode needs the whole engine
+
+    out = {}
+    for exp_id, exp in json.loads(EXPRESSIONS.read_text())["videos"][seq]["expressions"].items():
+        engine = Engine(config)
+        engine.set_command(exp["exp"], 0.0)
+        selected, best = [], []
+        for i, (image, gt) in enumerate(zip(images, gts, strict=True)):
+            result = engine.push_frame(image, i / 30.0)
+            selected.append(iou(result.mask, gt))
+            candidates = engine.track_masks
+            if candidates:
+                h, w = next(iter(candidates.values())).shape
+                small = cv2.resize(gt.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+            best.append(max((iou(m, small) for m in candidates.values()), default=0.0))
+        out[f"{exp_id}_selected"] = float(np.mean(selected))
+        out[f"{exp_id}_best_candidate"] = float(np.mean(best))
+        engine.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["propagate", "detect"])
+    ap.add_argument("mode", choices=["propagate", "detect", "ceiling"])
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     ap.add_argument("--seq", action="append", help="sequence name (repeatable); default all")
     ap.add_argument("--set", action="append", default=[], help="config override section.key=value")
@@ -138,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         images, gts = load_sequence(args.root, seq, args.width)
         if args.mode == "propagate":
             results[seq] = propagate(config, images, gts, args.init_frame)
+        elif args.mode == "ceiling":
+            results[seq] = ceiling(config, images, gts, seq)
         else:
             results[seq] = detect(config, images, gts, sorted(set(categories[seq])), args.every)
         print(seq, json.dumps(results[seq]), file=sys.stderr)

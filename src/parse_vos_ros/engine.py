@@ -214,6 +214,12 @@ class Engine:
         cmd = self._pending or self._command
         return cmd.parsed if cmd else None
 
+    @property
+    def track_masks(self) -> dict[int, np.ndarray]:
+        """Every live candidate track's mask on the last frame: ``{track_id: (h, w) bool}`` at the
+        working resolution (``engine.working_width``), for inspection; the caller must not modify them."""
+        return dict(self._masks)
+
     # -- lifecycle --------------------------------------------------------------------------
     def _reset_tracking(self) -> None:
         self.store.clear()
