@@ -26,7 +26,7 @@ SCALE_RATE = 0.05  # log-size change per second that counts as approaching / rec
 SOFT = 0.015  # logistic softness of the speed thresholds
 MIN_DURATION_S = 0.1  # shorter visible histories carry no motion information
 RESAMPLE_S = 0.2  # path speed is measured on points this far apart (suppresses jitter)
-BASE_FLOOR = 0.9  # descriptor scores are scaled into [this, 1] by detection confidence, visibility and size
+BASE_FLOOR = 0.6  # descriptor scores are scaled into [this, 1] by detection confidence, visibility and size
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
