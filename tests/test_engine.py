@@ -351,3 +351,17 @@ def test_parsed_commands_are_schema_checked(bad: ParsedCommand) -> None:
     with pytest.raises(CommandParseError):
         engine.set_command(bad)
     assert engine.command == RIGHT
+
+
+def test_a_selected_track_that_dies_is_replaced_at_once(clip) -> None:
+    engine = make_engine(**{"engine.reason_interval_s": 100.0})  # no periodic re-reasoning
+    engine.set_command(RIGHT)
+    for i in range(40):
+        res = engine.push_frame(clip.frames[i], i / clip.fps)
+    (chosen,) = res.track_ids
+    engine.store.remove([chosen])  # the selected track dies (as when unseen past lost_after_s)
+    engine.segmenter.remove_objects([chosen])
+    before = engine.stats()["reasonings"]
+    res = engine.push_frame(clip.frames[40], 40 / clip.fps)
+    assert engine.stats()["reasonings"] == before + 1
+    assert chosen not in res.track_ids

@@ -555,7 +555,9 @@ class Engine:
         if self._selection.ambiguous or not self._selection.track_ids:
             # Until the choice is clear, re-check often: motion evidence accumulates every frame.
             interval = min(interval, UNCERTAIN_REASON_S)
-        due = stamp - self._last_reason >= interval or self._births_since_reason > 0
+        # A selected track that died leaves nothing to output until the next reasoning: do it now.
+        died = any(t not in self.store.info for t in self._selection.track_ids)
+        due = stamp - self._last_reason >= interval or self._births_since_reason > 0 or died
         if not (force or due):
             return
         self._last_reason = stamp
