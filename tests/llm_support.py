@@ -11,7 +11,8 @@ import json
 import socket
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from parse_vos_ros.llm.base import LLMError
+from parse_vos_ros.llm.base import Deadline, LLMError, LLMRuntime, Messages, Schema
 from parse_vos_ros.llm.tiny_model import build_tiny_llama_gguf, default_vocab_path
 from parse_vos_ros.types import OcclusionFact, SceneSummary, Trajectory
 
@@ -55,22 +56,14 @@ def smollm2_gguf() -> Path:
     return path
 
 
-class ScriptedRuntime:
+class ScriptedRuntime(LLMRuntime):
     """An ``LLMRuntime`` double: returns (or raises) the scripted answers in order, records calls."""
 
     def __init__(self, answers: Sequence[str | BaseException]) -> None:
         self.answers = list(answers)
         self.calls: list[dict[str, Any]] = []
 
-    def complete_json(
-        self,
-        messages: Sequence[Mapping[str, str]],
-        schema: Mapping[str, Any],
-        *,
-        max_tokens: int,
-        timeout_s: float,
-        cancel: threading.Event | None = None,
-    ) -> str:
+    def _complete(self, messages: Messages, schema: Schema, max_tokens: int, deadline: Deadline) -> str:
         self.calls.append({"messages": list(messages), "schema": dict(schema)})
         if not self.answers:
             raise LLMError("no scripted answer left")
@@ -78,6 +71,24 @@ class ScriptedRuntime:
         if isinstance(answer, BaseException):
             raise answer
         return answer
+
+
+def assert_stops_on_timeout_and_cancel(
+    runtime: LLMRuntime, messages: Messages, schema: Schema, *, max_tokens: int, timeout_s: float, within_s: float
+) -> None:
+    """``runtime`` on a request it cannot finish in time: a call with ``timeout_s`` raises "timed
+    out" within ``within_s`` s, and a call with a long deadline raises "cancelled" within
+    ``within_s`` s of its cancel event being set (0.2 s after the start)."""
+    t0 = time.monotonic()
+    with pytest.raises(LLMError, match="timed out"):
+        runtime.complete_json(messages, schema, max_tokens=max_tokens, timeout_s=timeout_s)
+    assert time.monotonic() - t0 < within_s
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(LLMError, match="cancelled"):
+        runtime.complete_json(messages, schema, max_tokens=max_tokens, timeout_s=60, cancel=cancel)
+    assert time.monotonic() - t0 < 0.2 + within_s
 
 
 def trajectory(track_id: int, phrase: str, centres: np.ndarray, stamps: np.ndarray, size: float = 40.0) -> Trajectory:

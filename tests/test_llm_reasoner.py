@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from llm_support import ScriptedRuntime, look_alike_scene
 
-from parse_vos_ros.llm.base import LLMError
+from parse_vos_ros.llm.base import Deadline, LLMError, Messages, Schema
 from parse_vos_ros.llm.grammar import LLMOutputError
 from parse_vos_ros.reasoning.llm_reasoner import LLMMotionReasoner, validate_answer
 from parse_vos_ros.reasoning.rule_reasoner import RuleMotionReasoner
@@ -109,7 +109,7 @@ class DirectionReader(ScriptedRuntime):
     def __init__(self) -> None:
         super().__init__([])
 
-    def complete_json(self, messages, schema, *, max_tokens, timeout_s, cancel=None) -> str:  # type: ignore[override]
+    def _complete(self, messages: Messages, schema: Schema, max_tokens: int, deadline: Deadline) -> str:
         self.calls.append({"messages": list(messages), "schema": dict(schema)})
         user = messages[-1]["content"]
         want = "right" if "to the right" in user.split("Parsed:")[0] else "left"
@@ -149,11 +149,11 @@ class BlockingRuntime(ScriptedRuntime):
         self.entered = threading.Event()
         self.cancelled_after_s: float | None = None
 
-    def complete_json(self, messages, schema, *, max_tokens, timeout_s, cancel=None) -> str:  # type: ignore[override]
+    def _complete(self, messages: Messages, schema: Schema, max_tokens: int, deadline: Deadline) -> str:
         self.calls.append({"messages": list(messages)})
         start = time.monotonic()
         self.entered.set()
-        if cancel is not None and cancel.wait(30.0):
+        if deadline.cancel is not None and deadline.cancel.wait(30.0):
             self.cancelled_after_s = time.monotonic() - start
             raise LLMError("cancelled")
         raise LLMError("timed out")

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from parse_vos_ros.backends import BackendLoadError
 from parse_vos_ros.config import Config
-from parse_vos_ros.llm.base import LLMError
+from parse_vos_ros.llm.base import Deadline, LLMError, LLMRuntime, Messages, Schema
 from parse_vos_ros.llm.grammar import LLMOutputError, llama_grammar
 
 GGUF_MAGIC = b"GGUF"
@@ -40,7 +38,7 @@ def check_gguf(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-class LlamaCppRuntime:
+class LlamaCppRuntime(LLMRuntime):
     """``LLMRuntime`` over an in-process ``llama_cpp.Llama``; one generation at a time.
 
     Args:
@@ -99,39 +97,22 @@ class LlamaCppRuntime:
             n_gpu_layers=c.n_gpu_layers,
         )
 
-    def complete_json(
-        self,
-        messages: Sequence[Mapping[str, str]],
-        schema: Mapping[str, Any],
-        *,
-        max_tokens: int,
-        timeout_s: float,
-        cancel: threading.Event | None = None,
-    ) -> str:
+    def _complete(self, messages: Messages, schema: Schema, max_tokens: int, deadline: Deadline) -> str:
         """Grammar-constrained chat completion; the raw text (callers validate it).
 
         Raises:
             LLMError: busy past the deadline, timed out, cancelled, prompt too long.
             LLMOutputError: generation stopped at ``max_tokens`` (the JSON is incomplete).
         """
-        deadline = time.monotonic() + timeout_s
         grammar = llama_grammar(schema)
-        if not self._lock.acquire(timeout=max(timeout_s, 0.0)):
-            raise LLMError(f"llama.cpp busy with another request for {timeout_s:.1f}s")
+        if not self._lock.acquire(timeout=max(deadline.timeout_s, 0.0)):
+            raise LLMError(f"llama.cpp busy with another request for {deadline.timeout_s:.1f}s")
         try:
-            return self._generate(messages, grammar, max_tokens, deadline, timeout_s, cancel)
+            return self._generate(messages, grammar, max_tokens, deadline)
         finally:
             self._lock.release()
 
-    def _generate(
-        self,
-        messages: Sequence[Mapping[str, str]],
-        grammar: Any,
-        max_tokens: int,
-        deadline: float,
-        timeout_s: float,
-        cancel: threading.Event | None,
-    ) -> str:
+    def _generate(self, messages: Messages, grammar: Any, max_tokens: int, deadline: Deadline) -> str:
         try:
             stream = self.llm.create_chat_completion(
                 messages=[dict(m) for m in messages],
@@ -149,10 +130,7 @@ class LlamaCppRuntime:
                 choice = chunk["choices"][0]
                 pieces.append(choice.get("delta", {}).get("content") or "")
                 finish = choice.get("finish_reason") or finish
-                if cancel is not None and cancel.is_set():
-                    raise LLMError("cancelled")
-                if time.monotonic() > deadline:
-                    raise LLMError(f"timed out after {timeout_s:.1f}s ({len(pieces)} tokens generated)")
+                deadline.check(f" ({len(pieces)} tokens generated)")
         except ValueError as exc:  # llama.cpp reports a context overflow during generation this way
             raise LLMError(f"llama.cpp failed while generating: {exc}") from None
         finally:

@@ -15,23 +15,18 @@ import json
 import os
 import socket
 import threading
-import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from parse_vos_ros.config import Config
-from parse_vos_ros.llm.base import LLMError
+from parse_vos_ros.llm.base import Deadline, LLMError, LLMRuntime, Messages, Schema
 from parse_vos_ros.llm.grammar import LLMOutputError
+from parse_vos_ros.llm.retry import RetryableError, call_with_retries
 
 POLL_S = 0.02  # how often the waiting caller checks the deadline and the cancel event
 
 
-class _RetryableError(LLMError):
-    """A failure worth another attempt (connection refused/reset, 5xx, 429)."""
-
-
-class OpenAIRuntime:
+class OpenAIRuntime(LLMRuntime):
     """``LLMRuntime`` over ``POST {base_url}/chat/completions``.
 
     Args:
@@ -87,20 +82,12 @@ class OpenAIRuntime:
             max_response_bytes=c.max_response_bytes,
         )
 
-    def _format(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+    def _format(self, schema: Schema) -> dict[str, Any]:
         if self.response_format == "json_object":
             return {"type": "json_object", "schema": dict(schema)}
         return {"type": "json_schema", "json_schema": {"name": "answer", "schema": dict(schema), "strict": True}}
 
-    def complete_json(
-        self,
-        messages: Sequence[Mapping[str, str]],
-        schema: Mapping[str, Any],
-        *,
-        max_tokens: int,
-        timeout_s: float,
-        cancel: threading.Event | None = None,
-    ) -> str:
+    def _complete(self, messages: Messages, schema: Schema, max_tokens: int, deadline: Deadline) -> str:
         """The assistant message content of a schema-constrained chat completion.
 
         Raises:
@@ -117,33 +104,19 @@ class OpenAIRuntime:
                 "response_format": self._format(schema),
             }
         ).encode("utf-8")
-        deadline = time.monotonic() + timeout_s
-        last: LLMError | None = None
-        attempts = 0
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                delay = self.retry_backoff_s * 2 ** (attempt - 1)
-                if time.monotonic() + delay >= deadline:
-                    break
-                if cancel is not None and cancel.wait(delay):
-                    raise LLMError("cancelled")
-                if cancel is None:
-                    time.sleep(delay)
-            attempts += 1
-            try:
-                status, data = self._post(body, deadline, timeout_s, cancel)
-            except _RetryableError as exc:
-                last = exc
-                continue
-            return self._content(status, data, max_tokens)
-        raise LLMError(f"{self.host}:{self.port} failed after {attempts} attempt(s): {last}")
+        status, data = call_with_retries(
+            lambda: self._post(body, deadline),
+            deadline,
+            max_retries=self.max_retries,
+            backoff_s=self.retry_backoff_s,
+            target=f"{self.host}:{self.port}",
+        )
+        return self._content(status, data, max_tokens)
 
-    def _post(
-        self, body: bytes, deadline: float, timeout_s: float, cancel: threading.Event | None
-    ) -> tuple[int, bytes]:
-        remaining = deadline - time.monotonic()
+    def _post(self, body: bytes, deadline: Deadline) -> tuple[int, bytes]:
+        remaining = deadline.remaining()
         if remaining <= 0:
-            raise LLMError(f"timed out after {timeout_s:.1f}s")
+            raise deadline.timed_out()
         cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
         conn = cls(self.host, self.port, timeout=remaining)
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -167,20 +140,17 @@ class OpenAIRuntime:
         worker.start()
         try:
             while not done.wait(POLL_S):
-                if cancel is not None and cancel.is_set():
-                    raise LLMError("cancelled")
-                if time.monotonic() > deadline:
-                    raise LLMError(f"timed out after {timeout_s:.1f}s waiting for {self.host}:{self.port}")
+                deadline.check(f" waiting for {self.host}:{self.port}")
         finally:
             if not done.is_set():
                 _abort(conn)  # unblocks the worker's recv; it then exits on the socket error
             conn.close()
         if "error" in outcome:
             exc = outcome["error"]
-            raise _RetryableError(f"{type(exc).__name__}: {exc}")
+            raise RetryableError(f"{type(exc).__name__}: {exc}")
         status, data = outcome["status"], outcome["data"]
         if status == 429 or status >= 500:
-            raise _RetryableError(f"HTTP {status}: {data[:200]!r}")
+            raise RetryableError(f"HTTP {status}: {data[:200]!r}")
         return status, data
 
     def _content(self, status: int, data: bytes, max_tokens: int) -> str:
