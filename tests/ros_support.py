@@ -11,12 +11,15 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from parse_vos_ros.parsing.base import CommandParseError
-from parse_vos_ros.ros_env import ros_environment
+from parse_vos_ros.ros.launch import NodeProcess
+from parse_vos_ros.ros_env import ros_environment, workspace_install_dir
 from parse_vos_ros.types import FrameResult, ParsedCommand, TargetState
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,21 +74,23 @@ class FakeEngine:
         pass
 
 
+def python_command(code: str, *args: str) -> list[str]:
+    """Command line of a child Python that runs ``code`` with ROS importable and tests/ on ``sys.path``
+    (for ``ros_driver`` and ``ros_support``); ``args`` become its ``sys.argv[1:]``."""
+    preamble = (f"import sys\nsys.path.insert(0, {str(REPO / 'tests')!r})\n"
+                "from parse_vos_ros.ros_env import ensure_ros\nensure_ros(['--help'])\n")
+    return [sys.executable, "-c", preamble + textwrap.dedent(code), *args]
+
+
 def fake_node_command(*ros_args: str, autostart: bool = True) -> list[str]:
     """A child process running the node with FakeEngine (default profile)."""
-    script = textwrap.dedent(
-        f"""
-        import sys
-        sys.path.insert(0, {str(REPO / "tests")!r})
-        from parse_vos_ros.ros_env import ensure_ros
-        ensure_ros(["--help"])
+    script = f"""
         from parse_vos_ros.config import load_config
         from parse_vos_ros.ros.node import spin
         from ros_support import FakeEngine
         sys.exit(spin(load_config("default"), sys.argv[1:], engine_factory=FakeEngine, autostart={autostart!r}))
         """
-    )
-    return [sys.executable, "-c", script, *ros_args]
+    return python_command(script, *ros_args)
 
 
 def ros_env(domain: int) -> dict[str, str]:
@@ -98,8 +103,24 @@ def ros_env(domain: int) -> dict[str, str]:
     return env
 
 
+def ros_test_env(domain: int) -> dict[str, str]:
+    """``ros_env(domain)`` for a test module; skips its tests when ros2_ws is not built."""
+    if workspace_install_dir() is None:
+        pytest.skip("ros2_ws is not built (run `make setup`)")
+    return ros_env(domain)
+
+
+def fake_node_session(env: dict[str, str], *ros_args: str) -> Iterator[NodeProcess]:
+    """Body of a module-scoped fixture (``yield from``): a started FakeEngine node shared by the
+    module's tests, which must stop cleanly afterwards (exit code 0, no traceback in its log)."""
+    node = NodeProcess(fake_node_command(*ros_args), env=env)
+    node.start()
+    yield node
+    rc = node.stop()
+    assert rc == 0, node.text()
+    assert "Traceback" not in node.text(), node.text()
+
+
 def run_python(code: str, env: dict[str, str], timeout_s: float = 90.0, *args: str) -> subprocess.CompletedProcess:
-    """Run ``code`` in a child Python with the ROS environment; stdout/stderr captured."""
-    preamble = "from parse_vos_ros.ros_env import ensure_ros\nensure_ros(['--help'])\n"
-    return subprocess.run([sys.executable, "-c", preamble + textwrap.dedent(code), *args], env=env,
-                          capture_output=True, text=True, timeout=timeout_s)
+    """Run ``code`` (see ``python_command``) in a child Python; stdout/stderr captured."""
+    return subprocess.run(python_command(code, *args), env=env, capture_output=True, text=True, timeout=timeout_s)
