@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -193,6 +194,11 @@ def record(path: str | os.PathLike[str], topics: Sequence[str], *, storage: str 
                 rclpy.spin_once(node, timeout_sec=0.05)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass  # SIGINT ends a recording normally
+        except RCLError:
+            # rclpy's SIGTERM handler shuts the context down; caught inside spin_once that surfaces
+            # as "context is not valid" rather than ExternalShutdownException: also a normal end.
+            if rclpy.ok():
+                raise
         finally:
             writer.close()
         os.replace(staging / target.name, target)
