@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--config", default="default", help="profile name or YAML path")
     ev.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ev.add_argument("--rate", type=float, default=1.0, help="--node: playback speed factor")
+    ev.add_argument("--lockstep", type=float, default=0.0, metavar="SECONDS",
+                    help="--node: send each image only after the previous one's target came back (waiting at most "
+                         "SECONDS), so every frame is answered on any machine (0 = real-time replay)")
     ev.add_argument("--out", type=Path, help="write summary.json, per_frame.json and overlay.mp4 here")
 
     demo = sub.add_parser("demo", help="frames -> bag -> node process (outputs recorded by another) -> "
@@ -167,7 +170,7 @@ def _eval(args: argparse.Namespace) -> int:
         rclpy.init()
         try:
             run = run_through_node(args.bag, profile=args.config, overrides=args.set, rate=args.rate,
-                                   log_path=args.out / "node.log" if args.out else None)
+                                   log_path=args.out / "node.log" if args.out else None, lockstep_s=args.lockstep)
         finally:
             rclpy.try_shutdown()
         predictions, latency = run.masks, run.latency_ms

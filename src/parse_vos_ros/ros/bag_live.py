@@ -66,7 +66,7 @@ class ReplayStats:
 def replay(node: Node, path: str | os.PathLike[str], *, rate: float = 1.0, remap: Mapping[str, str] | None = None,
            topics: Sequence[str] | None = None, wait_for: Sequence[str] = (), wait_s: float = 20.0,
            best_effort: bool = False, stop: threading.Event | None = None,
-           stats: ReplayStats | None = None) -> ReplayStats:
+           stats: ReplayStats | None = None, after_image: Callable[[int], None] | None = None) -> ReplayStats:
     """Publish a bag's messages into the graph at the recorded timing.
 
     Args:
@@ -78,6 +78,9 @@ def replay(node: Node, path: str | os.PathLike[str], *, rate: float = 1.0, remap
         best_effort: publish best effort (to test a best-effort camera) instead of reliable.
         stop: set to end early.
         stats: filled while replaying (to read ``sent_at`` from another thread); a new one when None.
+        after_image: called with the header stamp (ns) of each image right after it is published
+            (e.g. to wait for the answer: lock-step replay); the timing of later messages shifts by
+            the time it takes.
     """
     if rate <= 0:
         raise bag.BagError(f"rate must be > 0, got {rate}")
@@ -113,6 +116,10 @@ def replay(node: Node, path: str | os.PathLike[str], *, rate: float = 1.0, remap
                 stats.sent_at[_header_stamp_ns(data)] = time.monotonic()
             publishers[conn.id].publish(data)
             stats.published[conn.topic] = stats.published.get(conn.topic, 0) + 1
+            if after_image is not None and conn.id in image_conns:
+                waited_from = time.monotonic()
+                after_image(_header_stamp_ns(data))
+                start_wall += time.monotonic() - waited_from  # keep the recorded spacing after the wait
     return stats
 
 
@@ -232,11 +239,15 @@ def run_through_node(path: str | os.PathLike[str], *, profile: str = "default", 
                      rate: float = 1.0, grace_s: float = 10.0, env: Mapping[str, str] | None = None,
                      log_path: str | os.PathLike[str] | None = None,
                      record_path: str | os.PathLike[str] | None = None,
-                     record_topics: Sequence[str] = ("/target", "/mask", "/reasoning")) -> NodeRun:
+                     record_topics: Sequence[str] = ("/target", "/mask", "/reasoning"),
+                     lockstep_s: float = 0.0) -> NodeRun:
     """Start the node, replay the bag into it, collect ``target`` by image stamp, stop the node.
 
     With ``record_path``, a third process (``parse-vos bag record``) records ``record_topics``
-    into a new bag for the whole run. rclpy must be initialised in this process.
+    into a new bag for the whole run. With ``lockstep_s`` > 0, each image waits for its target (at
+    most that many seconds) before the next is sent, so every frame is answered however slow the
+    machine: accuracy through the real node, not a test of keeping up (the latency is still
+    measured). rclpy must be initialised in this process.
     """
     from parse_vos_ros.msg import TargetSegmentation
 
@@ -271,7 +282,13 @@ def run_through_node(path: str | os.PathLike[str], *, profile: str = "default", 
         process.start()
         if record_path is not None:
             recorder = _start_recorder(record_path, record_topics, process.env)
-        replay(node, path, rate=rate, wait_for=[bag.IMAGE_TOPIC, bag.COMMAND_TOPIC], stats=replay_stats)
+        def wait_for_target(stamp_ns: int) -> None:
+            until = time.monotonic() + lockstep_s
+            while time.monotonic() < until and stamp_ns not in masks:
+                time.sleep(0.002)
+
+        replay(node, path, rate=rate, wait_for=[bag.IMAGE_TOPIC, bag.COMMAND_TOPIC], stats=replay_stats,
+               after_image=wait_for_target if lockstep_s > 0 else None)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and last_stamp not in masks:
             time.sleep(0.05)
