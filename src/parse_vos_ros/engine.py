@@ -555,9 +555,11 @@ class Engine:
         if self._selection.ambiguous or not self._selection.track_ids:
             # Until the choice is clear, re-check often: motion evidence accumulates every frame.
             interval = min(interval, UNCERTAIN_REASON_S)
-        # A selected track that died leaves nothing to output until the next reasoning: do it now.
+        # A selected track that died leaves nothing to output until the next reasoning: do it now
+        # (at the uncertain rate, not every frame, while a slow reasoner is still answering).
         died = any(t not in self.store.info for t in self._selection.track_ids)
-        due = stamp - self._last_reason >= interval or self._births_since_reason > 0 or died
+        due = (stamp - self._last_reason >= (UNCERTAIN_REASON_S if died else interval)
+               or self._births_since_reason > 0)
         if not (force or due):
             return
         self._last_reason = stamp
