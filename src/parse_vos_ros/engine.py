@@ -150,6 +150,7 @@ class Engine:
         self._counters = dict.fromkeys(("frames", "keyframes", "reasonings", "resets", "births", "pruned"), 0.0)
         self._async = async_reasoning
         self._job: _Job | None = None
+        self._reasoner_busy = False  # the reasoning thread is running a job (async mode)
         self._result: tuple[int, ReasoningResult, dict[str, object], float] | None = None
         self._wake = threading.Condition(self._lock)
         self._closed = False
@@ -384,7 +385,9 @@ class Engine:
 
     def _interval(self) -> int:
         interval = self.config.engine.keyframe_interval
-        if self._command is not None and not self._selection.track_ids:
+        # Search more often while nothing is selected, unless the reasoner is still busy with an
+        # earlier scene (a slow LLM): more candidates would only wait, at keyframe cost per frame.
+        if self._command is not None and not self._selection.track_ids and not self._reasoner_busy:
             return max(1, interval // SEARCH_INTERVAL_DIVISOR)
         return interval
 
@@ -587,12 +590,14 @@ class Engine:
                 if self._closed:
                     return
                 job, self._job = self._job, None
+                self._reasoner_busy = True
             try:
                 result, extra = self._run_job(job)
             except Exception as exc:  # a failing reasoner must not kill the thread: report it in the trace
                 LOG.exception("reasoning failed")
                 result, extra = ReasoningResult((), f"reasoning failed: {exc}", "error"), {}
             with self._lock:
+                self._reasoner_busy = False
                 if job.generation == self._generation:  # a newer command preempts this result
                     self._result = (job.generation, result, extra, job.stamp)
 
