@@ -52,7 +52,7 @@ COLOUR_SYNONYMS = {
     "beige": "brown",
 }
 
-_SHADES = _words("dark light pale bright deep")
+SHADES = _words("dark light pale bright deep")  # modify a following colour word
 _PART_PREPOSITIONS = _words("with holding carrying")
 _PREPOSITIONS = _words("of in on with at by from near behind wearing holding")
 _STOP = _words("a an the this that these those of in on with and or to at by from its his her their")
@@ -92,6 +92,11 @@ def colour_name(word: str) -> str | None:
     return None
 
 
+def is_colour_word(word: str) -> bool:
+    """``word`` names a colour or a shade of one ("grey", "reddish", "light"), in any case."""
+    return colour_name(word) is not None or word.lower() in SHADES
+
+
 def analyse_phrase(phrase: str) -> PhraseCues:
     """Split a noun phrase into its cues, e.g. ``"the man in red"`` -> person + colour red."""
     words = re.findall(r"[a-z]+", phrase.lower())
@@ -102,7 +107,7 @@ def analyse_phrase(phrase: str) -> PhraseCues:
         if word in _PART_PREPOSITIONS:
             found = part_colours  # "a dog with a red harness": red is a small part of the dog
         colour = colour_name(word)
-        if word in _SHADES and k + 1 < len(words) and colour_name(words[k + 1]) is not None:
+        if word in SHADES and k + 1 < len(words) and colour_name(words[k + 1]) is not None:
             continue  # "dark blue" is a shade of blue, not black and blue
         if colour is not None and colour not in colours and colour not in found:
             found.append(colour)

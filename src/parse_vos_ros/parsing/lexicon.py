@@ -28,11 +28,6 @@ PRONOUN_HEADS = {
     "object": ("object", 1), "objects": ("object", "all"),
 }  # fmt: skip
 RELATIVE_PRONOUNS = words("that which who whom whose")
-# Colour adjectives, for "brown and white cow" (one object of two colours, not two candidates).
-COLOUR_WORDS = words(
-    "red orange yellow green cyan blue purple pink brown white gray grey black silver golden gold beige tan "
-    "navy violet crimson dark light"
-)
 AUXILIARIES = words(
     "is are was were be been being am 's 're has have had does do did can could will would seems seem appears appear"
 )

@@ -17,6 +17,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from parse_vos_ros.config import Config
+from parse_vos_ros.grounding.vocabulary import is_colour_word
 from parse_vos_ros.parsing import lexicon as lx
 from parse_vos_ros.parsing.base import CommandParseError
 from parse_vos_ros.parsing.schema import MAX_CARDINALITY, MAX_ITEMS, MAX_PHRASE_CHARS, validate_parsed
@@ -241,7 +242,7 @@ class _Reader:
                 ger, kind = self.verb_kind(tok, np_has_words=False) or ("", "")
                 (self.motion if kind == "motion" else self.pose).append(ger)  # "the running dog"
                 self.i += 1
-            elif tok == "and" and ent.words and ent.words[-1] in lx.COLOUR_WORDS and nxt in lx.COLOUR_WORDS:
+            elif tok == "and" and ent.words and is_colour_word(ent.words[-1]) and is_colour_word(nxt):
                 ent.words.append(tok)  # "a brown and white cow": one object of two colours
                 self.i += 1
             elif self.np_boundary(0, bool(ent.words)):
