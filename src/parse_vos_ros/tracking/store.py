@@ -437,12 +437,17 @@ class HistoryRecorder:
         spans = {tid: self.span(tid) for tid in pool}
         out = list(track_ids)
         frontier = [t for t in track_ids if t in spans]
+
+        def overlaps_chain(t: int) -> bool:
+            ft, lt = spans[t]
+            return any(ft <= spans[o][1] and spans[o][0] <= lt for o in out if o in spans)
+
         while frontier:
             c = frontier.pop()
             fc, lc = spans[c]
             best: dict[str, tuple[float, int]] = {}  # direction -> (distance in box sizes, track)
             for t, (ft, lt) in spans.items():
-                if t in out or any(ft <= spans[o][1] and spans[o][0] <= lt for o in out if o in spans):
+                if t in out or overlaps_chain(t):
                     continue
                 if ft > lc and self.stamps[ft] - self.stamps[lc] <= max_gap_s:
                     (i, a), (j, b), direction = (lc, c), (ft, t), "after"
@@ -461,11 +466,11 @@ class HistoryRecorder:
                 similar = max(size_a, size_b) <= 2.0 * max(min(size_a, size_b), 1e-6)
                 if distance <= 1.0 and similar and (direction not in best or distance < best[direction][0]):
                     best[direction] = (distance, t)
+            # The "before" continuation ends before ``c`` starts and the "after" one starts after it
+            # ends, so the two never overlap each other: both join.
             for _, t in best.values():
-                ft, lt = spans[t]
-                if not any(ft <= spans[o][1] and spans[o][0] <= lt for o in out if o in spans):
-                    out.append(t)
-                    frontier.append(t)
+                out.append(t)
+                frontier.append(t)
         return tuple(out)
 
     def trajectories(self, track_ids: list[int]) -> list[Trajectory]:
