@@ -143,6 +143,17 @@ def motion_boxes(residual: np.ndarray, min_px: float, min_area: int, merge_px: i
     return boxes, scores * (0.4 + 0.6 * ring_contrast(strength, boxes))
 
 
+def _clipped_boxes(boxes: np.ndarray, h: int, w: int) -> tuple[np.ndarray, ...]:
+    """``(N, 4)`` xyxy boxes rounded to integers and clipped to an ``(h, w)`` image: x0, y0, x1, y1."""
+    b = np.round(boxes).astype(int).reshape(-1, 4)
+    return np.clip(b[:, 0], 0, w), np.clip(b[:, 1], 0, h), np.clip(b[:, 2], 0, w), np.clip(b[:, 3], 0, h)
+
+
+def _box_sums(integral: np.ndarray, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
+    """``(N,)`` sums over integer boxes from a ``cv2.integral`` table (``(h + 1, w + 1)``)."""
+    return integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+
+
 def ring_contrast(strength: np.ndarray, boxes: np.ndarray, grow: float = 0.25) -> np.ndarray:
     """``(N,)`` in [0, 1]: how much a box's mean ``strength`` exceeds that of a ring around it.
 
@@ -151,21 +162,15 @@ def ring_contrast(strength: np.ndarray, boxes: np.ndarray, grow: float = 0.25) -
     """
     h, w = strength.shape
     integral = cv2.integral(strength.astype(np.float32), sdepth=cv2.CV_64F)
-
-    def box_sum(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
-        return integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
-
-    b = np.round(boxes).astype(int)
-    x0, x1 = np.clip(b[:, 0], 0, w), np.clip(b[:, 2], 0, w)
-    y0, y1 = np.clip(b[:, 1], 0, h), np.clip(b[:, 3], 0, h)
+    x0, y0, x1, y1 = _clipped_boxes(boxes, h, w)
     gx = np.round((x1 - x0) * grow).astype(int)
     gy = np.round((y1 - y0) * grow).astype(int)
     ox0, ox1 = np.clip(x0 - gx, 0, w), np.clip(x1 + gx, 0, w)
     oy0, oy1 = np.clip(y0 - gy, 0, h), np.clip(y1 + gy, 0, h)
     inner_area = np.maximum((x1 - x0) * (y1 - y0), 1)
-    inner = box_sum(x0, y0, x1, y1)
+    inner = _box_sums(integral, x0, y0, x1, y1)
     ring_area = (ox1 - ox0) * (oy1 - oy0) - (x1 - x0) * (y1 - y0)
-    ring = (box_sum(ox0, oy0, ox1, oy1) - inner) / np.maximum(ring_area, 1)
+    ring = (_box_sums(integral, ox0, oy0, ox1, oy1) - inner) / np.maximum(ring_area, 1)
     inside = inner / inner_area
     contrast = np.where(ring_area > 0, 1.0 - ring / np.maximum(inside, 1e-6), 1.0)
     return np.clip(contrast, 0.0, 1.0)
@@ -212,17 +217,13 @@ def colour_boxes(mask: np.ndarray, purity: np.ndarray, min_area: int, merge_px: 
 
 
 def box_mean(values: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """``(N,)`` mean of ``values`` (``(h, w)`` bool or float) over each integer-rounded xyxy box."""
+    """``(N,)`` mean of ``values`` (``(h, w)`` bool or float) over each integer-rounded xyxy box
+    (0 for a box with no pixels inside the image)."""
     integral = cv2.integral(values.astype(np.float32), sdepth=cv2.CV_64F)
-    h, w = values.shape
-    out = np.zeros(len(boxes))
-    for i, (x0, y0, x1, y1) in enumerate(np.round(boxes).astype(int)):
-        x0, x1 = np.clip([x0, x1], 0, w)
-        y0, y1 = np.clip([y0, y1], 0, h)
-        area = (x1 - x0) * (y1 - y0)
-        if area > 0:
-            out[i] = (integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]) / area
-    return out
+    x0, y0, x1, y1 = _clipped_boxes(boxes, *values.shape)
+    area = (x1 - x0) * (y1 - y0)
+    sums = _box_sums(integral, x0, y0, x1, y1)
+    return np.divide(sums, area, out=np.zeros(len(area)), where=area > 0)
 
 
 def saliency_map(rgb: np.ndarray) -> np.ndarray:
