@@ -256,7 +256,7 @@ def run_through_node(path: str | os.PathLike[str], *, profile: str = "default", 
     states: dict[int, int] = {}
     latency: dict[int, float] = {}
     replay_stats = ReplayStats()
-    lock = threading.Lock()
+    arrived = threading.Condition()  # guards the three dicts; notified on every target
     node = rclpy.create_node("parse_vos_bag_eval")
 
     def on_target(msg: TargetSegmentation) -> None:
@@ -265,11 +265,16 @@ def run_through_node(path: str | os.PathLike[str], *, profile: str = "default", 
         m = msg.mask
         mask = image_codec.decode_mask(m.height, m.width, m.step, m.encoding, bytes(m.data))
         sent = replay_stats.sent_at.get(key)
-        with lock:
+        with arrived:
             masks[key] = mask
             states[key] = int(msg.state)
             if sent is not None:
                 latency[key] = (now - sent) * 1e3
+            arrived.notify_all()
+
+    def wait_for_target(stamp_ns: int, timeout_s: float) -> None:
+        with arrived:
+            arrived.wait_for(lambda: stamp_ns in masks, timeout=timeout_s)
 
     node.create_subscription(TargetSegmentation, "/target", on_target, _qos(True, 100))
     executor = MultiThreadedExecutor(num_threads=2)
@@ -282,16 +287,10 @@ def run_through_node(path: str | os.PathLike[str], *, profile: str = "default", 
         process.start()
         if record_path is not None:
             recorder = _start_recorder(record_path, record_topics, process.env)
-        def wait_for_target(stamp_ns: int) -> None:
-            until = time.monotonic() + lockstep_s
-            while time.monotonic() < until and stamp_ns not in masks:
-                time.sleep(0.002)
-
         replay(node, path, rate=rate, wait_for=[bag.IMAGE_TOPIC, bag.COMMAND_TOPIC], stats=replay_stats,
-               after_image=wait_for_target if lockstep_s > 0 else None)
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and last_stamp not in masks:
-            time.sleep(0.05)
+               after_image=(lambda stamp_ns: wait_for_target(stamp_ns, lockstep_s)) if lockstep_s > 0 else None)
+        if last_stamp is not None:
+            wait_for_target(last_stamp, grace_s)
     finally:
         if recorder is not None:
             recorder.send_signal(signal.SIGINT)  # ends the recording and finalises the bag
