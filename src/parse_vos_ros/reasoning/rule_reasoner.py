@@ -388,17 +388,19 @@ class RuleMotionReasoner:
         if rules:
             per = np.stack([np.clip(s(feats, occ, camera), 1e-6, 1.0) for _, s in rules])
             total = np.exp(np.log(per).mean(0)) * (BASE_FLOOR + (1 - BASE_FLOOR) * base)
-            # Motion seen over a moment is weak evidence: a track seen much shorter than the
-            # longest-seen one (a fragment, a flicker) keeps part of its score. Over a whole video
-            # the referred object is seen most of the time; in a live window it may be new.
-            floor, full_at = (0.4, 0.75) if scene.whole_video else (0.7, 0.5)
-            seen = np.clip(seen_s / max(float(seen_s.max()), 1e-6) / full_at, 0.0, 1.0)
-            total = total * (floor + (1.0 - floor) * seen)
         else:
             # Nothing to reason about but the phrase: the detector's confidence for it (colour,
             # class) is the best evidence there is, so it outweighs size and motion prominence.
             per = np.zeros((0, len(trs)))
             total = (base + 0.5 * conf) / 1.6
+        if rules or scene.whole_video:
+            # A track seen much shorter than the longest-seen one (a fragment, a flicker) keeps part
+            # of its score: its motion is weak evidence, and over a whole video so is a confident
+            # detection. Over a whole video the referred object is seen most of the time; in a
+            # live window it may be new (and then only its motion is discounted).
+            floor, full_at = (0.4, 0.75) if scene.whole_video else (0.7, 0.5)
+            seen = np.clip(seen_s / max(float(seen_s.max()), 1e-6) / full_at, 0.0, 1.0)
+            total = total * (floor + (1.0 - floor) * seen)
         notes = []
         for i, tid in enumerate(ids):
             motion = (
