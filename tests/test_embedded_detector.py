@@ -188,6 +188,9 @@ def test_prev_frame_of_other_size_is_ignored() -> None:
         ("two people", "people", (), (), True),
         ("woman in a dark blue dress", "woman", ("blue",), (), True),  # a shade, not black and blue
         ("the dark car", "car", ("black",), (), False),
+        ("the dark grey mini car", "car", ("dark gray",), (), False),  # gray shades differ in brightness
+        ("a pale grey dog", "dog", ("light gray",), (), False),
+        ("the grey car", "car", ("gray",), (), False),
         ("brown and white cow", "cow", ("brown", "white"), (), False),
         ("black swan with a red beak", "swan", ("black",), ("red",), False),
         ("man in a red shirt holding a blue umbrella", "man", ("red",), ("blue",), True),
@@ -274,3 +277,15 @@ def test_a_colour_no_candidate_shows_leaves_the_other_cues_to_decide() -> None:
     dets = EmbeddedDetector().detect(frame(0, img), ["green ball"])
     assert dets and dets[0].score > load_config(None).engine.min_detection_score
     assert max(box_iou(dets[0].box, red), box_iou(dets[0].box, blue)) > 0.5
+
+
+def test_dark_grey_picks_the_dark_object_on_a_mid_grey_ground() -> None:
+    """Both disks and the ground are gray; "dark grey" must mean the darker one (a car on a road),
+    although the lighter disk contrasts as much with the ground."""
+    img = texture(np.random.default_rng(6), H, W, (140, 140, 140))
+    cv2.circle(img, (80, 120), 30, (70, 70, 72), -1)
+    cv2.circle(img, (230, 110), 30, (210, 210, 212), -1)
+    dark, light = np.array([50.0, 90, 111, 151]), np.array([200.0, 80, 261, 141])
+    dets = EmbeddedDetector().detect(frame(0, img), ["the dark grey ball"])
+    assert box_iou(dets[0].box, dark) > 0.5, [d.box for d in dets[:3]]
+    assert all(d.score < 0.7 * dets[0].score for d in dets if box_iou(d.box, light) > 0.5)

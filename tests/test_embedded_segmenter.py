@@ -224,3 +224,18 @@ def test_new_object_is_seeded_by_its_motion() -> None:
         scores[seeded] = iou(seg.add_objects(cur, {1: box})[1], truth)
     assert scores[True] > 0.75, scores
     assert scores[True] > scores[False] + 0.1, scores
+
+
+def test_box_spanning_the_frame_width_is_cut_not_filled_with_an_ellipse() -> None:
+    """A wide object (a swan filmed close, a car crossing the view) gives a box from edge to edge:
+    the background above and below it is enough for GrabCut, so the mask follows the object
+    instead of the ellipse inscribed in the box (which would cover the water or road around it)."""
+    rng = np.random.default_rng(5)
+    img = texture(rng, H, W, (60, 120, 200))
+    obj = np.zeros((H, W), bool)
+    obj[100:160, :] = True
+    obj[60:100, 120:200] = True  # a neck / a cabin: the object is no rectangle
+    img[obj] = texture(rng, H, W, (210, 80, 40))[obj]
+    seg = EmbeddedSegmenter()
+    mask = seg.add_objects(ctx(0, img), {1: np.array([0.0, 60, W, 160])})[1]
+    assert iou(mask, obj) > 0.85

@@ -201,6 +201,10 @@ def colour_purity(hsv: np.ndarray, colours: tuple[str, ...]) -> np.ndarray:
             p = 1.0 - v
         elif name == "gray":
             p = 1.0 - s
+        elif name == "dark gray":
+            p = (1.0 - s) * (1.0 - v)
+        elif name == "light gray":
+            p = (1.0 - s) * v
         else:
             p = s * np.minimum(1.0, 2.0 * v)
         out = np.maximum(out, p * colours_mask(hsv, (name,)))

@@ -38,7 +38,13 @@ COLOUR_RANGES: dict[str, tuple[HsvRange, ...]] = {
     "white": ((0, 179, 0, 40, 190, 255),),
     "gray": ((0, 179, 0, 40, 60, 189),),
     "black": ((0, 179, 0, 255, 0, 55),),
+    # Shades of gray are told apart by brightness alone (a dark grey car on a mid-grey road).
+    "dark gray": ((0, 179, 0, 60, 15, 115),),
+    "light gray": ((0, 179, 0, 40, 125, 220),),
 }
+# A shade word before "gray" picks one of the gray shades above; before a hue it adds nothing.
+_GRAY_SHADES = {"dark": "dark gray", "deep": "dark gray", "light": "light gray", "pale": "light gray",
+                "bright": "light gray"}
 COLOUR_SYNONYMS = {
     "grey": "gray",
     "silver": "gray",
@@ -107,6 +113,8 @@ def analyse_phrase(phrase: str) -> PhraseCues:
         if word in _PART_PREPOSITIONS:
             found = part_colours  # "a dog with a red harness": red is a small part of the dog
         colour = colour_name(word)
+        if k > 0 and colour == "gray" and words[k - 1] in _GRAY_SHADES:
+            colour = _GRAY_SHADES[words[k - 1]]
         if word in SHADES and k + 1 < len(words) and colour_name(words[k + 1]) is not None:
             continue  # "dark blue" is a shade of blue, not black and blue
         if colour is not None and colour not in colours and colour not in found:

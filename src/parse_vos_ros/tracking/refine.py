@@ -129,8 +129,10 @@ def grabcut_box(
     else:
         # A seed covering little of the box is a part of the object at best (e.g. moving legs).
         fallback = ellipse_in_box((h, w), box)
-    if bw < 4 or bh < 4 or (cx1 - cx0) <= bw or (cy1 - cy0) <= bh:
-        # Too small to model, or the box fills the frame so no background sample exists.
+    if bw < 4 or bh < 4 or (cx1 - cx0) * (cy1 - cy0) < 1.1 * bw * bh:
+        # Too small to model, or the box fills the frame so (almost) no background sample exists.
+        # A box spanning one dimension (a wide car, a swan filmed close) still has background above
+        # and below it: cut it, an ellipse there covers the road or water around the object.
         return fallback
     crop = rgb[cy0:cy1, cx0:cx1]
     gc = np.full(crop.shape[:2], cv2.GC_BGD, np.uint8)
