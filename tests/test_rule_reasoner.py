@@ -215,3 +215,18 @@ def test_over_a_whole_video_a_brief_track_keeps_less_of_its_score() -> None:
     assert offline[2] < live[2] and offline[1] == pytest.approx(live[1])
     assert select(cmd(("moving right",)), scene(steady, flicker)) == (2,)  # faster, and maybe new
     assert RuleMotionReasoner().select(cmd(("moving right",)), whole).track_ids == (1,)
+
+
+def test_a_part_moving_a_little_faster_gives_way_to_its_whole_object() -> None:
+    """A car (#1) and its wheel (#2, box inside the car's) both move right; the wheel's flow reads a
+    little faster, but "the car" is the whole object. A still region (#3) containing the wheel's
+    box is no whole of it: it does not move right."""
+    car = traj(1, (300, 200), (60, 0), side=120.0)
+    wheel = traj(2, (330, 230), (75, 0), side=30.0)
+    parts = (OcclusionFact(1, 2, 1.0),)
+    assert select(cmd(("driving to the right",)), scene(car, wheel)) == (2,)  # no overlap known
+    res = RuleMotionReasoner().select(cmd(("driving to the right",)), scene(car, wheel, occlusions=parts))
+    assert res.track_ids == (1,) and "#2 is a part of #1" in res.rationale
+    road = traj(3, (330, 230), side=200.0)
+    s = scene(wheel, road, occlusions=(OcclusionFact(3, 2, 1.0),))
+    assert select(cmd(("driving to the right",)), s) == (2,)
