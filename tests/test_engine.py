@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -14,7 +15,7 @@ from parse_vos_ros.config import load_config
 from parse_vos_ros.engine import Engine, run_offline
 from parse_vos_ros.parsing.base import CommandParseError
 from parse_vos_ros.reasoning.rule_reasoner import RuleMotionReasoner
-from parse_vos_ros.types import ParsedCommand, TargetState
+from parse_vos_ros.types import Detection, FrameContext, ParsedCommand, ReasoningResult, SceneSummary, TargetState
 
 RIGHT = ParsedCommand("the ball moving to the right", ("ball",), motion=("moving", "to the right"))
 LEFT = ParsedCommand("the ball moving to the left", ("ball",), motion=("moving", "to the left"))
@@ -170,7 +171,7 @@ class SlowReasoner(RuleMotionReasoner):
         self.delay_s = delay_s
         self.calls = 0
 
-    def select(self, command, scene):
+    def select(self, command: ParsedCommand, scene: SceneSummary) -> ReasoningResult:
         self.calls += 1
         time.sleep(self.delay_s)
         return super().select(command, scene)
@@ -267,7 +268,7 @@ def test_stats_and_memory_bound(clip) -> None:
 class MergingDetector(RedBlobDetector):
     """Also reports one box around every red blob together, as a motion detector does for neighbours."""
 
-    def detect(self, frame, phrases):
+    def detect(self, frame: FrameContext, phrases: Sequence[str]) -> list[Detection]:
         out = super().detect(frame, phrases)
         if len(out) >= 2:
             boxes = np.array([d.box for d in out])
@@ -308,7 +309,7 @@ class LateDetector(RedBlobDetector):
         super().__init__()
         self.start = start
 
-    def detect(self, frame, phrases):
+    def detect(self, frame: FrameContext, phrases: Sequence[str]) -> list[Detection]:
         return super().detect(frame, phrases) if frame.index >= self.start else []
 
 
@@ -323,7 +324,7 @@ def test_offline_fills_frames_before_the_target_was_grounded(clip) -> None:
 class DoubleSizeSegmenter(RedBlobSegmenter):
     """Answers at twice the frame resolution, as a misconfigured backend might."""
 
-    def propagate(self, frame):
+    def propagate(self, frame: FrameContext) -> dict[int, np.ndarray]:
         return {k: np.kron(m, np.ones((2, 2), bool)) for k, m in super().propagate(frame).items()}
 
 
@@ -365,3 +366,112 @@ def test_a_selected_track_that_dies_is_replaced_at_once(clip) -> None:
     res = engine.push_frame(clip.frames[40], 40 / clip.fps)
     assert engine.stats()["reasonings"] == before + 1
     assert chosen not in res.track_ids
+
+
+class _LooseFirstDetector(RedBlobDetector):
+    """Boxes far too large on a stream's first frame (a cut by colour alone on a still image takes
+    in the surroundings), exact from then on; records the frame index of every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[int] = []
+
+    def detect(self, frame: FrameContext, phrases: Sequence[str]) -> list[Detection]:
+        self.frames.append(frame.index)
+        dets = super().detect(frame, phrases)
+        if frame.prev_gray is None:
+            for d in dets:
+                d.box = d.box + np.array([-12.0, -12.0, 12.0, 12.0])
+        return dets
+
+
+class _RecordingSegmenter(RedBlobSegmenter):
+    """Records its calls; with ``loose``, an object started on a frame without a previous one is
+    the whole box (a cut that took in the surroundings) and stays so until it is started again."""
+
+    def __init__(self, loose: bool) -> None:
+        super().__init__()
+        self.loose = loose
+        self.removed: list[int] = []
+        self.added: list[tuple[int, int]] = []  # (frame index, object id)
+        self.blocky: set[int] = set()
+
+    def _box_mask(self, frame: FrameContext, oid: int) -> np.ndarray:
+        m = np.zeros(frame.gray.shape, bool)
+        x0, y0, x1, y1 = np.clip(self.boxes[oid], 0, None).astype(int)
+        m[y0:y1, x0:x1] = True
+        return m
+
+    def propagate(self, frame: FrameContext) -> dict[int, np.ndarray]:
+        kept = {oid: self.boxes[oid] for oid in self.blocky if oid in self.boxes}
+        out = super().propagate(frame)
+        self.boxes.update(kept)
+        out.update({oid: self._box_mask(frame, oid) for oid in self.blocky if oid in out})
+        return out
+
+    def add_objects(self, frame: FrameContext, boxes: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
+        self.added += [(frame.index, oid) for oid in boxes]
+        out = super().add_objects(frame, boxes)
+        if self.loose and frame.prev_gray is None:
+            self.blocky |= set(boxes)
+            out = {oid: self._box_mask(frame, oid) for oid in boxes}
+        return out
+
+    def remove_objects(self, object_ids: Iterable[int]) -> None:
+        ids = list(object_ids)
+        self.removed += ids
+        self.blocky -= set(ids)
+        super().remove_objects(ids)
+
+
+@pytest.mark.parametrize("loose", [True, False])
+def test_tracks_started_on_a_still_first_frame_are_cut_again_with_motion(clip, loose: bool) -> None:
+    """The first frame of a stream has no motion to seed a cut: the next frame grounds again (an
+    extra keyframe that leaves the schedule alone) and restarts, under the same ids, the tracks
+    whose new box disagrees with their first cut."""
+    detector = _LooseFirstDetector() if loose else RedBlobDetector()
+    segmenter = _RecordingSegmenter(loose)
+    engine = Engine(load_config(None), detector=detector, segmenter=segmenter)
+    engine.set_command(RIGHT, 0.0)
+    for i in range(16):
+        engine.push_frame(clip.frames[i], i / clip.fps)
+    first = [oid for f, oid in segmenter.added if f == 0]
+    assert len(first) == 2
+    if loose:
+        assert detector.frames[:2] == [0, 1]
+        assert sorted(segmenter.removed[:2]) == sorted(first)
+        assert sorted(oid for f, oid in segmenter.added if f == 1) == sorted(first)
+        assert detector.frames[2] == 15  # the schedule still counts from frame 0
+    else:
+        assert not [oid for f, oid in segmenter.added if f == 1]
+
+
+class _FixedScores:
+    """Reasoner double: always prefers track ``best``; ``scores`` are given per track."""
+
+    def __init__(self) -> None:
+        self.scores: dict[int, float] = {}
+
+    def select(self, command: ParsedCommand, scene: SceneSummary) -> ReasoningResult:
+        if not self.scores:
+            return ReasoningResult((), "no scores yet", "test")
+        best = max(self.scores, key=self.scores.__getitem__)
+        return ReasoningResult((best,), "fixed", "test", dict(self.scores))
+
+
+def test_a_lost_selection_gives_way_to_a_visible_one_scoring_a_little_higher(clip) -> None:
+    """Within ``switch_margin`` a visible selection is kept (no flicker between close scores); a
+    lost one (out of view, e.g. behind the post it will not come out from) is not."""
+    reasoner = _FixedScores()
+    engine = Engine(load_config(None), detector=RedBlobDetector(), segmenter=RedBlobSegmenter(), reasoner=reasoner)
+    engine.set_command(RIGHT, 0.0)
+    for i in range(3):
+        engine.push_frame(clip.frames[i], i / clip.fps)
+    a, b = sorted(engine.store.info)
+    for lost, want in ((False, a), (True, b)):
+        reasoner.scores = {a: 0.9, b: 0.1}
+        assert engine.push_frame(clip.frames[3], 3 / clip.fps).track_ids == (a,)
+        engine.store.info[a].area = 0.0 if lost else engine.store.info[a].area
+        reasoner.scores = {a: 0.44, b: 0.5}  # b better, by less than switch_margin (0.1)
+        engine._maybe_reason(0.2, force=True)
+        assert engine._result_for((240, 320), 0.2, False).track_ids == (want,)

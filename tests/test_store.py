@@ -169,3 +169,28 @@ def test_track_score_counts_keyframes_without_a_detection() -> None:
         store.add_detection(kept, "x", 0.8, 0.5 * (k + 1))
     assert store.info[kept].score == pytest.approx(0.8)
     assert store.info[once].score == pytest.approx(0.8 / 4)  # detected on 1 keyframe of 4
+
+
+def test_history_recorder_occlusions_over_the_whole_video() -> None:
+    """A wheel (2) inside a car (1) on every frame; a passer-by (3) crossing the car on 2 of 8
+    frames (median overlap 0: no fact); a track (4) overlapping only twice (too few frames)."""
+    store = TrackStore(max_tracks=4, max_samples=10, window_s=1.0)
+    ids = [store.new_track("x", np.zeros(4), 1.0, 0.0) for _ in range(4)]
+    rec = HistoryRecorder()
+    for i in range(8):
+        car = np.zeros((60, 100), bool)
+        car[20:40, 10:60] = True
+        wheel = np.zeros_like(car)
+        wheel[32:40, 14:22] = True
+        walker = np.zeros_like(car)
+        x = 50 if i in (3, 4) else 80  # crosses the car's right end on frames 3 and 4 only
+        walker[15:45, x : x + 6] = True
+        masks = {ids[0]: car, ids[1]: wheel, ids[2]: walker}
+        if i < 2:
+            late = np.zeros_like(car)
+            late[22:30, 40:48] = True
+            masks[ids[3]] = late
+        rec.record(i / 10, np.eye(2, 3), masks, store, np.zeros((60, 100, 3), np.uint8))
+    facts = rec.occlusions(ids)
+    assert [(f.front_id, f.back_id) for f in facts] == [(ids[0], ids[1])]
+    assert facts[0].overlap == pytest.approx(1.0)

@@ -56,6 +56,7 @@ BIRTH_RELATIVE = 0.3  # a detection starts a track only if it scores at least th
 SUPPRESS_IOU = 0.5  # detections overlapping a just-pruned track this much start no track
 PRUNE_AFTER_S = 1.0  # a track is judged (and may be pruned) only after this much history
 SEARCH_BIRTHS_FACTOR = 2  # births per keyframe are multiplied by this while nothing is selected unambiguously
+RECUT_IOU = 0.85  # a track started without motion is cut again unless its next box agrees this much
 SEARCH_INTERVAL_DIVISOR = 3  # keyframes come this many times more often while nothing is selected
 
 
@@ -238,6 +239,9 @@ class Engine:
         self._index = 0  # backends see a new stream: their frame-to-frame state must not carry over
         self._command_stamp = -math.inf
         self._suppressed: list[_Pruned] = []  # pruned tracks, followed at constant velocity for a while
+        # Tracks started on a frame without a previous one (no motion cue, no motion seed): the
+        # next frame grounds again and starts them afresh from their detection there.
+        self._motionless: set[int] = set()
         if self._command is not None:
             self._pending = self._pending or self._command
 
@@ -328,9 +332,12 @@ class Engine:
         timings["propagate"] = (t3 - t2) * 1e3
 
         phrases = self._phrases()
-        keyframe = bool(phrases) and (new_command is not None or self._index - self._last_key >= self._interval())
+        scheduled = new_command is not None or self._index - self._last_key >= self._interval()
+        # An extra keyframe for tracks started without motion keeps the schedule where it was.
+        keyframe = bool(phrases) and (scheduled or bool(self._motionless and frame.prev_gray is not None))
         if keyframe:
-            self._last_key = self._index
+            if scheduled:
+                self._last_key = self._index
             self._counters["keyframes"] += 1
             detections = self.detector.detect(frame, phrases)
             t4 = time.perf_counter()
@@ -424,17 +431,29 @@ class Engine:
         track_masks = [masks.get(tid) for tid in ids]
         result = associate(predicted, det_boxes, self.config.tracking.iou_gate, current, track_masks, det_masks)
         anchors: dict[int, np.ndarray] = {}
+        moving = frame.prev_gray is not None
         for ti, di, _ in result.matches:
             tid, det = ids[ti], detections[di]
             self.store.add_detection(tid, det.phrase, det.score, frame.stamp)
             prop = current[ti]
-            if np.isnan(prop[0]) or iou_matrix(prop, det.box)[0, 0] < self.config.engine.reanchor_iou:
+            agrees = not np.isnan(prop[0]) and iou_matrix(prop, det.box)[0, 0] >= RECUT_IOU
+            if moving and tid in self._motionless and not agrees:
+                # Started without motion, a box on a still image was cut by colour alone (a black
+                # swan together with dark water): unless the new box agrees with that cut, cut it
+                # again now that motion can seed the cut.
+                self.segmenter.remove_objects([tid])
                 anchors[tid] = det.box
+            elif np.isnan(prop[0]) or iou_matrix(prop, det.box)[0, 0] < self.config.engine.reanchor_iou:
+                anchors[tid] = det.box
+        if moving:
+            self._motionless.clear()
         for det in self._births(detections, result.unmatched_detections):
             tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp)
             if tid is None:
                 break  # all slots taken: the weakest detections are dropped (they come last)
             anchors[tid] = det.box
+            if not moving:
+                self._motionless.add(tid)
             self._counters["births"] += 1
             self._births_since_reason += 1
         if anchors:
@@ -652,6 +671,8 @@ class Engine:
         scores = result.scores
         keep_old = (
             old_ids
+            # A selection out of view (lost) gives way to a visible choice that scores higher.
+            and any(self.store.info[t].area > 0 for t in old_ids)
             and set(old_ids) != set(new_ids)
             and all(t in scores for t in old_ids)
             and sum(scores.get(t, 0.0) for t in new_ids) - sum(scores[t] for t in old_ids)
@@ -753,8 +774,8 @@ def _revise(
     if not ids:
         return results
     trajectories = recorder.trajectories(ids)
-    scene = SceneSummary(trajectories, "offline: full video", [], recorder.size, float(recorder.stamps[-1]),
-                         whole_video=True)
+    scene = SceneSummary(trajectories, "offline: full video", recorder.occlusions(ids), recorder.size,
+                         float(recorder.stamps[-1]), whole_video=True)
     result = engine.reasoner.select(parsed, scene)
     chosen = tuple(t for t in result.track_ids if t in set(ids))
     if parsed.cardinality != "all":

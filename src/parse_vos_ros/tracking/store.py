@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.context.ego_motion import scale_of
-from parse_vos_ros.types import FrameContext, Trajectory
+from parse_vos_ros.context.occlusion import overlap_matrix
+from parse_vos_ros.types import FrameContext, OcclusionFact, Trajectory
 
 
 @dataclass
@@ -502,6 +503,40 @@ class HistoryRecorder:
                 )
             )
         return out
+
+    def occlusions(self, track_ids: list[int], min_overlap: float = 0.1, min_frames: int = 3) -> list[OcclusionFact]:
+        """Occlusion facts over the whole video: for each pair of ``track_ids`` seen together on
+        at least ``min_frames`` frames, the median overlap (intersection over the smaller box)
+        on those frames, the nearer one being the one with the larger visible area more often.
+        Pairs below ``min_overlap`` are left out; strongest overlap first."""
+        index = {tid: i for i, tid in enumerate(track_ids)}
+        n = len(track_ids)
+        overlaps: dict[tuple[int, int], list[float]] = {}
+        front_votes = np.zeros((n, n))
+        for frame in self.boxes:
+            present = [t for t in track_ids if t in frame]
+            if len(present) < 2:
+                continue
+            ov = overlap_matrix(np.array([frame[t][0] for t in present]))
+            areas = np.array([frame[t][1] for t in present])
+            ii, jj = np.nonzero(np.triu(ov > 0, k=1))
+            for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
+                a, b = index[present[i]], index[present[j]]
+                overlaps.setdefault((min(a, b), max(a, b)), []).append(float(ov[i, j]))
+                front, back = (a, b) if areas[i] >= areas[j] else (b, a)
+                front_votes[front, back] += 1
+        facts = []
+        for (a, b), values in overlaps.items():
+            if len(values) < min_frames:
+                continue
+            # Frames where the two do not overlap at all count as overlap 0.
+            together = sum(1 for frame in self.boxes if track_ids[a] in frame and track_ids[b] in frame)
+            overlap = float(np.median(values + [0.0] * (together - len(values))))
+            if overlap >= min_overlap:
+                front, back = (a, b) if front_votes[a, b] >= front_votes[b, a] else (b, a)
+                facts.append(OcclusionFact(track_ids[front], track_ids[back], overlap))
+        facts.sort(key=lambda f: -f.overlap)
+        return facts
 
     def union_mask(self, index: int, track_ids: tuple[int, ...]) -> np.ndarray:
         """``(H, W) bool`` union of ``track_ids`` masks on frame ``index`` (working resolution)."""
