@@ -412,7 +412,7 @@ class _RecordingSegmenter(RedBlobSegmenter):
     def add_objects(self, frame: FrameContext, boxes: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
         self.added += [(frame.index, oid) for oid in boxes]
         out = super().add_objects(frame, boxes)
-        if self.loose and frame.prev_gray is None:
+        if self.loose and frame.index == 0:
             self.blocky |= set(boxes)
             out = {oid: self._box_mask(frame, oid) for oid in boxes}
         return out
@@ -475,3 +475,11 @@ def test_a_lost_selection_gives_way_to_a_visible_one_scoring_a_little_higher(cli
         reasoner.scores = {a: 0.44, b: 0.5}  # b better, by less than switch_margin (0.1)
         engine._maybe_reason(0.2, force=True)
         assert engine._result_for((240, 320), 0.2, False).track_ids == (want,)
+
+
+def test_offline_replaces_the_first_cut_of_a_restarted_track(clip) -> None:
+    """Offline, the first frame's wrong cut of a restarted track is dropped and the new cut is
+    propagated back onto that frame."""
+    engine = Engine(load_config(None), detector=_LooseFirstDetector(), segmenter=_RecordingSegmenter(True))
+    results = run_offline(engine, clip.frames[:20], RIGHT, fps=clip.fps)
+    assert iou(results[0].mask, clip.masks[0][0]) > 0.8

@@ -442,6 +442,8 @@ class Engine:
                 # swan together with dark water): unless the new box agrees with that cut, cut it
                 # again now that motion can seed the cut.
                 self.segmenter.remove_objects([tid])
+                if self.recorder is not None:
+                    self.recorder.drop(tid)  # offline: backfilled from the new cut instead
                 anchors[tid] = det.box
             elif np.isnan(prop[0]) or iou_matrix(prop, det.box)[0, 0] < self.config.engine.reanchor_iou:
                 anchors[tid] = det.box

@@ -387,6 +387,12 @@ class HistoryRecorder:
         frames = [i for i, b in enumerate(self.boxes) if tid in b]
         return frames[0], frames[-1]
 
+    def drop(self, tid: int) -> None:
+        """Forget every recorded mask of ``tid`` (a track restarted: its earlier masks were wrong)."""
+        for masks, boxes in zip(self.masks, self.boxes, strict=True):
+            masks.pop(tid, None)
+            boxes.pop(tid, None)
+
     def add_mask(self, index: int, tid: int, mask: np.ndarray) -> None:
         """Add (or replace) ``tid``'s ``(h, w) bool`` mask on frame ``index``."""
         p = _PackedMask.pack(mask)
