@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from parse_vos_ros.reasoning.parts import wholes_for_parts
 from parse_vos_ros.reasoning.rule_reasoner import RuleMotionReasoner, descriptors
 from parse_vos_ros.types import OcclusionFact, ParsedCommand, SceneSummary, Trajectory
 
@@ -217,16 +218,19 @@ def test_over_a_whole_video_a_brief_track_keeps_less_of_its_score() -> None:
     assert RuleMotionReasoner().select(cmd(("moving right",)), whole).track_ids == (1,)
 
 
+
 def test_a_part_moving_a_little_faster_gives_way_to_its_whole_object() -> None:
     """A car (#1) and its wheel (#2, box inside the car's) both move right; the wheel's flow reads a
-    little faster, but "the car" is the whole object. A still region (#3) containing the wheel's
-    box is no whole of it: it does not move right."""
+    little faster, so the reasoner prefers it, but "the car" is the whole object. A still region
+    (#3) containing the wheel's box is no whole of it: it does not move right."""
     car = traj(1, (300, 200), (60, 0), side=120.0)
     wheel = traj(2, (330, 230), (75, 0), side=30.0)
-    parts = (OcclusionFact(1, 2, 1.0),)
-    assert select(cmd(("driving to the right",)), scene(car, wheel)) == (2,)  # no overlap known
-    res = RuleMotionReasoner().select(cmd(("driving to the right",)), scene(car, wheel, occlusions=parts))
-    assert res.track_ids == (1,) and "#2 is a part of #1" in res.rationale
+    s = scene(car, wheel, occlusions=(OcclusionFact(1, 2, 1.0),))
+    res = RuleMotionReasoner().select(cmd(("driving to the right",)), s)
+    assert res.track_ids == (2,)
+    assert wholes_for_parts(res.track_ids, res.scores, s) == ((1,), [(2, 1)])
+    assert wholes_for_parts(res.track_ids, res.scores, scene(car, wheel)) == ((2,), [])  # no overlap known
     road = traj(3, (330, 230), side=200.0)
     s = scene(wheel, road, occlusions=(OcclusionFact(3, 2, 1.0),))
-    assert select(cmd(("driving to the right",)), s) == (2,)
+    res = RuleMotionReasoner().select(cmd(("driving to the right",)), s)
+    assert wholes_for_parts(res.track_ids, res.scores, s) == ((2,), [])

@@ -36,6 +36,7 @@ from parse_vos_ros.context.occlusion import occlusion_facts
 from parse_vos_ros.grounding.association import associate, iou_matrix
 from parse_vos_ros.parsing.base import CommandParseError, CommandParser
 from parse_vos_ros.parsing.schema import validate_parsed
+from parse_vos_ros.reasoning.parts import wholes_for_parts
 from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore, affine_boxes
 from parse_vos_ros.types import (
     Detection,
@@ -661,6 +662,10 @@ class Engine:
                     rationale=result.rationale + f"; pose '{pose_text}' re-ranked {ranked} -> {keep}",
                     source=f"{result.source}+pose",
                 )
+        chosen, wholes = wholes_for_parts(result.track_ids, result.scores, job.scene)
+        if wholes:
+            parts = ", ".join(f"#{p} is a part of #{w}" for p, w in wholes)
+            result = replace(result, track_ids=chosen, rationale=f"{result.rationale}; {parts}: the whole chosen")
         return result, extra
 
     def _apply(self, generation: int, result: ReasoningResult, extra: dict[str, object], stamp: float) -> None:
@@ -779,7 +784,7 @@ def _revise(
     scene = SceneSummary(trajectories, "offline: full video", recorder.occlusions(ids), recorder.size,
                          float(recorder.stamps[-1]), whole_video=True)
     result = engine.reasoner.select(parsed, scene)
-    chosen = tuple(t for t in result.track_ids if t in set(ids))
+    chosen, _ = wholes_for_parts(tuple(t for t in result.track_ids if t in set(ids)), result.scores, scene)
     if parsed.cardinality != "all":
         # A target whose track broke (lost, then re-detected as a new track) is one object.
         chosen = recorder.chain(chosen, ids, engine.config.tracking.lost_after_s)

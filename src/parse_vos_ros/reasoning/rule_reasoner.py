@@ -27,10 +27,6 @@ SOFT = 0.015  # logistic softness of the speed thresholds
 MIN_DURATION_S = 0.1  # shorter visible histories carry no motion information
 RESAMPLE_S = 0.2  # path speed is measured on points this far apart (suppresses jitter)
 BASE_FLOOR = 0.6  # descriptor scores are scaled into [this, 1] by detection confidence, visibility and size
-# A chosen track whose box lies this much inside a larger one's (intersection over its own box) ...
-PART_OVERLAP = 0.9
-PART_AREA = 1.5  # ... at least this many times larger (box area) ...
-PART_SCORE = 0.85  # ... scoring at least this share of its score is a part of that whole object.
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -434,47 +430,10 @@ class RuleMotionReasoner:
             k = int(command.cardinality)
             chosen = [tid for tid in ranked[:k] if scores[tid] >= self.reject_below]
             ambiguous = len(ranked) > k and scores[ranked[k - 1]] - scores[ranked[k]] < self.margin
-        chosen, wholes = _wholes_for_parts(chosen, scores, scene)
         rationale = f"{summary}. " + "; ".join(notes) + f". selected {chosen or 'none'}"
-        if wholes:
-            rationale += " (" + ", ".join(f"#{p} is a part of #{w}: the whole chosen" for p, w in wholes) + ")"
         if not chosen:
             rationale += f" (no track scores {self.reject_below} or more)"
         if ambiguous:
             rationale += " (ambiguous: close scores)"
         return ReasoningResult(tuple(chosen), rationale, "rule", scores, ambiguous)
 
-
-def _wholes_for_parts(
-    chosen: list[int], scores: dict[int, float], scene: SceneSummary
-) -> tuple[list[int], list[tuple[int, int]]]:
-    """Replace each chosen track that is a part of a larger candidate by that whole object.
-
-    The detector proposes parts as well as wholes (a car's wheel, window and body), and a part can
-    fit a motion descriptor a little better (a spinning wheel "moves right" faster than the car).
-    Referring expressions name whole objects: a chosen track whose last box lies inside a much
-    larger track's box that fits the command nearly as well is replaced by that track. A whole
-    that fits the command much worse (a still background region behind a moving object) is not.
-
-    Returns:
-        The new choice (order kept, duplicates dropped) and the (part, whole) replacements made.
-    """
-    last = {t.track_id: t.boxes[-1] for t in scene.trajectories if len(t)}
-    area = {tid: float((b[2] - b[0]) * (b[3] - b[1])) for tid, b in last.items()}
-    out: list[int] = []
-    wholes: list[tuple[int, int]] = []
-    for tid in chosen:
-        container = [
-            f.front_id
-            for f in scene.occlusions
-            if f.back_id == tid
-            and f.overlap >= PART_OVERLAP
-            and area.get(f.front_id, 0.0) >= PART_AREA * area.get(tid, np.inf)
-            and scores.get(f.front_id, 0.0) >= PART_SCORE * scores[tid]
-        ]
-        whole = max(container, key=lambda t: scores[t], default=tid)
-        if whole != tid:
-            wholes.append((tid, whole))
-        if whole not in out:
-            out.append(whole)
-    return out, wholes
