@@ -234,3 +234,12 @@ def test_a_part_moving_a_little_faster_gives_way_to_its_whole_object() -> None:
     s = scene(wheel, road, occlusions=(OcclusionFact(3, 2, 1.0),))
     res = RuleMotionReasoner().select(cmd(("driving to the right",)), s)
     assert wholes_for_parts(res.track_ids, res.scores, s) == ((2,), [])
+
+
+@pytest.mark.parametrize("phrase", ["spinning around", "rolling", "skating", "gliding across the water"])
+def test_more_motion_verbs_mean_moving(phrase: str) -> None:
+    """Verbs of motion beyond "moving"/"walking" fire the moving descriptor instead of going unused."""
+    rules, unused, _ = descriptors(cmd((phrase,)))
+    assert "moving" in [name for name, _ in rules] and unused == []
+    s = scene(traj(1, (100, 100), (50, 0)), traj(2, (300, 300)))
+    assert select(cmd((phrase,)), s) == (1,)

@@ -246,7 +246,10 @@ _POSITIONAL = re.compile(
     r"|\b(left|right|top|bottom)[- ]?most\b|\b(left|right)\s+(side|one)\b"
     r"|\b(upper|lower|top|bottom)\b"
 )
-_MOTION_VERB = re.compile(r"\b(mov|go|walk|run|head|turn|driv|fly|swim|rid|travel|cross|com|jump)\w*")
+_MOTION_VERB = re.compile(
+    r"\b(mov|go|walk|run|head|turn|driv|fly|swim|rid|travel|cross|com|jump|spin|twirl|danc|roll|glid|skat|surf"
+    r"|jog|hop|gallop|trot|cycl|row|slid|wander|stroll|ski)\w*"
+)
 
 # (pattern, descriptor name, scorer); every phrase is matched against all of these.
 RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
@@ -272,7 +275,9 @@ RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
     (re.compile(r"\b(middle|center|centre|central)\b"), "center", _center),
     (
         re.compile(
-            r"\b(moving|moves|move|walking|walks|going|goes|coming|heading|driving|flying|swimming|riding|jumping|running)\b"
+            r"\b(moving|moves|move|walking|walks|going|goes|coming|heading|driving|flying|swimming|riding|jumping|running"
+            r"|spinning|spins|twirling|dancing|dances|rolling|rolls|gliding|glides|skating|surfing|jogging|hopping"
+            r"|galloping|trotting|cycling|rowing|sliding|slides|wandering|strolling|skiing)\b"
         ),
         "moving",
         _moving,
