@@ -12,7 +12,7 @@ import pytest
 from engine_doubles import RedBlobDetector, RedBlobSegmenter, iou, two_balls
 
 from parse_vos_ros.config import load_config
-from parse_vos_ros.engine import Engine, run_offline
+from parse_vos_ros.engine import SWITCH_AFTER_S, Engine, run_offline
 from parse_vos_ros.parsing.base import CommandParseError
 from parse_vos_ros.reasoning.rule_reasoner import RuleMotionReasoner
 from parse_vos_ros.types import Detection, FrameContext, ParsedCommand, ReasoningResult, SceneSummary, TargetState
@@ -483,3 +483,25 @@ def test_offline_replaces_the_first_cut_of_a_restarted_track(clip) -> None:
     engine = Engine(load_config(None), detector=_LooseFirstDetector(), segmenter=_RecordingSegmenter(True))
     results = run_offline(engine, clip.frames[:20], RIGHT, fps=clip.fps)
     assert iou(results[0].mask, clip.masks[0][0]) > 0.8
+
+
+def test_a_choice_preferred_for_half_a_second_wins_even_by_a_small_margin(clip) -> None:
+    """switch_margin keeps a visible selection against a close challenger (no flicker), but only
+    until the reasoner has preferred the challenger on every reasoning for SWITCH_AFTER_S; while
+    contested, reasoning runs at the uncertain rate."""
+    reasoner = _FixedScores()
+    engine = Engine(load_config(None), detector=RedBlobDetector(), segmenter=RedBlobSegmenter(), reasoner=reasoner)
+    engine.set_command(RIGHT, 0.0)
+    for i in range(3):
+        engine.push_frame(clip.frames[i], i / clip.fps)
+    a, b = sorted(engine.store.info)
+    reasoner.scores = {a: 0.9, b: 0.1}
+    assert engine.push_frame(clip.frames[3], 3 / clip.fps).track_ids == (a,)
+    reasoner.scores = {a: 0.44, b: 0.5}  # b better by less than switch_margin (0.1)
+    results = [engine.push_frame(clip.frames[i], i / clip.fps) for i in range(4, 60)]
+    kept = [i for i, r in enumerate(results) if "kept" in str(r.trace.get("rationale"))]
+    chosen = [r.track_ids for r in results]
+    switched = chosen.index((b,))
+    assert kept and kept[0] < switched and all(c == (a,) for c in chosen[:switched])
+    assert all(c == (b,) for c in chosen[switched:])
+    assert SWITCH_AFTER_S <= (switched - kept[0]) / clip.fps <= SWITCH_AFTER_S + 0.2

@@ -57,6 +57,7 @@ BIRTH_RELATIVE = 0.3  # a detection starts a track only if it scores at least th
 SUPPRESS_IOU = 0.5  # detections overlapping a just-pruned track this much start no track
 PRUNE_AFTER_S = 1.0  # a track is judged (and may be pruned) only after this much history
 SEARCH_BIRTHS_FACTOR = 2  # births per keyframe are multiplied by this while nothing is selected unambiguously
+SWITCH_AFTER_S = 0.5  # a new choice kept out by switch_margin wins once preferred for this long
 RECUT_IOU = 0.85  # a track started without motion is cut again unless its next box agrees this much
 SEARCH_INTERVAL_DIVISOR = 3  # keyframes come this many times more often while nothing is selected
 
@@ -75,6 +76,8 @@ class _Selection:
     score: float = 0.0
     ambiguous: bool = False
     trace: dict[str, object] = field(default_factory=dict)
+    challenger: tuple[int, ...] = ()  # the reasoner's choice that the current one is kept over
+    challenger_since: float = math.inf  # stamp since which the reasoner has preferred it
 
 
 @dataclass
@@ -577,8 +580,9 @@ class Engine:
         if cmd is None:
             return
         interval = self.config.engine.reason_interval_s
-        if self._selection.ambiguous or not self._selection.track_ids:
-            # Until the choice is clear, re-check often: motion evidence accumulates every frame.
+        if self._selection.ambiguous or not self._selection.track_ids or self._selection.challenger:
+            # Until the choice is clear (or while the reasoner prefers another one, see
+            # SWITCH_AFTER_S), re-check often: motion evidence accumulates every frame.
             interval = min(interval, UNCERTAIN_REASON_S)
         # A selected track that died leaves nothing to output until the next reasoning: do it now
         # (at the uncertain rate, not every frame, while a slow reasoner is still answering).
@@ -676,6 +680,8 @@ class Engine:
         old = self._selection
         old_ids = tuple(t for t in old.track_ids if t in live)
         scores = result.scores
+        challenger = old.challenger if set(old.challenger) == set(new_ids) else new_ids
+        since = old.challenger_since if challenger is old.challenger else stamp
         keep_old = (
             old_ids
             # A selection out of view (lost) gives way to a visible choice that scores higher.
@@ -685,6 +691,9 @@ class Engine:
             and sum(scores.get(t, 0.0) for t in new_ids) - sum(scores[t] for t in old_ids)
             < self.config.engine.switch_margin
             and len(old_ids) == len(new_ids)
+            # Hysteresis against flicker between close scores, not a lock: a choice preferred
+            # on every reasoning for SWITCH_AFTER_S wins even by a small margin.
+            and stamp - since < SWITCH_AFTER_S
         )
         ids = old_ids if keep_old else new_ids
         score = float(np.mean([scores.get(t, 0.0) for t in ids])) if ids else 0.0
@@ -703,6 +712,8 @@ class Engine:
             **extra,
         }
         self._selection = _Selection(tuple(ids), score, result.ambiguous, trace)
+        if keep_old:
+            self._selection.challenger, self._selection.challenger_since = challenger, since
         if not result.ambiguous:
             self._prune(scores, tuple(ids), stamp)
 
