@@ -59,7 +59,7 @@ def near_valid_answer(text: str) -> st.SearchStrategy[str]:
     }).map(json.dumps)  # fmt: skip
 
 
-@settings(max_examples=250, deadline=None, derandomize=True, database=None)  # same examples every run: the guard below must not flake
+@settings(max_examples=250, deadline=None, derandomize=True, database=None)  # fixed draws: the guard never flakes
 @given(text=sentence, data=st.data())
 def test_llm_parser_output_is_schema_valid_and_grounded_whatever_the_llm_says(text: str, data: st.DataObject) -> None:
     answer = data.draw(st.one_of(llm_answer, near_valid_answer(text), st.just(LLMError("timed out"))))
