@@ -680,8 +680,8 @@ class Engine:
         old = self._selection
         old_ids = tuple(t for t in old.track_ids if t in live)
         scores = result.scores
-        challenger = old.challenger if set(old.challenger) == set(new_ids) else new_ids
-        since = old.challenger_since if challenger is old.challenger else stamp
+        same = bool(old.challenger) and set(old.challenger) == set(new_ids)
+        challenger, since = (old.challenger, old.challenger_since) if same else (new_ids, stamp)
         keep_old = (
             old_ids
             # A selection out of view (lost) gives way to a visible choice that scores higher.
