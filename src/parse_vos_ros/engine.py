@@ -440,8 +440,9 @@ class Engine:
             tid, det = ids[ti], detections[di]
             self.store.add_detection(tid, det.phrase, det.score, frame.stamp)
             prop = current[ti]
-            agrees = not np.isnan(prop[0]) and iou_matrix(prop, det.box)[0, 0] >= RECUT_IOU
-            if moving and tid in self._motionless and not agrees:
+            # A track not visible on this frame agrees with no box (-1 is below every threshold).
+            overlap = -1.0 if np.isnan(prop[0]) else float(iou_matrix(prop, det.box)[0, 0])
+            if moving and tid in self._motionless and overlap < RECUT_IOU:
                 # Started without motion, a box on a still image was cut by colour alone (a black
                 # swan together with dark water): unless the new box agrees with that cut, cut it
                 # again now that motion can seed the cut.
@@ -449,7 +450,7 @@ class Engine:
                 if self.recorder is not None:
                     self.recorder.drop(tid)  # offline: backfilled from the new cut instead
                 anchors[tid] = det.box
-            elif np.isnan(prop[0]) or iou_matrix(prop, det.box)[0, 0] < self.config.engine.reanchor_iou:
+            elif overlap < self.config.engine.reanchor_iou:
                 anchors[tid] = det.box
         if moving:
             self._motionless.clear()

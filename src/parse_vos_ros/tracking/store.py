@@ -511,23 +511,27 @@ class HistoryRecorder:
         return out
 
     def occlusions(self, track_ids: list[int], min_overlap: float = 0.1, min_frames: int = 3) -> list[OcclusionFact]:
-        """Occlusion facts over the whole video: for each pair of ``track_ids`` seen together on
-        at least ``min_frames`` frames, the median overlap (intersection over the smaller box)
-        on those frames, the nearer one being the one with the larger visible area more often.
-        Pairs below ``min_overlap`` are left out; strongest overlap first."""
+        """Occlusion facts over the whole video: for each pair of ``track_ids`` overlapping on at
+        least ``min_frames`` frames, the median overlap (intersection over the smaller box) over
+        every frame showing both (0 where they do not overlap), the nearer one being the one with
+        the larger visible area more often. Pairs below ``min_overlap`` are left out; strongest
+        overlap first."""
         index = {tid: i for i, tid in enumerate(track_ids)}
         n = len(track_ids)
         overlaps: dict[tuple[int, int], list[float]] = {}
         front_votes = np.zeros((n, n))
+        together = np.zeros((n, n), int)  # frames showing both tracks
         for frame in self.boxes:
             present = [t for t in track_ids if t in frame]
             if len(present) < 2:
                 continue
+            rows = [index[t] for t in present]
+            together[np.ix_(rows, rows)] += 1
             ov = overlap_matrix(np.array([frame[t][0] for t in present]))
             areas = np.array([frame[t][1] for t in present])
             ii, jj = np.nonzero(np.triu(ov > 0, k=1))
             for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
-                a, b = index[present[i]], index[present[j]]
+                a, b = rows[i], rows[j]
                 overlaps.setdefault((min(a, b), max(a, b)), []).append(float(ov[i, j]))
                 front, back = (a, b) if areas[i] >= areas[j] else (b, a)
                 front_votes[front, back] += 1
@@ -535,9 +539,7 @@ class HistoryRecorder:
         for (a, b), values in overlaps.items():
             if len(values) < min_frames:
                 continue
-            # Frames where the two do not overlap at all count as overlap 0.
-            together = sum(1 for frame in self.boxes if track_ids[a] in frame and track_ids[b] in frame)
-            overlap = float(np.median(values + [0.0] * (together - len(values))))
+            overlap = float(np.median(values + [0.0] * (together[a, b] - len(values))))
             if overlap >= min_overlap:
                 front, back = (a, b) if front_votes[a, b] >= front_votes[b, a] else (b, a)
                 facts.append(OcclusionFact(track_ids[front], track_ids[back], overlap))
