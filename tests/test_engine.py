@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import cv2
 import numpy as np
 import pytest
-from engine_doubles import RedBlobDetector, RedBlobSegmenter, iou, two_balls
+from engine_doubles import Clip, RedBlobDetector, RedBlobSegmenter, iou, two_balls
 
 from parse_vos_ros.config import load_config
 from parse_vos_ros.engine import SWITCH_AFTER_S, Engine, run_offline
@@ -459,15 +459,22 @@ class _FixedScores:
         return ReasoningResult((best,), "fixed", "test", dict(self.scores))
 
 
-def test_a_lost_selection_gives_way_to_a_visible_one_scoring_a_little_higher(clip) -> None:
-    """Within ``switch_margin`` a visible selection is kept (no flicker between close scores); a
-    lost one (out of view, e.g. behind the post it will not come out from) is not."""
+def _two_tracks_with_fixed_scores(clip: Clip) -> tuple[Engine, _FixedScores, int, int]:
+    """An engine on the two-ball clip after 3 frames, its reasoner a ``_FixedScores`` double, and
+    the ids of its two tracks."""
     reasoner = _FixedScores()
     engine = Engine(load_config(None), detector=RedBlobDetector(), segmenter=RedBlobSegmenter(), reasoner=reasoner)
     engine.set_command(RIGHT, 0.0)
     for i in range(3):
         engine.push_frame(clip.frames[i], i / clip.fps)
     a, b = sorted(engine.store.info)
+    return engine, reasoner, a, b
+
+
+def test_a_lost_selection_gives_way_to_a_visible_one_scoring_a_little_higher(clip) -> None:
+    """Within ``switch_margin`` a visible selection is kept (no flicker between close scores); a
+    lost one (out of view, e.g. behind the post it will not come out from) is not."""
+    engine, reasoner, a, b = _two_tracks_with_fixed_scores(clip)
     for lost, want in ((False, a), (True, b)):
         reasoner.scores = {a: 0.9, b: 0.1}
         assert engine.push_frame(clip.frames[3], 3 / clip.fps).track_ids == (a,)
@@ -489,12 +496,7 @@ def test_a_choice_preferred_for_half_a_second_wins_even_by_a_small_margin(clip) 
     """switch_margin keeps a visible selection against a close challenger (no flicker), but only
     until the reasoner has preferred the challenger on every reasoning for SWITCH_AFTER_S; while
     contested, reasoning runs at the uncertain rate."""
-    reasoner = _FixedScores()
-    engine = Engine(load_config(None), detector=RedBlobDetector(), segmenter=RedBlobSegmenter(), reasoner=reasoner)
-    engine.set_command(RIGHT, 0.0)
-    for i in range(3):
-        engine.push_frame(clip.frames[i], i / clip.fps)
-    a, b = sorted(engine.store.info)
+    engine, reasoner, a, b = _two_tracks_with_fixed_scores(clip)
     reasoner.scores = {a: 0.9, b: 0.1}
     assert engine.push_frame(clip.frames[3], 3 / clip.fps).track_ids == (a,)
     reasoner.scores = {a: 0.44, b: 0.5}  # b better by less than switch_margin (0.1)
