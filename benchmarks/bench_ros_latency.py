@@ -63,7 +63,7 @@ def main() -> int:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from parse_vos_ros.msg import TargetSegmentation
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import Image
     from std_msgs.msg import String
 
@@ -91,7 +91,7 @@ def main() -> int:
                              lambda m: diags.append({kv.key: kv.value for kv in m.status[0].values}), 10)
     image_pub = node.create_publisher(Image, "/image", image_qos("reliable"))
     command_pub = node.create_publisher(String, "/command", command_qos())
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
     try:

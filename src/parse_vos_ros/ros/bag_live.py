@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from rclpy._rclpy_pybind11 import RCLError
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.rosbag2 import Reader
@@ -277,7 +277,7 @@ def run_through_node(path: str | os.PathLike[str], *, profile: str = "default", 
             arrived.wait_for(lambda: stamp_ns in masks, timeout=timeout_s)
 
     node.create_subscription(TargetSegmentation, "/target", on_target, _qos(True, 100))
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
