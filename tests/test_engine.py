@@ -509,44 +509,17 @@ def test_a_choice_preferred_for_half_a_second_wins_even_by_a_small_margin(clip) 
     assert SWITCH_AFTER_S <= (switched - kept[0]) / clip.fps <= SWITCH_AFTER_S + 0.2
 
 
-class _ThreadSpyDetector:
-    """Delegates to a detector and records the thread each call ran in (``RuntimeError`` on ``fail``)."""
-
-    def __init__(self, inner, fail: bool = False) -> None:
-        self.inner, self.fail, self.threads = inner, fail, []
-
+class _FailingDetector(RedBlobDetector):
     def detect(self, frame: FrameContext, phrases: Sequence[str]) -> list[Detection]:
-        self.threads.append(threading.current_thread().name)
-        if self.fail:
-            raise RuntimeError("detector broke")
-        return self.inner.detect(frame, phrases)
+        raise RuntimeError("detector broke")
 
 
-def test_parallel_detection_runs_beside_propagation_with_the_same_results(clip) -> None:
-    """Keyframe detection in its own thread changes when it runs, never what comes out (real
-    embedded backends, whose OpenCV calls do overlap)."""
-    from parse_vos_ros import backends
-
-    runs = {}
-    for parallel in (True, False):
-        config = load_config(None, {"engine.parallel_detection": parallel})
-        spy = _ThreadSpyDetector(backends.build_detector(config))
-        engine = Engine(config, detector=spy)
-        engine.set_command(RIGHT)
-        runs[parallel] = [engine.push_frame(f, i / clip.fps) for i, f in enumerate(clip.frames)]
-        assert spy.threads and set(spy.threads) == ({"parse-vos-detect"} if parallel else {"MainThread"})
-    for a, b in zip(runs[True], runs[False], strict=True):
-        assert a.state is b.state and a.track_ids == b.track_ids and np.array_equal(a.mask, b.mask)
-    assert sum(np.count_nonzero(r.mask) > 0 for r in runs[True]) > len(clip.frames) // 2
-
-
-@pytest.mark.parametrize("parallel", [True, False])
-def test_a_detector_error_reaches_the_caller_from_either_thread(clip, parallel: bool) -> None:
-    config = load_config(None, {"engine.parallel_detection": parallel})
-    engine = Engine(config, detector=_ThreadSpyDetector(RedBlobDetector(), fail=True), segmenter=RedBlobSegmenter())
+def test_a_failed_keyframe_is_retried_on_the_next_frame(clip) -> None:
+    engine = make_engine()
+    engine.detector = _FailingDetector()
     engine.set_command(RIGHT)
     with pytest.raises(RuntimeError, match="detector broke"):
         engine.push_frame(clip.frames[0], 0.0)
-    # The engine stays usable: the next keyframe is tried again.
-    with pytest.raises(RuntimeError, match="detector broke"):
-        engine.push_frame(clip.frames[1], 1 / clip.fps)
+    engine.detector = RedBlobDetector()
+    result = engine.push_frame(clip.frames[1], 1 / clip.fps)
+    assert engine.stats()["keyframes"] == 1 and engine.stats()["tracks"] == 2, result

@@ -5,8 +5,7 @@ Per frame (causal, results for frame t use frames <= t only):
    current candidate masks); every stored trajectory is moved into the new frame's pixels;
 2. the segmenter propagates every track's mask;
 3. on keyframes (every ``engine.keyframe_interval`` frames, and on the first frame after a new
-   command) the detector grounds the command's candidate phrases (in a second thread while step 2
-   runs, ``engine.parallel_detection``); detections are associated
+   command) the detector grounds the command's candidate phrases; detections are associated
    with tracks by predictive association; unmatched detections start tracks, lost tracks die
    after ``tracking.lost_after_s``; duplicates are merged;
 4. the motion reasoner selects tracks from the trajectories in the sliding window (at once on a
@@ -35,7 +34,6 @@ from parse_vos_ros.config import Config
 from parse_vos_ros.context.ego_motion import IDENTITY, EgoMotionEstimator, describe_camera
 from parse_vos_ros.context.occlusion import occlusion_facts
 from parse_vos_ros.grounding.association import associate, iou_matrix
-from parse_vos_ros.grounding.base import Detector
 from parse_vos_ros.parsing.base import CommandParseError, CommandParser
 from parse_vos_ros.parsing.schema import validate_parsed
 from parse_vos_ros.reasoning.parts import wholes_for_parts
@@ -105,40 +103,6 @@ class _Job:
     scene: SceneSummary
     crops: dict[int, list[np.ndarray]]
     stamp: float
-
-
-class _DetectorCall:
-    """One ``detector.detect(frame, phrases)`` call; with ``parallel`` it runs in its own thread
-    from construction on, so a keyframe costs about max(detection, propagation) instead of their
-    sum (both spend most of their time in OpenCV/torch code that releases the GIL)."""
-
-    def __init__(self, detector: Detector, frame: FrameContext, phrases: tuple[str, ...], parallel: bool) -> None:
-        self._detector, self._frame, self._phrases = detector, frame, phrases
-        self._detections: list[Detection] = []
-        self._error: BaseException | None = None
-        self.ms = 0.0  # the detector's own wall time
-        self._thread: threading.Thread | None = None
-        if parallel:
-            self._thread = threading.Thread(target=self._call, name="parse-vos-detect", daemon=True)
-            self._thread.start()
-
-    def _call(self) -> None:
-        start = time.perf_counter()
-        try:
-            self._detections = self._detector.detect(self._frame, self._phrases)
-        except BaseException as exc:  # re-raised in the frame loop's thread by result()
-            self._error = exc
-        self.ms = (time.perf_counter() - start) * 1e3
-
-    def result(self) -> list[Detection]:
-        """The detections (waits for the thread); raises what the detector raised."""
-        if self._thread is None:
-            self._call()
-        else:
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._detections
 
 
 def _mask_box(mask: np.ndarray) -> np.ndarray | None:
@@ -367,25 +331,22 @@ class Engine:
         t2 = time.perf_counter()
         timings["ego_motion"] = (t2 - t1) * 1e3
 
-        phrases = self._phrases()
-        scheduled = new_command is not None or self._index - self._last_key >= self._interval()
-        # An extra keyframe for tracks started without motion keeps the schedule where it was.
-        keyframe = bool(phrases) and (scheduled or bool(self._motionless and frame.prev_gray is not None))
-        detection = _DetectorCall(self.detector, frame, phrases, self.config.engine.parallel_detection) \
-            if keyframe else None
-
         masks = self._checked(self.segmenter.propagate(frame) if len(self.store) else {}, gray.shape)
         t3 = time.perf_counter()
         timings["propagate"] = (t3 - t2) * 1e3
 
-        if detection is not None:
-            detections = detection.result()
+        phrases = self._phrases()
+        scheduled = new_command is not None or self._index - self._last_key >= self._interval()
+        # An extra keyframe for tracks started without motion keeps the schedule where it was.
+        keyframe = bool(phrases) and (scheduled or bool(self._motionless and frame.prev_gray is not None))
+        if keyframe:
+            detections = self.detector.detect(frame, phrases)
+            t4 = time.perf_counter()
             # Only a keyframe that got its detections moves the schedule: a failed one is retried.
             if scheduled:
                 self._last_key = self._index
             self._counters["keyframes"] += 1
-            t4 = time.perf_counter()
-            timings["detect"] = detection.ms
+            timings["detect"] = (t4 - t3) * 1e3
             self._ground(frame, masks, detections)
             timings["associate"] = (time.perf_counter() - t4) * 1e3
         t5 = time.perf_counter()
