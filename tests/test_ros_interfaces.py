@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
-from parse_vos_ros.ros_env import ros_environment, workspace_install_dir
+from parse_vos_ros.ros_env import DDS_PROFILE, ros_environment, workspace_install_dir
 
 pytestmark = pytest.mark.ros
 
@@ -78,3 +81,73 @@ def test_target_segmentation_between_two_processes() -> None:
     assert pub.returncode == 0
     assert out.split() == ["camera", "cmd-7", "2", "[3,", "5]", "0.75", "30", "mono8", "[0,", "255,", "0,",
                            "255,", "255,", "0]"]
+
+
+IMAGE_PUBLISHER = PREAMBLE + textwrap.dedent(
+    """
+    import hashlib, os
+    from sensor_msgs.msg import Image
+    print("profile", os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", ""), flush=True)
+    pub = node.create_publisher(Image, "/pvr_test/image", QOS)
+    msg = Image()
+    msg.height, msg.width, msg.encoding, msg.step = 480, 640, "rgb8", 1920
+    data = bytes(range(256)) * 3600
+    msg.data = data
+    print("sha", hashlib.sha256(data).hexdigest(), flush=True)
+    pub.publish(msg)
+    deadline = time.time() + 20
+    while time.time() < deadline and pub.get_subscription_count() == 0:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    end = time.time() + 3
+    while time.time() < end:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    """
+)
+
+IMAGE_SUBSCRIBER = PREAMBLE + textwrap.dedent(
+    """
+    import hashlib
+    from sensor_msgs.msg import Image
+    got = []
+    node.create_subscription(Image, "/pvr_test/image", got.append, QOS)
+    deadline = time.time() + 25
+    while time.time() < deadline and not got:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    print("sha", hashlib.sha256(bytes(got[0].data)).hexdigest(), flush=True)
+    """
+)
+
+
+def _large_shm_segments() -> set[str]:
+    """Fast DDS shared-memory segments of at least the bundled profile's 16 MB."""
+    shm = Path("/dev/shm")
+    return {p.name for p in shm.glob("fastdds_*") if p.stat().st_size >= 16 * 2**20} if shm.is_dir() else set()
+
+
+def test_camera_images_cross_with_the_bundled_large_shared_memory_profile() -> None:
+    """Child processes get the bundled Fast DDS profile; it parses (Fast DDS reports XML errors on
+    stderr and falls back to its defaults), creates 16 MB shared-memory segments, and a 640x480
+    rgb8 image arrives intact."""
+    if workspace_install_dir() is None:
+        pytest.skip("ros2_ws is not built (run `make setup`)")
+    env = {k: v for k, v in os.environ.items() if k not in ("FASTDDS_DEFAULT_PROFILES_FILE",
+                                                             "FASTRTPS_DEFAULT_PROFILES_FILE")}
+    env = ros_environment(env)
+    env["ROS_DOMAIN_ID"] = "88"
+    assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(DDS_PROFILE)
+    before = _large_shm_segments()
+    sub = subprocess.Popen([sys.executable, "-c", IMAGE_SUBSCRIBER, "sub"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    pub = subprocess.Popen([sys.executable, "-c", IMAGE_PUBLISHER, "pub"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    created = _large_shm_segments() - before
+    out, err = sub.communicate(timeout=60)
+    pub_out, pub_err = pub.communicate(timeout=60)
+    assert sub.returncode == 0 and pub.returncode == 0, err + pub_err
+    assert "XMLPARSER" not in err + pub_err, err + pub_err
+    assert f"profile {DDS_PROFILE}" in pub_out
+    sent = [line for line in pub_out.splitlines() if line.startswith("sha ")]
+    assert sent and out.strip() == sent[0]
+    if Path("/dev/shm").is_dir():
+        assert created, "no 16 MB shared-memory segment appeared: the profile was not applied"

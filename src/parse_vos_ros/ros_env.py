@@ -15,12 +15,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 
 import parse_vos_ros
 
 PACKAGE = "parse_vos_ros"
 _REEXEC_MARK = "PARSE_VOS_ROS_ENV_READY"
+DDS_PROFILE = Path(__file__).resolve().parent / "ros" / "fastdds_large_images.xml"
+_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+_FASTDDS_RMWS = ("", "rmw_fastrtps_cpp", "rmw_fastrtps_dynamic_cpp")
 
 
 class RosUnavailableError(RuntimeError):
@@ -45,15 +49,30 @@ def _site_packages(prefix: Path) -> Path:
     return prefix / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
 
 
+def use_dds_profile(env: MutableMapping[str, str]) -> bool:
+    """Point Fast DDS at :data:`DDS_PROFILE` (16 MB shared-memory segments, so camera images
+    travel by shared memory instead of fragmented UDP) unless ``env`` already names a profile
+    file, selects another RMW, or sets ``PARSE_VOS_DDS_PROFILE=off``. Must run before
+    ``rclpy.init`` creates the DDS participant. Returns True when the profile was set.
+    """
+    if env.get("PARSE_VOS_DDS_PROFILE", "").lower() == "off" or any(env.get(v) for v in _PROFILE_VARIABLES):
+        return False
+    if env.get("RMW_IMPLEMENTATION", "") not in _FASTDDS_RMWS or not DDS_PROFILE.is_file():
+        return False
+    env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(DDS_PROFILE)
+    return True
+
+
 def ros_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a child process that imports rclpy and ``parse_vos_ros.msg``.
 
     Adds the install space to ``LD_LIBRARY_PATH``, ``AMENT_PREFIX_PATH`` and
     ``PARSE_VOS_ROS_INSTALL``; never to ``PYTHONPATH``, because the install space's generated
     ``parse_vos_ros/__init__.py`` would shadow the real package (``add_interfaces_to_path``
-    merges it instead).
+    merges it instead). Also applies :func:`use_dds_profile`.
     """
     env = dict(os.environ if base is None else base)
+    use_dds_profile(env)
     prefix = workspace_install_dir()
     if prefix is None:
         return env
@@ -109,6 +128,7 @@ def ensure_ros(argv: list[str] | None = None) -> None:
             "rclpy is not importable: source /opt/ros/<distro>/setup.bash on a ROS 2 machine, "
             "or run `make setup` in the repository to install the ROS 2 wheels into .venv"
         )
+    use_dds_profile(os.environ)  # before any participant exists; children inherit it
     add_interfaces_to_path()
     prefix = workspace_install_dir()
     lib_dirs = os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)
