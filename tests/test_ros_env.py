@@ -6,11 +6,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from parse_vos_ros import ros_env
 from parse_vos_ros.ros_env import DDS_PROFILE, use_dds_profile
 
 
 @pytest.mark.parametrize("env", [{}, {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}, {"PARSE_VOS_DDS_PROFILE": "on"}])
-def test_the_bundled_profile_is_set_for_fast_dds(env: dict[str, str]) -> None:
+def test_the_bundled_profile_is_set_for_fast_dds(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ros_env, "free_shm_bytes", lambda: 2**30)
     assert use_dds_profile(env)
     assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(DDS_PROFILE)
 
@@ -21,10 +23,18 @@ def test_the_bundled_profile_is_set_for_fast_dds(env: dict[str, str]) -> None:
     {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"},
     {"PARSE_VOS_DDS_PROFILE": "off"},
 ])
-def test_a_users_own_choice_is_left_alone(preset: dict[str, str]) -> None:
+def test_a_users_own_choice_is_left_alone(preset: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ros_env, "free_shm_bytes", lambda: 2**30)
     env = dict(preset)
     assert not use_dds_profile(env)
     assert env == preset
+
+
+def test_a_small_dev_shm_keeps_the_fast_dds_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ros_env.free_shm_bytes("/no/such/filesystem") == 0
+    monkeypatch.setattr(ros_env, "free_shm_bytes", lambda: 64 * 2**20)  # Docker's default /dev/shm
+    env: dict[str, str] = {}
+    assert not use_dds_profile(env) and env == {}
 
 
 def test_the_bundled_profile_enlarges_shared_memory_and_keeps_udp() -> None:

@@ -71,7 +71,8 @@ def test_bag_replayed_into_node_and_outputs_recorded(fake_node: NodeProcess, env
     # Every target carries the stamp of an input image. The node keeps only the newest image (depth 1,
     # latest wins), so on a loaded machine one image may be replaced before it is processed.
     assert set(outputs) <= set(keys), "targets carry the stamps of input images"
-    assert len(outputs) >= len(keys) - 1, (len(outputs), len(keys))
+    missing = sorted(set(keys) - set(outputs))
+    assert len(outputs) >= len(keys) - 1, (missing, fake_node.text()[-3000:])
     for key, mask in zip(keys, masks, strict=True):
         if key not in outputs:
             continue
@@ -348,6 +349,11 @@ def test_sigint_mid_stream_stops_cleanly_and_bad_parameters_fail_at_start(env: d
         streamer.kill()
         streamer.wait()
     assert "Traceback" not in node.text() and "[other] stopped" in node.text(), node.text()
+    # The node says which DDS profile carries the images (the bundled one unless the user set one).
+    expected = env.get("FASTDDS_DEFAULT_PROFILES_FILE") or "Fast DDS defaults or another RMW"
+    assert f"DDS profile: {expected}" in node.text(), node.text()
+    profile = subprocess.run(cli("node", "--dds-profile"), env=env, capture_output=True, text=True, timeout=60)
+    assert profile.returncode == 0 and Path(profile.stdout.strip()).is_file(), profile
     bad = subprocess.run(cli("node", "--ros-args", "-p", "engine.window_s:=-3.0"), env=env, capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "engine.window_s" in bad.stderr and "Traceback" not in bad.stderr

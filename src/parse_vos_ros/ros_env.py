@@ -25,6 +25,18 @@ _REEXEC_MARK = "PARSE_VOS_ROS_ENV_READY"
 DDS_PROFILE = Path(__file__).resolve().parent / "ros" / "fastdds_large_images.xml"
 _PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 _FASTDDS_RMWS = ("", "rmw_fastrtps_cpp", "rmw_fastrtps_dynamic_cpp")
+# Each process may fill its 16 MB segment; a smaller /dev/shm (Docker's default is 64 MB) would
+# end in SIGBUS, so the profile needs this much free shared memory.
+MIN_FREE_SHM_BYTES = 256 * 2**20
+
+
+def free_shm_bytes(path: str = "/dev/shm") -> int:
+    """Free bytes of the shared-memory filesystem (0 where there is none)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
 
 
 class RosUnavailableError(RuntimeError):
@@ -52,12 +64,15 @@ def _site_packages(prefix: Path) -> Path:
 def use_dds_profile(env: MutableMapping[str, str]) -> bool:
     """Point Fast DDS at :data:`DDS_PROFILE` (16 MB shared-memory segments, so camera images
     travel by shared memory instead of fragmented UDP) unless ``env`` already names a profile
-    file, selects another RMW, or sets ``PARSE_VOS_DDS_PROFILE=off``. Must run before
-    ``rclpy.init`` creates the DDS participant. Returns True when the profile was set.
+    file, selects another RMW, sets ``PARSE_VOS_DDS_PROFILE=off``, or ``/dev/shm`` has less than
+    :data:`MIN_FREE_SHM_BYTES` free. Must run before ``rclpy.init`` creates the DDS participant.
+    Returns True when the profile was set.
     """
     if env.get("PARSE_VOS_DDS_PROFILE", "").lower() == "off" or any(env.get(v) for v in _PROFILE_VARIABLES):
         return False
     if env.get("RMW_IMPLEMENTATION", "") not in _FASTDDS_RMWS or not DDS_PROFILE.is_file():
+        return False
+    if free_shm_bytes() < MIN_FREE_SHM_BYTES:
         return False
     env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(DDS_PROFILE)
     return True

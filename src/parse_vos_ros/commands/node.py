@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from parse_vos_ros.config import ConfigError, load_config, parse_override
-from parse_vos_ros.ros_env import RosUnavailableError, ensure_ros
+from parse_vos_ros.ros_env import DDS_PROFILE, RosUnavailableError, ensure_ros
 
 HELP = "Run the ROS 2 node (camera topic in, target mask and box out)."
 
@@ -22,11 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start unconfigured and wait for lifecycle transitions (configure, activate)")
     parser.add_argument("--dump-params", action="store_true",
                         help="print the profile as a ROS params file (for --ros-args --params-file) and exit")
+    parser.add_argument("--dds-profile", action="store_true",
+                        help="print the path of the bundled Fast DDS profile (large images by shared memory) and exit; "
+                             "give it to the camera driver: export FASTDDS_DEFAULT_PROFILES_FILE=$(parse-vos node "
+                             "--dds-profile)")
     parser.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=[],
                         help="everything after this goes to ROS (remaps, -p key:=value, --params-file F)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.dds_profile:
+        print(DDS_PROFILE)
+        return 0
     try:
         config = load_config(args.config, dict(parse_override(item) for item in args.set))
     except ConfigError as exc:

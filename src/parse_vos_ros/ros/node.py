@@ -24,6 +24,7 @@ import collections
 import contextlib
 import itertools
 import json
+import os
 import sys
 import threading
 import time
@@ -181,9 +182,10 @@ class ParseVosNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)  # enables the lifecycle publishers
         self.lifecycle = "active"
+        dds_profile = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE") or "Fast DDS defaults or another RMW"
         self.get_logger().info(
             f"ready: image={self._image_sub.topic_name} ({self._reliability}), "
-            f"target={self._target_pub.topic_name}"
+            f"target={self._target_pub.topic_name}, DDS profile: {dds_profile}"
         )
         return result
 
