@@ -239,3 +239,36 @@ def test_box_spanning_the_frame_width_is_cut_not_filled_with_an_ellipse() -> Non
     seg = EmbeddedSegmenter()
     mask = seg.add_objects(ctx(0, img), {1: np.array([0.0, 60, W, 160])})[1]
     assert iou(mask, obj) > 0.85
+
+
+class _CountingFlow:
+    """Wraps a DIS flow object and counts ``calc`` calls."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, 0
+
+    def calc(self, *args):
+        self.calls += 1
+        return self.inner.calc(*args)
+
+
+def test_a_new_object_on_a_propagated_frame_reuses_the_propagation_flow() -> None:
+    """A keyframe birth needs the flow against the previous frame, which propagation just computed:
+    one optical-flow call per frame, and the same seed mask as when the birth computes it itself."""
+    import cv2
+
+    frames, gts = translating_scene(2)
+    second_box = np.array([200.0, 20, 260, 80])
+    seg = EmbeddedSegmenter(SegmenterParams(motion_seed=True))
+    seg._flow = counting = _CountingFlow(seg._flow)
+    seg.add_objects(ctx(0, frames[0]), {1: mask_box(gts[0])})
+    cur = ctx(1, frames[1])
+    cur.prev_gray = cv2.cvtColor(frames[0], cv2.COLOR_RGB2GRAY)
+    seg.propagate(cur)
+    reused = seg.add_objects(cur, {2: second_box})[2]
+    assert counting.calls == 1
+
+    alone = EmbeddedSegmenter(SegmenterParams(motion_seed=True))
+    alone._flow = own = _CountingFlow(alone._flow)
+    computed = alone.add_objects(cur, {2: second_box})[2]
+    assert own.calls == 1 and np.array_equal(reused, computed)

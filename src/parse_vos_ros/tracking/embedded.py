@@ -166,12 +166,16 @@ class EmbeddedSegmenter:
         assert self._gray is not None
         if self._last_index == frame.index:
             return {oid: self._upscale(o.mask) for oid, o in self._objects.items()}
+        prev_index = self._last_index
         prev_gray, self._prev_gray, self._last_index = self._prev_gray, self._gray, frame.index
         if not self._objects or prev_gray is None:
             return {oid: self._upscale(o.mask) for oid, o in self._objects.items()}
         # Backward flow (current -> previous): cur(x) ~ prev(x + flow(x)), so remapping the
         # previous mask at x + flow(x) places it on the current frame without holes.
         flow = self._flow.calc(self._gray, prev_gray, None)
+        if prev_index == frame.index - 1:
+            # The flow new objects on this frame need (``_init_flow``): one DIS call less per keyframe.
+            self._init_flow_cache = (frame.index, flow)
         assert self._grid is not None
         map_x, map_y = self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1]
         # An object moves at most this far: each mask is warped inside its box grown by it only.
@@ -298,7 +302,8 @@ class EmbeddedSegmenter:
     def _init_flow(self, frame: FrameContext) -> np.ndarray | None:
         """``(h, w, 2)`` flow of ``frame`` against ``frame.prev_gray`` at internal size, cached per frame.
 
-        Backward flow like ``propagate``'s; None on a first frame. Only new objects need it.
+        Backward flow like ``propagate``'s (which leaves its own flow here when it warped from the
+        frame just before); None on a first frame. Only new objects need it.
         """
         if self._init_flow_cache is not None and self._init_flow_cache[0] == frame.index:
             return self._init_flow_cache[1]
