@@ -44,7 +44,7 @@ def test_full_colcon_build_installs_package_and_node(tmp_path: Path) -> None:
     check = (
         ". install/setup.sh && python -c 'import parse_vos_ros, parse_vos_ros.msg as m; "
         "print(parse_vos_ros.__file__); print(m.TargetSegmentation.STATE_LOST)' && "
-        f"{script} --help"
+        f"{script} --help && {script} --dds-profile"
     )
     run = subprocess.run(["bash", "-c", check], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -52,4 +52,6 @@ def test_full_colcon_build_installs_package_and_node(tmp_path: Path) -> None:
     assert lines[0].startswith(str(site)), "the installed copy must be the one imported"
     assert lines[1] == "4"
     assert "usage: parse-vos node" in run.stdout
+    # The Fast DDS profile for camera-sized images ships with the installed package.
+    assert lines[-1] == str(site / "parse_vos_ros" / "ros" / "fastdds_large_images.xml") and Path(lines[-1]).is_file()
     shutil.rmtree(tmp_path / "build", ignore_errors=True)
