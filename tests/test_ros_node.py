@@ -350,7 +350,8 @@ def test_sigint_mid_stream_stops_cleanly_and_bad_parameters_fail_at_start(env: d
         streamer.wait()
     assert "Traceback" not in node.text() and "[other] stopped" in node.text(), node.text()
     # The node says which DDS profile carries the images (the bundled one unless the user set one).
-    expected = env.get("FASTDDS_DEFAULT_PROFILES_FILE") or "Fast DDS defaults or another RMW"
+    expected = (env.get("FASTDDS_DEFAULT_PROFILES_FILE") or env.get("FASTRTPS_DEFAULT_PROFILES_FILE")
+                or "none (Fast DDS defaults, or another RMW)")
     assert f"DDS profile: {expected}" in node.text(), node.text()
     profile = subprocess.run(cli("node", "--dds-profile"), env=env, capture_output=True, text=True, timeout=60)
     assert profile.returncode == 0 and Path(profile.stdout.strip()).is_file(), profile

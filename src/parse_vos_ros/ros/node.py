@@ -182,7 +182,9 @@ class ParseVosNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)  # enables the lifecycle publishers
         self.lifecycle = "active"
-        dds_profile = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE") or "Fast DDS defaults or another RMW"
+        env = os.environ
+        dds_profile = (env.get("FASTDDS_DEFAULT_PROFILES_FILE") or env.get("FASTRTPS_DEFAULT_PROFILES_FILE")
+                       or "none (Fast DDS defaults, or another RMW)")
         self.get_logger().info(
             f"ready: image={self._image_sub.topic_name} ({self._reliability}), "
             f"target={self._target_pub.topic_name}, DDS profile: {dds_profile}"
