@@ -27,6 +27,24 @@ PREAMBLE = textwrap.dedent(
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
     rclpy.init()
     node = rclpy.create_node(sys.argv[1])
+
+    def publish_until_received(pub, msg):
+        # Transient local: a subscriber matched later still gets msg; spin so it can be fetched.
+        pub.publish(msg)
+        deadline = time.time() + 20
+        while time.time() < deadline and pub.get_subscription_count() == 0:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        end = time.time() + 3
+        while time.time() < end:
+            rclpy.spin_once(node, timeout_sec=0.1)
+
+    def first_message(msg_type, topic):
+        got = []
+        node.create_subscription(msg_type, topic, got.append, QOS)
+        deadline = time.time() + 25
+        while time.time() < deadline and not got:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        return got[0]
     """
 )
 
@@ -42,24 +60,13 @@ PUBLISHER = PREAMBLE + textwrap.dedent(
     msg.box.x_offset, msg.box.y_offset, msg.box.width, msg.box.height = 10, 20, 30, 40
     msg.mask.height, msg.mask.width, msg.mask.encoding, msg.mask.step = 2, 3, "mono8", 3
     msg.mask.data = bytes([0, 255, 0, 255, 255, 0])
-    pub.publish(msg)
-    deadline = time.time() + 20
-    while time.time() < deadline and pub.get_subscription_count() == 0:
-        rclpy.spin_once(node, timeout_sec=0.1)
-    end = time.time() + 3
-    while time.time() < end:
-        rclpy.spin_once(node, timeout_sec=0.1)
+    publish_until_received(pub, msg)
     """
 )
 
 SUBSCRIBER = PREAMBLE + textwrap.dedent(
     """
-    got = []
-    node.create_subscription(TargetSegmentation, "/pvr_test/target", got.append, QOS)
-    deadline = time.time() + 25
-    while time.time() < deadline and not got:
-        rclpy.spin_once(node, timeout_sec=0.1)
-    m = got[0]
+    m = first_message(TargetSegmentation, "/pvr_test/target")
     print(m.header.frame_id, m.command_id, m.state, list(m.track_ids), round(m.score, 2),
           m.box.width, m.mask.encoding, list(m.mask.data))
     """
@@ -94,13 +101,7 @@ IMAGE_PUBLISHER = PREAMBLE + textwrap.dedent(
     data = bytes(range(256)) * 3600
     msg.data = data
     print("sha", hashlib.sha256(data).hexdigest(), flush=True)
-    pub.publish(msg)
-    deadline = time.time() + 20
-    while time.time() < deadline and pub.get_subscription_count() == 0:
-        rclpy.spin_once(node, timeout_sec=0.1)
-    end = time.time() + 3
-    while time.time() < end:
-        rclpy.spin_once(node, timeout_sec=0.1)
+    publish_until_received(pub, msg)
     """
 )
 
@@ -108,12 +109,8 @@ IMAGE_SUBSCRIBER = PREAMBLE + textwrap.dedent(
     """
     import hashlib
     from sensor_msgs.msg import Image
-    got = []
-    node.create_subscription(Image, "/pvr_test/image", got.append, QOS)
-    deadline = time.time() + 25
-    while time.time() < deadline and not got:
-        rclpy.spin_once(node, timeout_sec=0.1)
-    print("sha", hashlib.sha256(bytes(got[0].data)).hexdigest(), flush=True)
+    image = first_message(Image, "/pvr_test/image")
+    print("sha", hashlib.sha256(bytes(image.data)).hexdigest(), flush=True)
     """
 )
 
