@@ -441,4 +441,3 @@ class RuleMotionReasoner:
         if ambiguous:
             rationale += " (ambiguous: close scores)"
         return ReasoningResult(tuple(chosen), rationale, "rule", scores, ambiguous)
-
