@@ -7,6 +7,7 @@ same tests also run the node with the real engine.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -93,10 +94,16 @@ def fake_node_command(*ros_args: str, autostart: bool = True) -> list[str]:
     return python_command(script, *ros_args)
 
 
+def domain_id(domain: int) -> int:
+    """``domain`` moved by ``$PARSE_VOS_TEST_DOMAIN_OFFSET`` (default 0), so two checkouts can run
+    their ROS tests at the same time on one machine without hearing each other."""
+    return domain + int(os.environ.get("PARSE_VOS_TEST_DOMAIN_OFFSET", "0"))
+
+
 def ros_env(domain: int) -> dict[str, str]:
     """Environment of a child process on its own DDS domain, loopback only."""
     env = ros_environment()
-    env["ROS_DOMAIN_ID"] = str(domain)
+    env["ROS_DOMAIN_ID"] = str(domain_id(domain))
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["PARSE_VOS_ROS_ENV_READY"] = "1"
     env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from parse_vos_ros.ros_env import DDS_PROFILE, ros_environment, workspace_install_dir
+from ros_support import domain_id
 
 pytestmark = pytest.mark.ros
 
@@ -77,7 +78,7 @@ def test_target_segmentation_between_two_processes() -> None:
     if workspace_install_dir() is None:
         pytest.skip("ros2_ws is not built (run `make setup`)")
     env = ros_environment()
-    env["ROS_DOMAIN_ID"] = "87"
+    env["ROS_DOMAIN_ID"] = str(domain_id(87))
     sub = subprocess.Popen([sys.executable, "-c", SUBSCRIBER, "sub"], env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     pub = subprocess.Popen([sys.executable, "-c", PUBLISHER, "pub"], env=env, stdout=subprocess.PIPE,
@@ -130,7 +131,7 @@ def test_camera_images_cross_with_the_bundled_large_shared_memory_profile() -> N
     env = {k: v for k, v in os.environ.items() if k not in ("FASTDDS_DEFAULT_PROFILES_FILE",
                                                              "FASTRTPS_DEFAULT_PROFILES_FILE")}
     env = ros_environment(env)
-    env["ROS_DOMAIN_ID"] = "88"
+    env["ROS_DOMAIN_ID"] = str(domain_id(88))
     assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(DDS_PROFILE)
     before = _large_shm_segments()
     sub = subprocess.Popen([sys.executable, "-c", IMAGE_SUBSCRIBER, "sub"], env=env, stdout=subprocess.PIPE,
