@@ -10,10 +10,12 @@ DEMO_OUT ?= out/demo
 setup:
 	@bash scripts/setup.sh
 
-# The node in a real ROS graph: the bundled clip becomes a rosbag2, a replayer process publishes it,
-# the node segments "the ball moving to the right", a recorder process writes its outputs.
+# The node in a real ROS graph: the bundled real clip (samples/bedroom, Apache-2.0) becomes a rosbag2,
+# a replayer process publishes it, the node (default learned profile) segments the girl, a recorder
+# process writes its outputs.
 demo: setup
-	@$(BIN)/parse-vos bag demo --frames samples/demo --command "0.0:the ball moving to the right" --out $(DEMO_OUT)
+	@$(BIN)/parse-vos bag demo --frames samples/bedroom --command "0.0:the girl in the blue skirt jumping on the bed" \
+	  --out $(DEMO_OUT)
 
 lint: setup
 	@echo "==> ruff"

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "tests"))  # scene and model helpers live with the
 from llm_support import free_port, look_alike_scene, trajectory  # noqa: E402
 
 from parse_vos_ros.atomic import atomic_write_json  # noqa: E402
-from parse_vos_ros.llm.tiny_model import default_vocab_path  # noqa: E402
+from parse_vos_ros.llm.vocab import llama_vocab_path, missing_vocab_message  # noqa: E402
 from parse_vos_ros.parsing.base import CommandParseError  # noqa: E402
 from parse_vos_ros.parsing.evaluate import compare, evaluate, load_commands  # noqa: E402
 from parse_vos_ros.parsing.llm_parser import LLMParser  # noqa: E402
@@ -130,7 +130,10 @@ def start_server(model: Path, threads: int) -> tuple[subprocess.Popen[bytes], st
 def bench_tokens() -> dict[str, Any]:
     from llama_cpp import Llama
 
-    vocab = Llama(model_path=str(default_vocab_path()), vocab_only=True, verbose=False)
+    path = llama_vocab_path()
+    if path is None:
+        return {"skipped": missing_vocab_message()}
+    vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)
 
     def count(text: str) -> int:
         return len(vocab.tokenize(text.encode(), add_bos=False, special=False))

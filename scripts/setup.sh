@@ -9,6 +9,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 CACHE="${PARSE_VOS_CACHE:-$HOME/.cache/parse_vos_ros}"
 WHEELS="$CACHE/wheels"
+SDISTS="$CACHE/sdist"
+VOCAB="$CACHE/llama-vocab/ggml-vocab-llama-bpe.gguf"  # read by src/parse_vos_ros/llm/vocab.py
 LLAMA_VERSION=0.3.36
 PYTHON="${PYTHON:-python3.11}"
 START=$(date +%s)
@@ -22,7 +24,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 STAMP_INPUT=$(cat "$ROOT"/requirements/*.txt "$ROOT/scripts/setup.sh" "$ROOT/scripts/fix_ros_wheels.py" \
   "$ROOT/pyproject.toml" "$ROOT/CMakeLists.txt" "$ROOT/package.xml" "$ROOT"/msg/*.msg "$ROOT"/srv/*.srv | sha256sum | cut -d' ' -f1)
 STAMP="$VENV/.parse-vos-setup"
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$STAMP_INPUT" && -d "$ROOT/ros2_ws/install/parse_vos_ros" ]]; then
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$STAMP_INPUT" && -d "$ROOT/ros2_ws/install/parse_vos_ros" && -f "$VOCAB" ]]; then
   step "environment up to date ($VENV)"
   exit 0
 fi
@@ -47,15 +49,35 @@ step "core, ML, ROS 2 wheels and dev tools"
 "${PIP[@]}" install -q "${CONSTRAINT[@]}" -r "$ROOT/requirements/core.txt" -r "$ROOT/requirements/ml.txt" \
   -r "$ROOT/requirements/ros-wheels.txt" -r "$ROOT/requirements/llm.txt" -r "$ROOT/requirements/dev.txt"
 
-mkdir -p "$WHEELS"
+mkdir -p "$WHEELS" "$SDISTS"
+# The sdist is kept: the wheel is built from it once, and it holds the Llama 3 tokenizer
+# (vocabulary only, MIT) that `parse-vos bench` and the tiny test model use.
+llama_sdist() {
+  local sdist
+  sdist=$(ls "$SDISTS"/llama_cpp_python-"$LLAMA_VERSION".tar.gz 2>/dev/null | head -n1 || true)
+  if [[ -z "$sdist" ]]; then
+    "${PIP[@]}" download -q --no-deps --no-binary :all: "llama-cpp-python==$LLAMA_VERSION" \
+      -d "$SDISTS" >&2
+    sdist=$(ls "$SDISTS"/llama_cpp_python-"$LLAMA_VERSION".tar.gz | head -n1)
+  fi
+  echo "$sdist"
+}
 LLAMA_WHEEL=$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)
 if [[ -z "$LLAMA_WHEEL" ]]; then
   step "building llama-cpp-python $LLAMA_VERSION (CPU only, once; about 8 minutes on 2 cores)"
+  SDIST=$(llama_sdist)
   CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_CUDA=OFF" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-    "${PIP[@]}" wheel -q --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
+    "${PIP[@]}" wheel -q --no-deps "$SDIST" -w "$WHEELS"
   LLAMA_WHEEL=$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)
 else
   step "llama-cpp-python from cached wheel $(basename "$LLAMA_WHEEL")"
+fi
+if [[ ! -f "$VOCAB" ]]; then
+  step "Llama 3 tokenizer from the llama-cpp-python sdist -> $VOCAB"
+  SDIST=$(llama_sdist)
+  mkdir -p "$(dirname "$VOCAB")"
+  tar -xzf "$SDIST" -O --wildcards "*/vendor/llama.cpp/models/$(basename "$VOCAB")" > "$VOCAB.tmp"
+  mv "$VOCAB.tmp" "$VOCAB"
 fi
 "${PIP[@]}" install -q --no-deps "$LLAMA_WHEEL"
 # SmolLM2-135M-Instruct (Apache-2.0) ships its GGUF inside the package: a real model, offline.

@@ -19,18 +19,25 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import SHARED
 
 from parse_vos_ros.llm.base import Deadline, LLMError, LLMRuntime, Messages, Schema
-from parse_vos_ros.llm.tiny_model import build_tiny_llama_gguf, default_vocab_path
+from parse_vos_ros.llm.tiny_model import build_tiny_llama_gguf
+from parse_vos_ros.llm.vocab import llama_vocab_path
 from parse_vos_ros.types import OcclusionFact, SceneSummary, Trajectory
 
 TINY_PARAMS = {"n_embd": 32, "n_layer": 2, "n_head": 4, "n_ff": 64, "seed": 0}
 
 
 def vocab_path() -> Path:
-    path = default_vocab_path()
+    """The Llama 3 tokenizer: the product's look-up (the project cache `make setup` fills), then the
+    development copy in ../shared; skips the calling test when neither exists."""
+    path = llama_vocab_path()
     if path is None:
-        pytest.skip("needs the Llama 3 vocabulary GGUF (../shared/models/llama-vocab)")
+        shared = SHARED / "models" / "llama-vocab" / "ggml-vocab-llama-bpe.gguf"
+        if not shared.is_file():
+            pytest.skip(f"needs the Llama 3 tokenizer GGUF (`make setup` copies it; or {shared})")
+        path = shared
     return path
 
 

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from ros_support import domain_id
 
 from parse_vos_ros.ros_env import DDS_PROFILE, ros_environment, workspace_install_dir
-from ros_support import domain_id
 
 pytestmark = pytest.mark.ros
 

@@ -15,7 +15,7 @@ from parse_vos_ros.cli import main
 pytest.importorskip("parse_vos_ros.grounding.embedded")
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "samples" / "demo"
+DEMO = REPO / "samples" / "balls"
 
 
 def _ball_masks(index: int) -> tuple[np.ndarray, np.ndarray]:

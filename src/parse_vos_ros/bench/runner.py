@@ -33,6 +33,7 @@ class BenchOptions:
     skip_ros: bool = False
     ros_seconds: float = 20.0
     seed: int = 0
+    llama_vocab: Path | None = None  # Llama 3 tokenizer GGUF for the token counts (None: look it up)
 
 
 def machine_info() -> dict[str, Any]:
@@ -96,7 +97,9 @@ def run_bench(config: Config, options: BenchOptions, out: Path,
                                                               delay_s=options.slow_reasoner_s, seed=options.seed)
 
     log("token cost of serialized trajectories")
-    result["tokens"] = tokens.token_costs(config)
+    result["tokens"] = tokens.token_costs(config, vocab=options.llama_vocab)
+    if "skipped" in result["tokens"]:
+        log(f"  skipped: {result['tokens']['skipped']}")
 
     if options.skip_ros:
         result["ros"] = {"skipped": "--skip-ros"}

@@ -8,18 +8,15 @@ by llama.cpp; no weights).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from parse_vos_ros.config import Config
+from parse_vos_ros.llm.vocab import llama_vocab_path, missing_vocab_message
 from parse_vos_ros.reasoning.serialize import serialize_scene
 from parse_vos_ros.types import SceneSummary, Trajectory
-
-DEFAULT_VOCAB = Path(os.environ.get("PARSE_VOS_SHARED", Path(__file__).resolve().parents[3].parent / "shared")) / \
-    "models" / "llama-vocab" / "ggml-vocab-llama-bpe.gguf"
 
 
 def synthetic_scene(n_tracks: int, window_s: float, *, fps: float, max_samples: int, seed: int = 0,
@@ -42,15 +39,18 @@ def synthetic_scene(n_tracks: int, window_s: float, *, fps: float, max_samples: 
     return SceneSummary(trajectories, "panning left 40 px/s", (), size, window_s)
 
 
-def token_costs(config: Config, *, vocab: Path = DEFAULT_VOCAB, tracks: Sequence[int] = (1, 2, 4, 8, 12, 16, 24),
+def token_costs(config: Config, *, vocab: Path | None = None, tracks: Sequence[int] = (1, 2, 4, 8, 12, 16, 24),
                 windows_s: Sequence[float] = (2.0, 5.0, 10.0, 30.0, 60.0), fps: float = 30.0) -> dict[str, object]:
     """Llama 3 token counts of serialized scenes over a grid of track counts and window lengths.
 
     Returns per cell the tokens with the configured caps and without them (every track, every
-    stored sample), so the bound the caps give is visible.
+    stored sample), so the bound the caps give is visible; ``{"skipped": reason}`` (one line) when
+    the tokenizer (``vocab``, else ``llm.vocab.llama_vocab_path``) or llama-cpp-python is missing.
     """
-    if not vocab.is_file():
-        return {"skipped": f"Llama 3 vocabulary not found at {vocab}"}
+    found = llama_vocab_path(vocab)
+    if found is None:
+        return {"skipped": missing_vocab_message(vocab)}
+    vocab = found
     try:
         import llama_cpp
     except ImportError:

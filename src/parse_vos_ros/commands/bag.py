@@ -65,8 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     demo = sub.add_parser("demo", help="frames -> bag -> node process (outputs recorded by another) -> "
                                        "overlay video + summary")
-    demo.add_argument("--frames", type=Path, default=Path("samples/demo"), help="image folder or video")
-    demo.add_argument("--command", default="0.3:the ball moving to the right", metavar="SECONDS:TEXT")
+    demo.add_argument("--frames", type=Path, default=Path("samples/bedroom"), help="image folder or video")
+    demo.add_argument("--command", default="0.3:the girl in the blue skirt jumping on the bed", metavar="SECONDS:TEXT")
     demo.add_argument("--fps", type=float, default=15.0)
     demo.add_argument("--config", default="default", help="profile name or YAML path")
     demo.add_argument("--out", type=Path, default=Path("out/ros_demo"))

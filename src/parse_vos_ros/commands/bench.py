@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ros-seconds", type=float, default=20.0, help="length of the ROS latency run (default 20)")
     parser.add_argument("--skip-ros", action="store_true", help="omit the ROS latency run")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic streams")
+    parser.add_argument("--llama-vocab", type=Path, default=None, metavar="GGUF",
+                        help="Llama 3 tokenizer GGUF for the token counts (default: $PARSE_VOS_LLAMA_VOCAB, "
+                        "then the copy `make setup` puts in the project cache)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         skip_ros=args.skip_ros,
         ros_seconds=args.ros_seconds,
         seed=args.seed,
+        llama_vocab=args.llama_vocab,
     )
     result = run_bench(config, options, args.out, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"wrote {args.out}" + (f" and {args.out.with_suffix('.png')}" if result["long_stream"] else ""))

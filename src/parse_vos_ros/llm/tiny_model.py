@@ -32,16 +32,6 @@ _TOKENIZER_KEYS = (
 )
 
 
-def default_vocab_path() -> Path | None:
-    """The Llama 3 tokenizer GGUF: ``$PARSE_VOS_LLAMA_VOCAB``, then ``../shared/models/llama-vocab``;
-    None when neither exists."""
-    candidates = [os.environ.get("PARSE_VOS_LLAMA_VOCAB", "")]
-    candidates.append(
-        str(Path(__file__).resolve().parents[3].parent / "shared/models/llama-vocab/ggml-vocab-llama-bpe.gguf")
-    )
-    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
-
-
 def build_tiny_llama_gguf(
     vocab_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],

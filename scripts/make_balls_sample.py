@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate samples/demo: the small clip `make demo` segments.
+"""Generate samples/balls: the synthetic clip (a second sample beside samples/bedroom).
 
 60 JPEG frames, 320x240: two look-alike shaded red balls over a textured background, one moving
 right and one moving left, while the camera pans slowly (so image motion differs from world
@@ -57,4 +57,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "samples" / "demo")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "samples" / "balls")
