@@ -372,8 +372,13 @@ def write_dataset(
     frames: int = 30,
     size: tuple[int, int] = (320, 240),
     progress: Callable[[int, int], None] | None = None,
+    depth: bool = False,
 ) -> dict[str, object]:
-    """Generate and write ``scenes`` scenes under ``out``; returns the meta dict it wrote."""
+    """Generate and write ``scenes`` scenes under ``out``; returns the meta dict it wrote.
+
+    With ``depth`` also a 16UC1 depth image per frame, the intrinsics and the objects' true 3D
+    centres (``parse_vos_ros.synth_depth``).
+    """
     if scenes < 1:
         raise ValueError(f"--scenes must be >= 1, got {scenes}")
     root = Path(out)
@@ -382,6 +387,10 @@ def write_dataset(
         scene = generate(seed, index, frames, size)
         write_scene(scene, root)
         videos[scene.spec.name] = meta_entry(scene)
+        if depth:
+            from parse_vos_ros.synth_depth import write_depth
+
+            write_depth(scene, root)
         if progress is not None:
             progress(index + 1, scenes)
     meta = {
@@ -392,6 +401,7 @@ def write_dataset(
             "scenes": scenes,
             "frames": frames,
             "size": list(size),
+            "depth": depth,
         },
         "videos": videos,
     }
