@@ -111,23 +111,44 @@ def depth_folder(image_path: Path) -> Path:
     return image_path.parents[2] / DEPTH_DIR / image_path.parent.name
 
 
-def load_depth(image_paths: list[Path]) -> tuple[list[DepthFrame], dict[int, np.ndarray]] | None:
-    """The depth frames and true centres ``{obj_id: (T, 3)}`` of a sequence, None without depth."""
-    if not image_paths:
-        return None
-    folder = depth_folder(image_paths[0])
+def read_depth_folder(folder: Path, names: list[str] | None = None
+                      ) -> tuple[list[tuple[np.ndarray, Intrinsics]], dict[str, object]]:
+    """``(H, W) uint16`` millimetre images and their intrinsics from a ``Depth/SEQ`` folder.
+
+    Args:
+        folder: holds ``NNNNN.png`` (16-bit) and ``camera.json``.
+        names: frame names (file stems) to read, in order; None: every PNG sorted by name.
+
+    Returns:
+        ``([(depth_mm, intrinsics) per frame], camera.json content)``.
+
+    Raises:
+        ValueError: a missing or unreadable file, or fewer intrinsics than frames.
+    """
     camera_path = folder / CAMERA_FILE
     if not camera_path.is_file():
-        return None
+        raise ValueError(f"{camera_path}: not found (a depth folder holds NNNNN.png and {CAMERA_FILE})")
     camera = json.loads(camera_path.read_text(encoding="utf-8"))
     width, height = camera["size"]
-    frames = []
-    for path, (fx, fy, cx, cy) in zip(image_paths, camera["intrinsics"], strict=True):
-        raw = cv2.imread(str(folder / f"{path.stem}.png"), cv2.IMREAD_UNCHANGED)
-        if raw is None or raw.dtype != np.uint16:
-            raise ValueError(f"{folder / path.stem}.png: not a 16-bit depth PNG")
-        depth = decode_depth("16UC1", raw.shape[0], raw.shape[1], raw.shape[1] * 2, False, raw.tobytes())
-        frames.append(DepthFrame(depth, Intrinsics(fx, fy, cx, cy, width, height), camera["frame_id"]))
+    stems = names if names is not None else sorted(p.stem for p in folder.glob("*.png"))
+    if len(camera["intrinsics"]) < len(stems):
+        raise ValueError(f"{camera_path}: {len(camera['intrinsics'])} intrinsics for {len(stems)} frames")
+    out = []
+    for stem, (fx, fy, cx, cy) in zip(stems, camera["intrinsics"], strict=False):
+        raw = cv2.imread(str(folder / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        if raw is None or raw.dtype != np.uint16 or raw.ndim != 2:
+            raise ValueError(f"{folder / stem}.png: not a 16-bit single-channel depth PNG")
+        out.append((raw, Intrinsics(fx, fy, cx, cy, width, height)))
+    return out, camera
+
+
+def load_depth(image_paths: list[Path]) -> tuple[list[DepthFrame], dict[int, np.ndarray]] | None:
+    """The depth frames and true centres ``{obj_id: (T, 3)}`` of a sequence, None without depth."""
+    if not image_paths or not (depth_folder(image_paths[0]) / CAMERA_FILE).is_file():
+        return None
+    images, camera = read_depth_folder(depth_folder(image_paths[0]), [p.stem for p in image_paths])
+    frames = [DepthFrame(decode_depth("16UC1", mm.shape[0], mm.shape[1], mm.shape[1] * 2, False, mm.tobytes()),
+                         k, str(camera["frame_id"])) for mm, k in images]
     centres = {int(k): np.array([[np.nan] * 3 if c is None else c for c in v], float)
-               for k, v in camera["centres"].items()}
+               for k, v in dict(camera["centres"]).items()}
     return frames, centres
