@@ -145,7 +145,8 @@ def test_stamp_buffer_pairs_nearest_whatever_the_arrival_order() -> None:
     assert StampBuffer[str](2).nearest(1.0) is None
 
 
-def _depth_msg(stamp: float, depth_m: np.ndarray, encoding: str = "32FC1", frame_id: str = "optical") -> SimpleNamespace:
+def _depth_msg(stamp: float, depth_m: np.ndarray, encoding: str = "32FC1",
+               frame_id: str = "optical") -> SimpleNamespace:
     header = SimpleNamespace(stamp=SimpleNamespace(sec=int(stamp), nanosec=round(stamp % 1 * 1e9)), frame_id=frame_id)
     data = depth_m.astype(np.float32).tobytes()
     return SimpleNamespace(header=header, width=depth_m.shape[1], height=depth_m.shape[0], encoding=encoding,

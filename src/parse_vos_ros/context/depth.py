@@ -181,7 +181,8 @@ def target_point(depth: DepthFrame, mask: np.ndarray, track_id: int = 0) -> Targ
 
     The mask pixels with valid depth within a band around their median depth are back-projected;
     the position is the per-axis median of those points (edge pixels that fall on the background
-    and holes do not move it) and the extent their 5-95th percentile span. None when fewer than ``MIN_VALID_PIXELS`` pixels have depth.
+    and holes do not move it) and the extent their 5-95th percentile span. None when fewer than
+    ``MIN_VALID_PIXELS`` pixels have depth.
     """
     if mask.shape != depth.depth_m.shape:
         raise ValueError(f"mask {mask.shape} and depth {depth.depth_m.shape} differ in size")

@@ -147,9 +147,10 @@ def run_item(engine: Any, item: ExpressionItem, mode: str) -> tuple[list[np.ndar
     elif mode == "streaming":
         engine.reset()
         engine.set_command(item.text, 0.0)
+        # Only with depth is the keyword passed: engines without depth support run data without depth.
         with_depth = [{"depth": d} for d in depths] if depths else itertools.repeat({})
         results = [engine.push_frame(image, t / item.fps, **kw)
-                   for t, (image, kw) in enumerate(zip(item.frames(), with_depth))]
+                   for t, (image, kw) in enumerate(zip(item.frames(), with_depth, strict=False))]
     else:
         raise ValueError(f"unknown mode {mode!r} (known: {', '.join(MODES)})")
     wall = time.perf_counter() - start
