@@ -782,7 +782,8 @@ class Engine:
         box = _mask_box(mask) if visible else None
         trace = dict(sel.trace) if sel.trace else {"command": {"text": cmd.parsed.text, **cmd.parsed.to_dict()}}
         trace["keyframe"] = keyframe
-        points = target_points(self._depth, {t: self._masks[t] for t in ids if t in self._masks})
+        points = target_points(self._depth, {t: self._masks[t] for t in ids
+                                             if t in self._masks and self.store.info[t].area > 0})
         return FrameResult(self._index, stamp, state, mask, box, ids, sel.score, cmd.command_id, trace,
                            points=points)
 
