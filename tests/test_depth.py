@@ -140,8 +140,11 @@ def test_stamp_buffer_pairs_nearest_whatever_the_arrival_order() -> None:
     buf: StampBuffer[str] = StampBuffer(3)
     for stamp in (1.0, 0.9, 1.2, 1.1):
         buf.add(stamp, f"m{stamp}")
-    assert buf.nearest(1.04) == pytest.approx((0.04, "m1.0"))
-    assert buf.nearest(0.9)[1] == "m1.0"  # 0.9 was the oldest and left when full
+    assert buf.nearest(1.04) == pytest.approx((0.06, "m1.1"))  # 1.0 arrived first and left when full
+    assert buf.nearest(0.0)[1] == "m0.9"
+    for stamp in (0.1, 0.2):  # a stream restart: earlier stamps replace the old ones
+        buf.add(stamp, f"m{stamp}")
+    assert buf.nearest(0.1) == (0.0, "m0.1") and buf.received == 6
     assert StampBuffer[str](2).nearest(1.0) is None
 
 
@@ -165,6 +168,9 @@ def test_depth_input_pairs_and_names_every_fault() -> None:
     depth, _ = plate_scene()
     inp = DepthInput(tolerance_s=0.02)
     assert inp.pair(1.0, 64, 48) == (None, None)  # a 2D camera: nothing expected, nothing reported
+    only_info = DepthInput(tolerance_s=0.02)
+    only_info.on_camera_info(_info_msg(1.0, GOOD_K))
+    assert only_info.pair(1.0, 64, 48)[1].kind == "depth_missing"
     inp.on_depth(_depth_msg(1.005, depth))
     assert inp.pair(1.0, 64, 48)[1].kind == "camera_info_missing"
     inp.on_camera_info(_info_msg(1.0, GOOD_K))

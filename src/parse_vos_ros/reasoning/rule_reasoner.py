@@ -6,8 +6,9 @@ score is the geometric mean of its descriptor scores, so a track must fit every 
 Features are measured in ego-compensated coordinates (camera motion removed) unless the phrase
 is relative to the camera, and normalised by the image width so thresholds do not depend on
 resolution (speeds in image widths per second). With a depth image, "toward / away from the
-camera" use the measured distance (its log rate, the same unit as the box-size rate it replaces),
-"nearest / farthest" the distance itself, and "behind / in front" the depth occlusion order.
+camera" average the measured distance's log rate with the box-size rate (two measurements of one
+rate for a rigid object), "nearest / farthest" use the distance itself and "behind / in front" the
+depth occlusion order.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class Features:
         raw_velocity: ``(N, 2)`` the same in raw image coordinates (relative to the camera).
         speed: ``(N,)`` path speed W/s; early_speed, late_speed: the same over each half.
         scale_rate: ``(N,)`` d log(sqrt(area)) / dt, 1/s (> 0 approaching); with measured
-            distances -d log(distance) / dt instead (the same for a rigid object, but measured).
+            distances the mean of that and -d log(distance) / dt (the same for a rigid object:
+            two measurements of one rate; a mask that grows by segmentation alone, or a fragment
+            of an approaching object, shows only one of them).
         distance: ``(N,)`` newest measured distance, metres (NaN without depth).
         x, y: ``(N,)`` newest visible centre in [0, 1] of width/height.
         area: ``(N,)`` newest visible area, fraction of the image.
@@ -130,8 +133,8 @@ def _depth_features(f: Features, i: int, stamps: np.ndarray, distances: np.ndarr
         return
     t, d = stamps[ok], distances[ok]
     f.distance[i] = d[-1]
-    if t[-1] - t[0] >= MIN_DURATION_S:
-        f.scale_rate[i] = -_fit_slope(t, np.log(d))
+    if t[-1] - t[0] >= MIN_DURATION_S and np.isfinite(f.scale_rate[i]):
+        f.scale_rate[i] = 0.5 * (f.scale_rate[i] - _fit_slope(t, np.log(d)))
 
 
 def _relative(values: np.ndarray, higher_better: bool) -> np.ndarray:

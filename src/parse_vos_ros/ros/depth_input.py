@@ -14,7 +14,7 @@ tested with plain objects as well as through the node.
 
 from __future__ import annotations
 
-import bisect
+import collections
 import threading
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -36,46 +36,33 @@ def header_seconds(header: Any) -> float:
 
 
 class StampBuffer(Generic[T]):
-    """The newest ``capacity`` items by stamp, with nearest-stamp lookup (thread-safe).
+    """The ``capacity`` most recently arrived items with their stamps, nearest-stamp lookup (thread-safe).
+
+    Eviction is by arrival, not by stamp: after a stream restart (a bag loop, a camera restart)
+    the new, earlier-stamped messages replace the old ones instead of being evicted at once.
 
     Args:
-        capacity: items kept; the oldest stamp goes first when full.
+        capacity: items kept.
     """
 
     def __init__(self, capacity: int) -> None:
-        self.capacity = max(1, capacity)
-        self._stamps: list[float] = []
-        self._items: list[T] = []
+        self._items: collections.deque[tuple[float, T]] = collections.deque(maxlen=max(1, capacity))
         self._lock = threading.Lock()
         self.received = 0
 
     def add(self, stamp: float, item: T) -> None:
-        """Insert in stamp order (arrival order may differ); an equal stamp replaces its item."""
+        """Keep ``item`` stamped ``stamp`` seconds; the earliest arrival goes when full."""
         with self._lock:
             self.received += 1
-            i = bisect.bisect_left(self._stamps, stamp)
-            if i < len(self._stamps) and self._stamps[i] == stamp:
-                self._items[i] = item
-                return
-            self._stamps.insert(i, stamp)
-            self._items.insert(i, item)
-            if len(self._stamps) > self.capacity:
-                del self._stamps[0], self._items[0]
+            self._items.append((stamp, item))
 
     def nearest(self, stamp: float) -> tuple[float, T] | None:
-        """``(stamp difference in s, item)`` of the item nearest ``stamp``; None when empty."""
+        """``(stamp difference in s, item)`` of the item nearest ``stamp`` (the newest on a tie); None when empty."""
         with self._lock:
-            if not self._stamps:
+            if not self._items:
                 return None
-            i = bisect.bisect_left(self._stamps, stamp)
-            best = min((j for j in (i - 1, i) if 0 <= j < len(self._stamps)),
-                       key=lambda j: abs(self._stamps[j] - stamp))
-            return abs(self._stamps[best] - stamp), self._items[best]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._stamps.clear()
-            self._items.clear()
+            best_stamp, best = min(reversed(self._items), key=lambda entry: abs(entry[0] - stamp))
+            return abs(best_stamp - stamp), best
 
 
 @dataclass(frozen=True)
@@ -115,11 +102,6 @@ class DepthInput:
     def on_camera_info(self, msg: Any) -> None:
         """camera_info callback: store only."""
         self.camera_info.add(header_seconds(msg.header), msg)
-
-    def clear(self) -> None:
-        """Forget buffered messages (on reset / stream restart)."""
-        self.depth.clear()
-        self.camera_info.clear()
 
     @property
     def active(self) -> bool:

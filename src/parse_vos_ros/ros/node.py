@@ -415,7 +415,6 @@ class ParseVosNode(LifecycleNode):
         with self._engine_lock:
             if self._engine is not None:
                 self._engine.reset()
-        self._depth_input.clear()
         self._last_stamp = None
 
     def _publish(self, result: FrameResult, in_header: Header, image: np.ndarray) -> None:
