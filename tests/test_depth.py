@@ -246,3 +246,36 @@ def test_engine_with_depth_gives_true_target_points_and_depth_facts() -> None:
     # Without depth the same run has no points at all.
     with Engine(load_config("default")) as engine:
         assert not any(r.points for r in run_offline(engine, list(scene.images), expression.text, fps=10.0))
+
+
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+def test_bag_make_carries_depth_and_camera_info(tmp_path, storage: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from parse_vos_ros.cli import main
+    from parse_vos_ros.ros import bag
+    from parse_vos_ros.synth import write_dataset
+
+    write_dataset(tmp_path / "synth", 4, 1, 6, (96, 72), depth=True)
+    seq = tmp_path / "synth" / "JPEGImages" / "s000_direction"
+    depth_dir = tmp_path / "synth" / "Depth" / "s000_direction"
+    assert main(["bag", "make", str(tmp_path / "b"), "--frames", str(seq), "--depth", str(depth_dir), "--fps", "10",
+                 "--command", "0:the ball", "--storage", storage]) == 0
+    assert "depth: yes" in capsys.readouterr().out
+    contents = bag.read_bag(tmp_path / "b")
+    assert len(contents.depth) == 6
+    frame = contents.depth[bag.stamp_ns(contents.stamps[2])]
+    from parse_vos_ros.synth_depth import read_depth_folder
+
+    images, camera = read_depth_folder(depth_dir)
+    expected = decode_depth("16UC1", 72, 96, 192, False, images[2][0].tobytes())
+    np.testing.assert_array_equal(np.isnan(frame.depth_m), np.isnan(expected))
+    np.testing.assert_allclose(frame.depth_m[np.isfinite(expected)], expected[np.isfinite(expected)])
+    assert frame.intrinsics == images[2][1] and frame.frame_id == bag.OPTICAL_FRAME
+    # Depth and camera_info precede their colour image in the bag (a node pairs them on arrival).
+    from rosbags.rosbag2 import Reader
+
+    with Reader(tmp_path / "b") as reader:
+        topics = [c.topic for c, _, _ in reader.messages()]
+    first_image = topics.index(bag.IMAGE_TOPIC)
+    assert {bag.DEPTH_TOPIC, bag.CAMERA_INFO_TOPIC} <= set(topics[:first_image])
+    assert main(["bag", "make", str(tmp_path / "c"), "--frames", str(seq), "--depth", str(tmp_path)]) == 2
+    assert "camera.json" in capsys.readouterr().err
