@@ -265,7 +265,7 @@ def test_bag_make_carries_depth_and_camera_info(tmp_path, storage: str, capsys: 
     frame = contents.depth[bag.stamp_ns(contents.stamps[2])]
     from parse_vos_ros.synth_depth import read_depth_folder
 
-    images, camera = read_depth_folder(depth_dir)
+    images, _ = read_depth_folder(depth_dir)
     expected = decode_depth("16UC1", 72, 96, 192, False, images[2][0].tobytes())
     np.testing.assert_array_equal(np.isnan(frame.depth_m), np.isnan(expected))
     np.testing.assert_allclose(frame.depth_m[np.isfinite(expected)], expected[np.isfinite(expected)])
