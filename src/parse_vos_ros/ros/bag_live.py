@@ -300,6 +300,9 @@ def run_through_node(path: str | os.PathLike[str], *, profile: str = "default", 
                 raise RuntimeError(f"the recorder failed: {err}")
         process.stop()
         executor.shutdown()
+        # A spin thread still inside rcl when the interpreter exits can abort the process
+        # ("terminate called without an active exception"): let it leave first.
+        spinner.join(timeout=5.0)
         node.destroy_node()
     return NodeRun(masks, states, latency, replay_stats, process.text())
 
