@@ -134,6 +134,11 @@ def test_rule_reasoner_and_serialization_use_measured_distance() -> None:
     text, _ = serialize_scene(scene)
     assert "depth measured" in text
     assert "dist 2.00m radial -2.00m/s (toward)" in text and "dist 5.00m radial +2.50m/s (away)" in text
+    # The LLM reasoner gets the same text and is told what dist and radial mean.
+    from parse_vos_ros.llm.prompts import reason_messages
+
+    system, user = reason_messages(ParsedCommand("the nearest ball", ("ball",)), text, "exactly 1")
+    assert "radial" in system["content"] and "dist 2.00m" in user["content"]
 
 
 def test_stamp_buffer_pairs_nearest_whatever_the_arrival_order() -> None:
