@@ -256,7 +256,7 @@ def _background(seed: int, width: int, height: int) -> np.ndarray:
     return np.clip(texture, 0, 255).astype(np.uint8)
 
 
-def _camera(spec: SceneSpec, t: int, frames: int, width: int, height: int) -> np.ndarray:
+def camera_affine(spec: SceneSpec, t: int, frames: int, width: int, height: int) -> np.ndarray:
     """``(2, 3)`` affine from world (frame-0 image) pixels to frame ``t`` image pixels."""
     if spec.camera == "pan":
         dx = -0.6 * (min(width, height) / 240.0) * t * 30.0 / max(frames, 2)
@@ -295,7 +295,7 @@ def render(spec: SceneSpec, frames: int, size: tuple[int, int]) -> Scene:
     images = np.empty((frames, height, width, 3), dtype=np.uint8)
     ids = np.zeros((frames, height, width), dtype=np.uint8)
     for t in range(frames):
-        cam = _camera(spec, t, frames, width, height)
+        cam = camera_affine(spec, t, frames, width, height)
         to_texture = cam.copy()
         to_texture[:, 2] -= cam[:, :2] @ np.array([margin, margin], dtype=np.float64)
         frame = cv2.warpAffine(

@@ -25,7 +25,7 @@ import numpy as np
 
 from parse_vos_ros.atomic import atomic_path, atomic_write_json
 from parse_vos_ros.context.depth import DepthFrame, Intrinsics, decode_depth, encode_depth_mm
-from parse_vos_ros.synth import OCCLUDER_ID, Scene, _camera
+from parse_vos_ros.synth import OCCLUDER_ID, Scene, camera_affine
 
 DEPTH_DIR = "Depth"
 CAMERA_FILE = "camera.json"
@@ -63,7 +63,7 @@ def render_depth(scene: Scene) -> tuple[np.ndarray, np.ndarray, dict[int, np.nda
     intrinsics = np.zeros((frames, 4))
     centres = {o.obj_id: np.full((frames, 3), np.nan) for o in spec.objects}
     for t in range(frames):
-        cam = _camera(spec, t, frames, width, height)
+        cam = camera_affine(spec, t, frames, width, height)
         zoom = float(np.sqrt(abs(np.linalg.det(cam[:, :2]))))
         fx = f0 * zoom
         intrinsics[t] = (fx, fx, cx, cy)
