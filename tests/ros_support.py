@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from parse_vos_ros.context.depth import DepthFrame, target_point
 from parse_vos_ros.parsing.base import CommandParseError
 from parse_vos_ros.ros.launch import NodeProcess
 from parse_vos_ros.ros_env import ros_environment, workspace_install_dir
@@ -49,7 +50,7 @@ class FakeEngine:
     def clear_command(self) -> None:
         self.command, self.command_id = None, ""
 
-    def push_frame(self, image: np.ndarray, stamp: float) -> FrameResult:
+    def push_frame(self, image: np.ndarray, stamp: float, depth: DepthFrame | None = None) -> FrameResult:
         if (image[0] == 13).all():  # a sentinel first row makes the engine fail on this frame
             raise RuntimeError("engine failure on a sentinel frame")
         if (image[0] == 7).all():  # another makes it slow (20 ms), like a real engine under load
@@ -60,9 +61,12 @@ class FakeEngine:
         box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float) if xs.size else None
         state = TargetState.IDLE if self.command is None else (TargetState.TRACKING if xs.size else
                                                                TargetState.SEARCHING)
+        # With depth, the target's 3D point by the real geometry (what the node publishes as target_point).
+        point = target_point(depth, mask, 1) if depth is not None and xs.size else None
         return FrameResult(index=self.frames - 1, stamp=stamp, state=state, mask=mask, box=box,
                            track_ids=(1,) if xs.size else (), score=1.0 if xs.size else 0.0,
-                           command_id=self.command_id, trace={"fake": True, "frames": self.frames})
+                           command_id=self.command_id, trace={"fake": True, "frames": self.frames},
+                           points=(point,) if point is not None else ())
 
     def reset(self) -> None:
         self.resets += 1

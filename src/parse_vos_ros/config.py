@@ -237,6 +237,7 @@ class RosConfig:
     stream_restart_s: float = 1.0  # a stamp jump back above this (s) restarts tracking; below it the frame is dropped
     fault_log_period_s: float = 5.0  # at most one log line per fault kind per this many seconds
     fault_warn_s: float = 30.0  # diagnostics stay WARN this many seconds after the last input/engine fault
+    depth_tolerance_s: float = 0.02  # a depth image / camera_info pairs with a colour frame stamped this close (s)
 
     def validate(self) -> None:
         _check(self.max_image_pixels >= 64 * 64, "max_image_pixels", "must be >= 4096")
@@ -245,6 +246,7 @@ class RosConfig:
         _check(self.stream_restart_s >= 0, "stream_restart_s", "must be >= 0 seconds")
         _check(self.fault_log_period_s >= 0, "fault_log_period_s", "must be >= 0 seconds")
         _check(self.fault_warn_s >= 0, "fault_warn_s", "must be >= 0 seconds")
+        _check(0 <= self.depth_tolerance_s <= 1.0, "depth_tolerance_s", "must be in [0, 1] seconds")
 
 
 @dataclass

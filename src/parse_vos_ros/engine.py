@@ -13,6 +13,10 @@ Per frame (causal, results for frame t use frames <= t only):
    when more than ``pose.trigger_above`` candidates remain; optionally in a background thread;
 5. the union mask of the selected tracks is upscaled to the input resolution.
 
+With an aligned depth image (``push_frame(..., depth=DepthFrame)``) each track's distance is
+measured every frame (median depth under its mask): the reasoners get metric distance and radial
+speed, occlusion order comes from depth, and every selected visible track gets a 3D point.
+
 Without a command the engine still grounds ``engine.idle_phrase`` so that a new command is
 answered at once from the motion history already in the window.
 """
@@ -31,6 +35,8 @@ import numpy as np
 
 from parse_vos_ros import backends
 from parse_vos_ros.config import Config
+from parse_vos_ros.context.depth import DepthFrame, median_depth, target_point
+from parse_vos_ros.context.distances import DistanceHistory
 from parse_vos_ros.context.ego_motion import IDENTITY, EgoMotionEstimator, describe_camera
 from parse_vos_ros.context.occlusion import occlusion_facts
 from parse_vos_ros.grounding.association import associate, iou_matrix
@@ -45,7 +51,9 @@ from parse_vos_ros.types import (
     ParsedCommand,
     ReasoningResult,
     SceneSummary,
+    TargetPoint,
     TargetState,
+    Trajectory,
 )
 
 LOG = logging.getLogger(__name__)
@@ -146,6 +154,8 @@ class Engine:
         self._parser = parser
         self.store = TrackStore(ec.max_tracks, ec.max_history_samples, ec.window_s, ec.max_crops_per_track)
         self.ego = EgoMotionEstimator()
+        self.distances = DistanceHistory(ec.window_s, ec.max_history_samples)
+        self.offline_distances: DistanceHistory | None = None  # whole-video distances, set by run_offline
         self.recorder: HistoryRecorder | None = None  # set by run_offline
         self._lock = threading.Lock()
         self._command: _Command | None = None
@@ -221,6 +231,11 @@ class Engine:
         return cmd.parsed if cmd else None
 
     @property
+    def working_depth(self) -> DepthFrame | None:
+        """The last frame's depth at the working resolution (None without depth)."""
+        return self._depth
+
+    @property
     def track_masks(self) -> dict[int, np.ndarray]:
         """Every live candidate track's mask on the last frame: ``{track_id: (h, w) bool}`` at the
         working resolution (``engine.working_width``), for inspection; the caller must not modify them."""
@@ -230,6 +245,9 @@ class Engine:
     def _reset_tracking(self) -> None:
         self.store.clear()
         self.segmenter.reset()
+        self.distances.clear()
+        self._depth: DepthFrame | None = None  # this frame's depth at the working resolution
+        self._frame_distances: dict[int, float] = {}  # this frame's measured distance per track, metres
         self._prev_gray: np.ndarray | None = None
         self._prev_points: np.ndarray | None = None
         self._prev_stamp = -math.inf
@@ -290,11 +308,14 @@ class Engine:
             return image
         return cv2.resize(image, (ww, max(1, round(h * ww / w))), interpolation=cv2.INTER_AREA)
 
-    def push_frame(self, image: np.ndarray, stamp: float) -> FrameResult:
+    def push_frame(self, image: np.ndarray, stamp: float, depth: DepthFrame | None = None) -> FrameResult:
         """Process one ``(H, W, 3) uint8`` RGB frame captured at ``stamp`` seconds.
 
+        ``depth``, when given, is aligned to ``image`` (same H, W) and measured at the same time.
+
         Raises:
-            ValueError: the image is not ``(H, W, 3) uint8`` or the stamp is not finite.
+            ValueError: the image is not ``(H, W, 3) uint8``, the stamp is not finite, or the
+                depth image is not ``(H, W)``.
         """
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
@@ -303,6 +324,8 @@ class Engine:
             raise ValueError(f"image too small: {image.shape[1]}x{image.shape[0]} (need >= 16x16)")
         if not math.isfinite(stamp):
             raise ValueError(f"stamp must be a finite number of seconds, got {stamp}")
+        if depth is not None and depth.depth_m.shape != image.shape[:2]:
+            raise ValueError(f"depth {depth.depth_m.shape} is not aligned to the {image.shape[:2]} image")
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         small = np.ascontiguousarray(self._working(image))
@@ -313,6 +336,7 @@ class Engine:
             LOG.info("frame size changed or time jumped back; restarting tracks")
             self.reset()
         self._size, self._input_shape = size, image.shape
+        self._depth = depth.resized(*size) if depth is not None else None
         with self._lock:
             new_command = self._pending
             if new_command is not None:
@@ -360,6 +384,7 @@ class Engine:
                 observations[tid] = (box, float(np.count_nonzero(mask)))
         self.store.update(stamp, observations, self.config.tracking.min_mask_area_px)
         self._expire(stamp, masks)
+        self._measure_distances(stamp, masks)
         if keyframe:
             self._keep_crops(small, stamp)
         if self.recorder is not None:
@@ -381,6 +406,17 @@ class Engine:
         self._index += 1
         self._counters["frames"] += 1
         return result
+
+    def _measure_distances(self, stamp: float, masks: dict[int, np.ndarray]) -> None:
+        """Each visible track's median depth under its mask, into the distance histories."""
+        if self._depth is None:
+            self._frame_distances = {}
+            return
+        measured = {tid: median_depth(self._depth.depth_m, mask) for tid, mask in masks.items()}
+        self._frame_distances = measured
+        self.distances.record(stamp, measured, self.store.info)
+        if self.offline_distances is not None:
+            self.offline_distances.record(stamp, measured)
 
     def _checked(self, masks: dict[int, np.ndarray], shape: tuple[int, ...]) -> dict[int, np.ndarray]:
         """Masks of live tracks as ``(h, w) bool`` at the working resolution, whatever the backend gave."""
@@ -563,12 +599,15 @@ class Engine:
     # -- reasoning --------------------------------------------------------------------------
     def _scene(self, stamp: float) -> SceneSummary:
         ids = [tid for tid, info in self.store.info.items() if info.candidate]
-        trajectories = self.store.trajectories(stamp, ids)
+        trajectories = with_distances(self.store.trajectories(stamp, ids), self.distances)
         visible = [tid for tid in ids if self.store.info[tid].area > 0]
+        # Depth of this frame only: a distance from before an occlusion began would mislead.
+        distances = np.array([self._frame_distances.get(t, np.nan) for t in visible])
         facts = occlusion_facts(
             visible,
             np.array([self.store.info[t].box for t in visible]).reshape(-1, 4),
             np.array([self.store.info[t].area for t in visible]),
+            distances=distances,
         )
         cams = self.store.camera_affines(stamp)
         span = max((float(t.stamps[-1] - t.stamps[0]) for t in trajectories if len(t)), default=0.0)
@@ -743,7 +782,10 @@ class Engine:
         box = _mask_box(mask) if visible else None
         trace = dict(sel.trace) if sel.trace else {"command": {"text": cmd.parsed.text, **cmd.parsed.to_dict()}}
         trace["keyframe"] = keyframe
-        return FrameResult(self._index, stamp, state, mask, box, ids, sel.score, cmd.command_id, trace)
+        points = target_points(self._depth, {t: self._masks[t] for t in ids
+                                             if t in self._masks and self.store.info[t].area > 0})
+        return FrameResult(self._index, stamp, state, mask, box, ids, sel.score, cmd.command_id, trace,
+                           points=points)
 
     @staticmethod
     def upscale(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -755,32 +797,56 @@ class Engine:
         return up > 127
 
 
+def with_distances(trajectories: list[Trajectory], history: DistanceHistory) -> list[Trajectory]:
+    """The trajectories with their measured distances attached (unchanged when nothing was measured)."""
+    if not history:
+        return trajectories
+    return [replace(t, distances=history.at(t.track_id, t.stamps)) for t in trajectories]
+
+
+def target_points(depth: DepthFrame | None, masks: dict[int, np.ndarray]) -> tuple[TargetPoint, ...]:
+    """3D points of ``masks`` (``{track_id: (h, w) bool}`` at ``depth``'s size), those with enough depth."""
+    if depth is None:
+        return ()
+    points = (target_point(depth, mask, tid) for tid, mask in masks.items() if mask.any())
+    return tuple(p for p in points if p is not None)
+
+
 def run_offline(
-    engine: Engine, frames: Iterable[np.ndarray], command: str | ParsedCommand, fps: float = 30.0
+    engine: Engine, frames: Iterable[np.ndarray], command: str | ParsedCommand, fps: float = 30.0,
+    depths: Iterable[DepthFrame | None] | None = None,
 ) -> list[FrameResult]:
     """Run a whole video, then (``engine.offline_revise``) re-select with the full trajectories.
 
     The streaming pass is causal; the revision re-runs the reasoner once over every track's
     whole-video trajectory (the paper's offline setting) and rewrites every frame's mask, box and
-    state with that selection. Frames are ``(H, W, 3) uint8`` RGB; stamps are ``index / fps``.
+    state with that selection. Frames are ``(H, W, 3) uint8`` RGB; stamps are ``index / fps``;
+    ``depths`` (optional) are the aligned depth frames, one per frame.
     """
     if fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
     engine.reset()
     parsed = engine.set_command(command, 0.0)
     engine.recorder = HistoryRecorder()
+    engine.offline_distances = DistanceHistory(math.inf, 2**31 - 1)
     results: list[FrameResult] = []
     shapes: list[tuple[int, int]] = []
+    depth_frames: list[DepthFrame | None] = []
+    depth_iter = iter(depths) if depths is not None else None
     try:
         for i, image in enumerate(frames):
-            results.append(engine.push_frame(image, i / fps))
+            depth = next(depth_iter, None) if depth_iter is not None else None
+            # Engines without depth support keep working on data without depth.
+            results.append(engine.push_frame(image, i / fps) if depth is None
+                           else engine.push_frame(image, i / fps, depth=depth))
             shapes.append(image.shape[:2])
-        recorder = engine.recorder
+            depth_frames.append(engine.working_depth)
+        recorder, distances = engine.recorder, engine.offline_distances
     finally:
-        engine.recorder = None
+        engine.recorder, engine.offline_distances = None, None
     if not engine.config.engine.offline_revise or not results or len(recorder) != len(results):
         return results
-    return _revise(engine, parsed, recorder, results, shapes)
+    return _revise(engine, parsed, recorder, results, shapes, distances, depth_frames)
 
 
 def _revise(
@@ -789,11 +855,13 @@ def _revise(
     recorder: HistoryRecorder,
     results: list[FrameResult],
     shapes: list[tuple[int, int]],
+    distances: DistanceHistory,
+    depths: list[DepthFrame | None],
 ) -> list[FrameResult]:
     ids = recorder.track_ids(recorder.candidates)
     if not ids:
         return results
-    trajectories = recorder.trajectories(ids)
+    trajectories = with_distances(recorder.trajectories(ids), distances)
     scene = SceneSummary(trajectories, "offline: full video", recorder.occlusions(ids), recorder.size,
                          float(recorder.stamps[-1]), whole_video=True)
     result = engine.reasoner.select(parsed, scene)
@@ -824,6 +892,7 @@ def _revise(
             "streaming_selected": list(res.track_ids),
         }
         scores = [result.scores.get(t, 0.0) for t in chosen]
+        points = target_points(depths[i], {t: recorder.union_mask(i, (t,)) for t in chosen}) if small.any() else ()
         revised.append(
             replace(
                 res,
@@ -833,6 +902,7 @@ def _revise(
                 track_ids=chosen,
                 score=float(np.mean(scores)) if scores else 0.0,
                 trace=trace,
+                points=points,
             )
         )
     return revised

@@ -256,7 +256,7 @@ def _background(seed: int, width: int, height: int) -> np.ndarray:
     return np.clip(texture, 0, 255).astype(np.uint8)
 
 
-def _camera(spec: SceneSpec, t: int, frames: int, width: int, height: int) -> np.ndarray:
+def camera_affine(spec: SceneSpec, t: int, frames: int, width: int, height: int) -> np.ndarray:
     """``(2, 3)`` affine from world (frame-0 image) pixels to frame ``t`` image pixels."""
     if spec.camera == "pan":
         dx = -0.6 * (min(width, height) / 240.0) * t * 30.0 / max(frames, 2)
@@ -295,7 +295,7 @@ def render(spec: SceneSpec, frames: int, size: tuple[int, int]) -> Scene:
     images = np.empty((frames, height, width, 3), dtype=np.uint8)
     ids = np.zeros((frames, height, width), dtype=np.uint8)
     for t in range(frames):
-        cam = _camera(spec, t, frames, width, height)
+        cam = camera_affine(spec, t, frames, width, height)
         to_texture = cam.copy()
         to_texture[:, 2] -= cam[:, :2] @ np.array([margin, margin], dtype=np.float64)
         frame = cv2.warpAffine(
@@ -372,8 +372,13 @@ def write_dataset(
     frames: int = 30,
     size: tuple[int, int] = (320, 240),
     progress: Callable[[int, int], None] | None = None,
+    depth: bool = False,
 ) -> dict[str, object]:
-    """Generate and write ``scenes`` scenes under ``out``; returns the meta dict it wrote."""
+    """Generate and write ``scenes`` scenes under ``out``; returns the meta dict it wrote.
+
+    With ``depth`` also a 16UC1 depth image per frame, the intrinsics and the objects' true 3D
+    centres (``parse_vos_ros.synth_depth``).
+    """
     if scenes < 1:
         raise ValueError(f"--scenes must be >= 1, got {scenes}")
     root = Path(out)
@@ -382,6 +387,10 @@ def write_dataset(
         scene = generate(seed, index, frames, size)
         write_scene(scene, root)
         videos[scene.spec.name] = meta_entry(scene)
+        if depth:
+            from parse_vos_ros.synth_depth import write_depth
+
+            write_depth(scene, root)
         if progress is not None:
             progress(index + 1, scenes)
     meta = {
@@ -392,6 +401,7 @@ def write_dataset(
             "scenes": scenes,
             "frames": frames,
             "size": list(size),
+            "depth": depth,
         },
         "videos": videos,
     }

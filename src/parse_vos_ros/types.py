@@ -124,6 +124,8 @@ class Trajectory:
         areas: ``(T,) float`` visible mask area in pixels.
         visible: ``(T,) bool`` whether the object was visible (not lost/occluded) at the sample.
         score: mean detection confidence in [0, 1].
+        distances: ``(T,) float`` metres from the camera to the object at each sample (median
+            depth under its mask), NaN where unknown; None without a depth image.
     """
 
     track_id: int
@@ -134,6 +136,7 @@ class Trajectory:
     areas: np.ndarray
     visible: np.ndarray
     score: float = 1.0
+    distances: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.stamps.shape[0])
@@ -141,11 +144,13 @@ class Trajectory:
 
 @dataclass(frozen=True)
 class OcclusionFact:
-    """``front_id`` overlaps ``back_id`` and is judged nearer the camera (larger visible area)."""
+    """``front_id`` overlaps ``back_id`` and is judged nearer the camera (measured depth when
+    there is a depth image, else the larger visible area)."""
 
     front_id: int
     back_id: int
     overlap: float  # intersection over the smaller box area, in [0, 1]
+    from_depth: bool = False  # judged by measured depth
 
 
 @dataclass
@@ -190,6 +195,31 @@ class ReasoningResult:
     ambiguous: bool = False
 
 
+@dataclass(frozen=True)
+class TargetPoint:
+    """A target's robust 3D position in the camera optical frame.
+
+    Attributes:
+        track_id: the track it belongs to.
+        position: ``(3,) float`` x, y, z metres: per-axis median of the back-projected mask
+            pixels with valid depth.
+        extent: ``(3,) float`` metres: the 5th-95th percentile span of those points per axis.
+        valid_fraction: share of the mask's pixels that had valid depth, in [0, 1].
+        frame_id: optical frame of ``position``.
+    """
+
+    track_id: int
+    position: np.ndarray
+    extent: np.ndarray
+    valid_fraction: float
+    frame_id: str = ""
+
+    @property
+    def distance(self) -> float:
+        """Euclidean distance from the camera centre, metres."""
+        return float(np.linalg.norm(self.position))
+
+
 @dataclass
 class FrameResult:
     """The engine's output for one frame.
@@ -205,6 +235,7 @@ class FrameResult:
         command_id: id of the command this frame answers ("" when none).
         trace: JSON-serialisable reasoning trace (parse, candidates, rationale, timings).
         timings_ms: per-stage wall time in milliseconds for this frame.
+        points: 3D points of the selected visible tracks (only with a depth image and intrinsics).
     """
 
     index: int
@@ -217,3 +248,4 @@ class FrameResult:
     command_id: str = ""
     trace: dict[str, object] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    points: tuple[TargetPoint, ...] = ()

@@ -33,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--max-width", type=int, default=0, help="downscale wider frames (0 = keep)")
     make.add_argument("--start-stamp", type=float, default=1000.0, help="stamp of the first frame (s)")
     make.add_argument("--storage", choices=["sqlite3", "mcap"], default="sqlite3")
+    make.add_argument("--depth", type=Path, metavar="DIR",
+                      help="aligned depth: a folder of 16-bit PNGs in millimetres, one per frame, with camera.json "
+                           "(intrinsics; the layout `parse-vos synth --depth` writes under Depth/SEQ) -> /depth and "
+                           "/camera_info topics")
 
     replay = sub.add_parser("replay", help="publish a bag into the live ROS graph at its recorded timing")
     replay.add_argument("bag", type=Path)
@@ -90,13 +94,24 @@ def _make(args: argparse.Namespace) -> int:
 
     frames = bag.load_frames(args.frames, args.max_frames, args.max_width)
     masks = bag.load_masks(args.gt, len(frames), args.max_width) if args.gt else None
+    depth = None
+    if args.depth:
+        from parse_vos_ros.synth_depth import read_depth_folder
+
+        if args.max_width:
+            raise bag.BagError("--depth cannot be combined with --max-width (depth and intrinsics are not rescaled)")
+        try:
+            depth = read_depth_folder(args.depth)[0][: len(frames)]
+        except ValueError as exc:
+            raise bag.BagError(str(exc)) from None
     commands = []
     for i, text in enumerate(args.command):
         cmd = bag.parse_timed_command(text)
         commands.append(bag.TimedCommand(args.start_stamp + cmd.stamp, cmd.text, f"cmd-{i + 1}"))
     count = bag.make_bag(args.out, frames, fps=args.fps, commands=commands, gt_masks=masks,
-                         start_stamp=args.start_stamp, storage=args.storage)
-    print(f"wrote {args.out}: {count} frames, {len(commands)} commands, GT masks: {'yes' if masks else 'no'}")
+                         start_stamp=args.start_stamp, storage=args.storage, depth=depth)
+    print(f"wrote {args.out}: {count} frames, {len(commands)} commands, GT masks: {'yes' if masks else 'no'}, "
+          f"depth: {'yes' if depth else 'no'}")
     return 0
 
 

@@ -81,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         print(f"{metrics['dataset']}: no ground truth; predictions under {args.out / 'Annotations'}")
+    position = metrics.get("position_3d")
+    if position:
+        print(f"3D position error: mean {position['abs_m_mean']:.3f} m, median {position['abs_m_median']:.3f} m; "
+              f"relative mean {100 * position['rel_mean']:.2f} %, median {100 * position['rel_median']:.2f} %; "
+              f"coverage {position['coverage']:.2f} of {position['frames']:.0f} in-view frames")
     print(f"metrics: {args.out / 'metrics.json'}" + ("" if args.no_report else f"  report: {args.out / 'report.md'}"))
     if metrics["failed"]:
         print(f"{len(metrics['failed'])} expression(s) failed (scored 0); see the report", file=sys.stderr)

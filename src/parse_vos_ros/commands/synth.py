@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenes", type=int, default=20, help="number of scenes")
     parser.add_argument("--frames", type=int, default=30, help="frames per scene")
     parser.add_argument("--size", type=parse_size, default=(320, 240), help="frame size WIDTHxHEIGHT (default 320x240)")
+    parser.add_argument("--depth", action="store_true",
+                        help="also write a 16UC1 depth PNG per frame (millimetres), the intrinsics and the objects' "
+                             "true 3D centres under Depth/SEQ/")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\rsynth: {done}/{total} scenes", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
     try:
-        meta = write_dataset(args.out, args.seed, args.scenes, args.frames, args.size, progress=progress)
+        meta = write_dataset(args.out, args.seed, args.scenes, args.frames, args.size, progress=progress,
+                             depth=args.depth)
     except ValueError as exc:
         print(f"parse-vos synth: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,9 @@
 """Occlusion order between overlapping tracks (method step 3).
 
-Two tracks whose boxes overlap are in an occlusion relation; without depth the track with the
-larger visible pixel area is taken as nearer the camera (the paper's heuristic): a partly
-hidden object shows fewer pixels than the one in front of it.
+Two tracks whose boxes overlap are in an occlusion relation. With a depth image the track with
+the smaller measured distance (median depth under its mask) is nearer; without depth, or when
+either distance is unknown, the track with the larger visible pixel area is taken as nearer the
+camera (the paper's heuristic): a partly hidden object shows fewer pixels than the one in front of it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def overlap_matrix(boxes: np.ndarray) -> np.ndarray:
 
 
 def occlusion_facts(
-    track_ids: Sequence[int], boxes: np.ndarray, areas: np.ndarray, min_overlap: float = 0.1
+    track_ids: Sequence[int], boxes: np.ndarray, areas: np.ndarray, min_overlap: float = 0.1,
+    distances: np.ndarray | None = None,
 ) -> list[OcclusionFact]:
     """Occlusion facts for every overlapping pair of visible tracks.
 
@@ -46,16 +48,21 @@ def occlusion_facts(
         boxes: ``(N, 4)`` xyxy pixel boxes on the same frame.
         areas: ``(N,)`` visible mask areas in pixels.
         min_overlap: pairs overlapping less than this (intersection over smaller box) are ignored.
+        distances: ``(N,)`` metres from the camera (NaN = unknown), or None without depth.
 
     Returns:
-        One fact per overlapping pair, ``front_id`` the larger visible area, strongest overlap first.
+        One fact per overlapping pair, ``front_id`` the nearer one (smaller distance when both
+        are measured, else the larger visible area), strongest overlap first.
     """
     ov = overlap_matrix(boxes)
     areas = np.asarray(areas, dtype=np.float64)
+    dist = np.full(len(areas), np.nan) if distances is None else np.asarray(distances, dtype=np.float64)
     ii, jj = np.nonzero(np.triu(ov >= min_overlap, k=1))
     facts = []
     for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
-        front, back = (i, j) if areas[i] >= areas[j] else (j, i)
-        facts.append(OcclusionFact(int(track_ids[front]), int(track_ids[back]), float(ov[i, j])))
+        measured = bool(np.isfinite(dist[i]) and np.isfinite(dist[j]))
+        i_front = dist[i] <= dist[j] if measured else areas[i] >= areas[j]
+        front, back = (i, j) if i_front else (j, i)
+        facts.append(OcclusionFact(int(track_ids[front]), int(track_ids[back]), float(ov[i, j]), measured))
     facts.sort(key=lambda f: -f.overlap)
     return facts

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -31,6 +32,7 @@ import numpy as np
 
 from parse_vos_ros.atomic import atomic_write_json, remove_stale_temps
 from parse_vos_ros.config import Config, load_config
+from parse_vos_ros.eval import position3d
 from parse_vos_ros.eval.datasets import ExpressionItem, convention, default_expressions, load_dataset
 from parse_vos_ros.eval.maskio import write_mask
 from parse_vos_ros.eval.metrics import evaluate_sequence, mean_over_sequences
@@ -138,13 +140,17 @@ def run_item(engine: Any, item: ExpressionItem, mode: str) -> tuple[list[np.ndar
     """Masks ``(H, W) bool`` per frame, per-frame records (state, score, timings) and wall seconds."""
     from parse_vos_ros.engine import run_offline
 
+    depths = item_depth(item)
     start = time.perf_counter()
     if mode == "offline":
-        results = run_offline(engine, item.frames(), item.text, fps=item.fps)
+        results = run_offline(engine, item.frames(), item.text, fps=item.fps, depths=depths)
     elif mode == "streaming":
         engine.reset()
         engine.set_command(item.text, 0.0)
-        results = [engine.push_frame(image, t / item.fps) for t, image in enumerate(item.frames())]
+        # Only with depth is the keyword passed: engines without depth support run data without depth.
+        with_depth = [{"depth": d} for d in depths] if depths else itertools.repeat({})
+        results = [engine.push_frame(image, t / item.fps, **kw)
+                   for t, (image, kw) in enumerate(zip(item.frames(), with_depth, strict=False))]
     else:
         raise ValueError(f"unknown mode {mode!r} (known: {', '.join(MODES)})")
     wall = time.perf_counter() - start
@@ -156,10 +162,31 @@ def run_item(engine: Any, item: ExpressionItem, mode: str) -> tuple[list[np.ndar
             "score": float(r.score),
             "track_ids": [int(t) for t in r.track_ids],
             "timings_ms": {k: round(float(v), 3) for k, v in r.timings_ms.items()},
+            **({"points": [[round(float(v), 4) for v in p.position] for p in r.points]} if depths else {}),
         }
         for r in results
     ]
     return [np.asarray(r.mask, dtype=bool) for r in results], records, wall
+
+
+def item_depth(item: ExpressionItem) -> list[Any] | None:
+    """The aligned depth frames of an item's video (``synth --depth`` layout), None without depth."""
+    from parse_vos_ros.synth_depth import load_depth
+
+    loaded = load_depth(item.image_paths)
+    return loaded[0] if loaded else None
+
+
+def _position_3d(item: ExpressionItem, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """3D position errors of the predicted points against the true centres (None without depth)."""
+    from parse_vos_ros.synth_depth import load_depth
+
+    loaded = load_depth(item.image_paths)
+    if loaded is None or not records or "points" not in records[0]:
+        return None
+    absolute, relative, missing = position3d.frame_errors([r["points"] for r in records], loaded[1], item.obj_ids)
+    return {**position3d.summary(absolute, relative, missing), "abs_errors_m": absolute, "rel_errors": relative,
+            "missing": missing}
 
 
 def evaluate_item(engine: Any, item: ExpressionItem, options: EvalOptions, signature: str) -> dict[str, Any]:
@@ -185,6 +212,9 @@ def evaluate_item(engine: Any, item: ExpressionItem, options: EvalOptions, signa
             result["scores"] = scores.summary()
             for record, j, f in zip(records, scores.j, scores.f, strict=True):
                 record["J"], record["F"] = float(j), float(f)
+            position = _position_3d(item, records)
+            if position is not None:
+                result["position_3d"] = position
     except Exception as exc:  # one bad expression must not end a long run
         result = {
             **base,
@@ -349,6 +379,7 @@ def aggregate(results: list[dict[str, Any]], options: EvalOptions, signature: st
             "sequences": len({r["video"] for r in results}),
         },
         "overall": _group_means(scored) if scored else {},
+        **({"position_3d": position} if (position := position3d.pooled(scored)) else {}),
         "overall_by_sequence": mean_over_sequences(list(sequences.values())) if sequences else {},
         "splits": splits,
         "timing": {

@@ -5,7 +5,10 @@ right", "behind", ...) turns one trajectory feature into a per-track score in [0
 score is the geometric mean of its descriptor scores, so a track must fit every descriptor.
 Features are measured in ego-compensated coordinates (camera motion removed) unless the phrase
 is relative to the camera, and normalised by the image width so thresholds do not depend on
-resolution (speeds in image widths per second).
+resolution (speeds in image widths per second). With a depth image, "toward / away from the
+camera" average the measured distance's log rate with the box-size rate (two measurements of one
+rate for a rigid object), "nearest / farthest" use the distance itself and "behind / in front" the
+depth occlusion order.
 """
 
 from __future__ import annotations
@@ -41,7 +44,11 @@ class Features:
         velocity: ``(N, 2)`` least-squares centre velocity, compensated, W/s.
         raw_velocity: ``(N, 2)`` the same in raw image coordinates (relative to the camera).
         speed: ``(N,)`` path speed W/s; early_speed, late_speed: the same over each half.
-        scale_rate: ``(N,)`` d log(sqrt(area)) / dt, 1/s (> 0 approaching).
+        scale_rate: ``(N,)`` d log(sqrt(area)) / dt, 1/s (> 0 approaching); with measured
+            distances the mean of that and -d log(distance) / dt (the same for a rigid object:
+            two measurements of one rate; a mask that grows by segmentation alone, or a fragment
+            of an approaching object, shows only one of them).
+        distance: ``(N,)`` newest measured distance, metres (NaN without depth).
         x, y: ``(N,)`` newest visible centre in [0, 1] of width/height.
         area: ``(N,)`` newest visible area, fraction of the image.
         first_seen: ``(N,)`` stamp of the first visible sample (s).
@@ -59,6 +66,7 @@ class Features:
     area: np.ndarray
     first_seen: np.ndarray
     known: np.ndarray
+    distance: np.ndarray
 
 
 def _fit_slope(t: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -89,7 +97,8 @@ def features(trajectories: Sequence[Trajectory], image_size: tuple[int, int]) ->
     w, h = float(image_size[0]), float(image_size[1])
     n = len(trajectories)
     nan2 = np.full((n, 2), np.nan)
-    f = Features(nan2.copy(), nan2.copy(), *(np.full(n, np.nan) for _ in range(8)), np.zeros(n, bool))
+    f = Features(nan2.copy(), nan2.copy(), *(np.full(n, np.nan) for _ in range(8)), np.zeros(n, bool),
+                 np.full(n, np.nan))
     for i, tr in enumerate(trajectories):
         vis = tr.visible & (tr.areas > 0)
         if not vis.any():
@@ -112,7 +121,20 @@ def features(trajectories: Sequence[Trajectory], image_size: tuple[int, int]) ->
         f.early_speed[i] = _path_speed(t[early], comp[early]) if early.sum() > 1 else 0.0
         f.late_speed[i] = _path_speed(t[late], comp[late]) if late.sum() > 1 else 0.0
         f.scale_rate[i] = _fit_slope(t, 0.5 * np.log(np.maximum(tr.areas[vis], 1.0)))
+        if tr.distances is not None:
+            _depth_features(f, i, tr.stamps, tr.distances)
     return f
+
+
+def _depth_features(f: Features, i: int, stamps: np.ndarray, distances: np.ndarray) -> None:
+    """Measured distance and (over ``MIN_DURATION_S`` or more) approach rate of track ``i``."""
+    ok = np.isfinite(distances) & (distances > 0)
+    if not ok.any():
+        return
+    t, d = stamps[ok], distances[ok]
+    f.distance[i] = d[-1]
+    if t[-1] - t[0] >= MIN_DURATION_S and np.isfinite(f.scale_rate[i]):
+        f.scale_rate[i] = 0.5 * (f.scale_rate[i] - _fit_slope(t, np.log(d)))
 
 
 def _relative(values: np.ndarray, higher_better: bool) -> np.ndarray:
@@ -225,12 +247,14 @@ def _center(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray
 
 
 def _near(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
-    # Larger (and lower in the image) is nearer; an occluder in front scores more.
-    return np.clip(_relative(f.area, True) * 0.8 + 0.2 * occ["front"], 0, 1)
+    # Measured distance when there is depth; else larger is nearer. An occluder in front scores more.
+    nearness = _relative(f.distance, False) if np.isfinite(f.distance).any() else _relative(f.area, True)
+    return np.clip(nearness * 0.8 + 0.2 * occ["front"], 0, 1)
 
 
 def _far(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
-    return np.clip(_relative(f.area, False) * 0.8 + 0.2 * occ["back"], 0, 1)
+    farness = _relative(f.distance, True) if np.isfinite(f.distance).any() else _relative(f.area, False)
+    return np.clip(farness * 0.8 + 0.2 * occ["back"], 0, 1)
 
 
 def _behind(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
@@ -413,6 +437,8 @@ class RuleMotionReasoner:
                 if feats.known[i]
                 else "motion unknown (short history)"
             )
+            if np.isfinite(feats.distance[i]):
+                motion += f" dist={feats.distance[i]:.2f}m"
             parts = ", ".join(f"{name}={per[k, i]:.2f}" for k, (name, _) in enumerate(rules))
             notes.append(f"#{tid} {motion} x={feats.x[i]:.2f}: {parts or 'no descriptors'} -> {total[i]:.2f}")
         used = ", ".join(name for name, _ in rules) or "none"

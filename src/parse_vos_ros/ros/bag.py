@@ -9,6 +9,9 @@ Bag layout written by :func:`make_bag` (topic names are the node's inputs at the
 - ``/image``: sensor_msgs/msg/Image rgb8, header stamp = capture time, frame_id ``camera``
 - ``/command_stamped``: parse_vos_ros/msg/ReferringCommand at its scheduled time
 - ``/gt/mask``: sensor_msgs/msg/Image mono8 ground truth, same header stamp as its image
+- with depth: ``/depth`` (sensor_msgs/msg/Image 16UC1 millimetres, aligned to the image) and
+  ``/camera_info`` (sensor_msgs/msg/CameraInfo, plumb_bob without distortion), frame_id
+  ``camera_color_optical_frame``, same header stamp as the image and written just before it
 
 The bag's log time of each message equals its header stamp, so replay timing is the capture timing.
 """
@@ -30,10 +33,15 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from parse_vos_ros import image_codec
+from parse_vos_ros.context.depth import DepthError, DepthFrame, Intrinsics, decode_depth
 
 IMAGE_TOPIC = "/image"
 COMMAND_TOPIC = "/command_stamped"
 GT_TOPIC = "/gt/mask"
+DEPTH_TOPIC = "/depth"
+CAMERA_INFO_TOPIC = "/camera_info"
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+OPTICAL_FRAME = "camera_color_optical_frame"
 TARGET_TOPIC = "/target"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMMAND_TYPE = "parse_vos_ros/msg/ReferringCommand"
@@ -64,12 +72,14 @@ class BagContents:
         images: T arrays ``(H, W, 3) uint8`` RGB.
         commands: commands in time order.
         gt: ground-truth ``(H, W) bool`` masks by image stamp (rounded to ns).
+        depth: aligned depth frames by stamp (ns), where the bag has depth and camera_info.
     """
 
     stamps: list[float] = field(default_factory=list)
     images: list[np.ndarray] = field(default_factory=list)
     commands: list[TimedCommand] = field(default_factory=list)
     gt: dict[int, np.ndarray] = field(default_factory=dict)
+    depth: dict[int, DepthFrame] = field(default_factory=dict)
 
 
 def stamp_ns(seconds: float) -> int:
@@ -114,6 +124,27 @@ def _image_msg(store: Typestore, raw: image_codec.RawImage, stamp: float, frame_
     )
 
 
+def _depth_msg(store: Typestore, depth_mm: np.ndarray, stamp: float) -> Any:
+    depth_mm = np.ascontiguousarray(depth_mm, dtype="<u2")
+    h, w = depth_mm.shape
+    return store.types[IMAGE_TYPE](
+        header=_header(store, stamp, OPTICAL_FRAME), height=h, width=w, encoding="16UC1", is_bigendian=0,
+        step=2 * w, data=np.frombuffer(depth_mm.tobytes(), dtype=np.uint8),
+    )
+
+
+def _camera_info_msg(store: Typestore, k: Intrinsics, stamp: float) -> Any:
+    """A CameraInfo for an undistorted (rectified, aligned) image with intrinsics ``k``."""
+    roi_t = store.types["sensor_msgs/msg/RegionOfInterest"]
+    kk = np.array([k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0])
+    pp = np.array([k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0])
+    return store.types[CAMERA_INFO_TYPE](
+        header=_header(store, stamp, OPTICAL_FRAME), height=k.height, width=k.width, distortion_model="plumb_bob",
+        d=np.zeros(5), k=kk, r=np.eye(3).reshape(-1), p=pp, binning_x=0, binning_y=0,
+        roi=roi_t(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
+    )
+
+
 def write_bag(path: str | os.PathLike[str], storage: str = "sqlite3") -> Writer:
     """A rosbags Writer for a new bag directory (open it with ``with`` or ``.open()``; fails if it exists)."""
     if storage not in STORAGES:
@@ -123,7 +154,8 @@ def write_bag(path: str | os.PathLike[str], storage: str = "sqlite3") -> Writer:
 
 def make_bag(path: str | os.PathLike[str], frames: Iterable[np.ndarray], *, fps: float = 30.0,
              commands: Sequence[TimedCommand] = (), gt_masks: Iterable[np.ndarray] | None = None,
-             start_stamp: float = 1000.0, storage: str = "sqlite3", frame_id: str = "camera") -> int:
+             start_stamp: float = 1000.0, storage: str = "sqlite3", frame_id: str = "camera",
+             depth: Sequence[tuple[np.ndarray, Intrinsics]] | None = None) -> int:
     """Write frames (+ commands + optional ground truth) into a new bag at ``path``.
 
     The bag is written to a temporary sibling directory and renamed at the end, so an
@@ -133,6 +165,8 @@ def make_bag(path: str | os.PathLike[str], frames: Iterable[np.ndarray], *, fps:
         frames: ``(H, W, 3) uint8`` RGB images, captured at ``fps``.
         commands: scheduled commands (stamps in the same clock as ``start_stamp``).
         gt_masks: ``(H, W)`` masks aligned with ``frames`` (nonzero = target), or None.
+        depth: per frame ``((H, W) uint16 millimetres, intrinsics)``, written as ``/depth`` and
+            ``/camera_info``; or None.
         start_stamp: stamp of the first frame in seconds.
 
     Returns:
@@ -155,6 +189,9 @@ def make_bag(path: str | os.PathLike[str], frames: Iterable[np.ndarray], *, fps:
             img_conn = writer.add_connection(IMAGE_TOPIC, IMAGE_TYPE, typestore=store)
             cmd_conn = writer.add_connection(COMMAND_TOPIC, COMMAND_TYPE, typestore=store)
             gt_conn = writer.add_connection(GT_TOPIC, IMAGE_TYPE, typestore=store) if gt_masks is not None else None
+            depth_conns = (writer.add_connection(DEPTH_TOPIC, IMAGE_TYPE, typestore=store),
+                           writer.add_connection(CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, typestore=store)
+                           ) if depth is not None else None
             pending = sorted(commands, key=lambda c: c.stamp)
             masks: Iterator[np.ndarray] | None = iter(gt_masks) if gt_masks is not None else None
 
@@ -168,6 +205,17 @@ def make_bag(path: str | os.PathLike[str], frames: Iterable[np.ndarray], *, fps:
             for index, frame in enumerate(frames):
                 stamp = start_stamp + index / fps
                 write_commands_until(stamp)
+                if depth is not None and depth_conns is not None:
+                    if index >= len(depth):
+                        raise BagError(f"fewer depth images than frames (ran out at frame {index})")
+                    depth_mm, intrinsics = depth[index]
+                    if depth_mm.shape != frame.shape[:2]:
+                        raise BagError(f"depth {index} is {depth_mm.shape}, frame is {frame.shape[:2]}")
+                    # Before the colour image: a node pairs it as soon as the image arrives.
+                    writer.write(depth_conns[0], stamp_ns(stamp),
+                                 store.serialize_cdr(_depth_msg(store, depth_mm, stamp), IMAGE_TYPE))
+                    writer.write(depth_conns[1], stamp_ns(stamp),
+                                 store.serialize_cdr(_camera_info_msg(store, intrinsics, stamp), CAMERA_INFO_TYPE))
                 raw = image_codec.encode_rgb8(frame)
                 writer.write(img_conn, stamp_ns(stamp),
                              store.serialize_cdr(_image_msg(store, raw, stamp, frame_id), IMAGE_TYPE))
@@ -192,8 +240,11 @@ def read_bag(path: str | os.PathLike[str], image_topic: str = IMAGE_TOPIC, comma
     """Decode images (any supported encoding), commands and ground-truth masks from a bag."""
     store = typestore()
     out = BagContents()
+    depth_raw: dict[int, np.ndarray] = {}
+    infos: dict[int, Intrinsics] = {}
     with Reader(Path(path)) as reader:
-        conns = [c for c in reader.connections if c.topic in (image_topic, command_topic, gt_topic)]
+        conns = [c for c in reader.connections
+                 if c.topic in (image_topic, command_topic, gt_topic, DEPTH_TOPIC, CAMERA_INFO_TOPIC)]
         if not any(c.topic == image_topic for c in conns):
             topics = sorted({c.topic for c in reader.connections})
             raise BagError(f"{path} has no '{image_topic}' topic (topics: {', '.join(topics)})")
@@ -205,10 +256,19 @@ def read_bag(path: str | os.PathLike[str], image_topic: str = IMAGE_TOPIC, comma
             elif conn.topic == gt_topic:
                 out.gt[stamp_ns(stamp)] = image_codec.decode_mask(msg.height, msg.width, msg.step, msg.encoding,
                                                                   msg.data.tobytes())
+            elif conn.topic == DEPTH_TOPIC:
+                depth_raw[stamp_ns(stamp)] = decode_depth(msg.encoding, msg.height, msg.width, msg.step,
+                                                          bool(msg.is_bigendian), msg.data.tobytes())
+            elif conn.topic == CAMERA_INFO_TOPIC:
+                try:
+                    infos[stamp_ns(stamp)] = Intrinsics.from_k(msg.k, msg.width, msg.height)
+                except DepthError as exc:
+                    raise BagError(f"{path}: camera_info at {stamp:.3f}: {exc}") from None
             else:
                 out.images.append(image_codec.decode_image(msg.encoding, msg.height, msg.width, msg.step,
                                                            msg.is_bigendian, msg.data))
                 out.stamps.append(stamp)
+    out.depth = {key: DepthFrame(d, infos[key], OPTICAL_FRAME) for key, d in depth_raw.items() if key in infos}
     return out
 
 
@@ -344,7 +404,8 @@ def run_offline(contents: BagContents, engine: Any, on_frame: Callable[[int, Any
         while pending and pending[0].stamp <= stamp:
             cmd = pending.pop(0)
             engine.set_command(cmd.text, cmd.stamp, cmd.command_id)
-        result = engine.push_frame(image, stamp)
+        depth = contents.depth.get(stamp_ns(stamp))
+        result = engine.push_frame(image, stamp) if depth is None else engine.push_frame(image, stamp, depth=depth)
         out[stamp_ns(stamp)] = result.mask
         if on_frame is not None:
             on_frame(index, result)

@@ -99,7 +99,8 @@ def replay(node: Node, path: str | os.PathLike[str], *, rate: float = 1.0, remap
         waited = [publishers[c.id] for c in conns if c.topic in wait_for]
         if waited and not wait_for_subscribers(waited, wait_s):
             raise TimeoutError(f"no subscriber on {list(wait_for)} after {wait_s} s")
-        image_conns = {c.id for c in conns if c.msgtype == bag.IMAGE_TYPE and c.topic != bag.GT_TOPIC}
+        image_conns = {c.id for c in conns
+                       if c.msgtype == bag.IMAGE_TYPE and c.topic not in (bag.GT_TOPIC, bag.DEPTH_TOPIC)}
         start_wall: float | None = None
         start_bag = 0
         for conn, timestamp, raw in reader.messages(connections=conns):
@@ -299,6 +300,9 @@ def run_through_node(path: str | os.PathLike[str], *, profile: str = "default", 
                 raise RuntimeError(f"the recorder failed: {err}")
         process.stop()
         executor.shutdown()
+        # A spin thread still inside rcl when the interpreter exits can abort the process
+        # ("terminate called without an active exception"): let it leave first.
+        spinner.join(timeout=5.0)
         node.destroy_node()
     return NodeRun(masks, states, latency, replay_stats, process.text())
 

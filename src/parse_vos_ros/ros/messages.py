@@ -11,12 +11,13 @@ from typing import Any
 
 import cv2
 import numpy as np
+from geometry_msgs.msg import Point, PointStamped, Vector3
 from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from parse_vos_ros.image_codec import RawImage, encode_mono8, encode_rgb8
 from parse_vos_ros.msg import TargetSegmentation
-from parse_vos_ros.types import FrameResult, TargetState
+from parse_vos_ros.types import FrameResult, TargetPoint, TargetState
 
 STATE_CODES: dict[TargetState, int] = {
     TargetState.IDLE: TargetSegmentation.STATE_IDLE,
@@ -78,7 +79,31 @@ def target_message(result: FrameResult, header: Header, mask_msg: Image, command
     msg.score = float(np.clip(result.score, 0.0, 1.0))
     msg.box = box_roi(result.box, mask_msg.height, mask_msg.width)
     msg.mask = mask_msg
+    if result.points:
+        msg.has_position = True
+        msg.position_frame_id = result.points[0].frame_id or header.frame_id
+        msg.position_track_ids = [int(p.track_id) for p in result.points]
+        msg.positions = [point_message(p) for p in result.points]
+        msg.extents = [Vector3(x=float(e[0]), y=float(e[1]), z=float(e[2])) for e in (p.extent for p in result.points)]
     return msg
+
+
+def point_message(point: TargetPoint) -> Point:
+    """A TargetPoint's position as geometry_msgs/Point (metres)."""
+    x, y, z = (float(v) for v in point.position)
+    return Point(x=x, y=y, z=z)
+
+
+def point_stamped_messages(result: FrameResult, header: Header) -> list[PointStamped]:
+    """One PointStamped per 3D target point: the image's stamp, the depth's optical frame."""
+    out = []
+    for point in result.points:
+        msg = PointStamped()
+        msg.header.stamp = header.stamp
+        msg.header.frame_id = point.frame_id or header.frame_id
+        msg.point = point_message(point)
+        out.append(msg)
+    return out
 
 
 def mask_message(result: FrameResult, header: Header, height: int, width: int) -> Image:

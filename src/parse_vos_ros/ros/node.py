@@ -3,8 +3,11 @@
 Topics are relative to the node namespace (remap ``image`` to the camera topic):
 
 - in: ``image`` (sensor_msgs/Image, depth 1, reliability matched to the publishers),
-  ``command`` (std_msgs/String transcript), ``command_stamped`` (parse_vos_ros/ReferringCommand)
-- out: ``target`` (parse_vos_ros/TargetSegmentation), ``mask`` (mono8, header of the input
+  ``command`` (std_msgs/String transcript), ``command_stamped`` (parse_vos_ros/ReferringCommand),
+  optional ``depth`` (sensor_msgs/Image 16UC1 mm / 32FC1 m, aligned) and ``camera_info``
+  (sensor_msgs/CameraInfo), paired by stamp (:mod:`parse_vos_ros.ros.depth_input`)
+- out: ``target_point`` (geometry_msgs/PointStamped per selected target, with depth),
+  ``target`` (parse_vos_ros/TargetSegmentation), ``mask`` (mono8, header of the input
   image), ``debug_image`` (rgb8 overlay, computed only while someone subscribes), ``reasoning``
   (std_msgs/String JSON trace, on change), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray)
 - services: ``set_command`` (parse_vos_ros/SetCommand), ``reset`` (std_srvs/Trigger)
@@ -33,21 +36,24 @@ from typing import Any, Protocol
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 
 from parse_vos_ros import image_codec
 from parse_vos_ros.config import Config, ConfigError
+from parse_vos_ros.context.depth import DepthFrame
 from parse_vos_ros.msg import ReferringCommand, TargetSegmentation
 from parse_vos_ros.parsing.base import CommandParseError
 from parse_vos_ros.ros import messages, params, qos
+from parse_vos_ros.ros.depth_input import DepthInput
 from parse_vos_ros.ros.faults import FaultLog
 from parse_vos_ros.srv import SetCommand
-from parse_vos_ros.types import FrameResult, ParsedCommand
+from parse_vos_ros.types import FrameResult, ParsedCommand, TargetState
 
 RELIABILITY_CHECK_S = 1.0
 LOG_PREVIEW_CHARS = 80
@@ -62,7 +68,7 @@ class EngineLike(Protocol):
     def set_command(self, command: str | ParsedCommand, stamp: float | None = None,
                     command_id: str = "") -> ParsedCommand: ...
     def clear_command(self) -> None: ...
-    def push_frame(self, image: np.ndarray, stamp: float) -> FrameResult: ...
+    def push_frame(self, image: np.ndarray, stamp: float, depth: DepthFrame | None = None) -> FrameResult: ...
     def reset(self) -> None: ...
     def stats(self) -> dict[str, float]: ...
     def close(self) -> None: ...
@@ -134,10 +140,16 @@ class ParseVosNode(LifecycleNode):
         self._mask_pub = self.create_lifecycle_publisher(Image, "mask", out_qos)
         self._debug_pub = self.create_lifecycle_publisher(Image, "debug_image", qos.output_qos(depth=1))
         self._reasoning_pub = self.create_lifecycle_publisher(String, "reasoning", qos.command_qos())
+        self._point_pub = self.create_lifecycle_publisher(PointStamped, "target_point", out_qos)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         self._reliability = qos.choose_image_reliability([], self.config.ros.image_reliability)
         self._image_sub = self._subscribe_images(self._reliability)
+        self._depth_input = DepthInput(self.config.ros.depth_tolerance_s)
+        # Best effort accepts reliable and best-effort drivers alike; a few deep, so a depth image
+        # arriving just before or after its colour frame is still there when the worker pairs them.
+        self.create_subscription(Image, "depth", self._depth_input.on_depth, qos.sensor_qos())
+        self.create_subscription(CameraInfo, "camera_info", self._depth_input.on_camera_info, qos.sensor_qos())
         self.create_subscription(String, "command", self._on_command, qos.command_qos())
         self.create_subscription(ReferringCommand, "command_stamped", self._on_command_stamped, qos.command_qos())
         self.create_service(SetCommand, "set_command", self._on_set_command)
@@ -252,6 +264,7 @@ class ParseVosNode(LifecycleNode):
         if plan.resubscribe:
             self._resubscribe(qos.choose_image_reliability(self._offered_reliability(),
                                                            plan.config.ros.image_reliability))
+        self._depth_input.tolerance_s = plan.config.ros.depth_tolerance_s
         if "ros.fault_log_period_s" in plan.live:
             self._faults.period_s = plan.config.ros.fault_log_period_s
         if "ros.diagnostics_period_s" in plan.live:
@@ -372,17 +385,31 @@ class ParseVosNode(LifecycleNode):
             self._faults.report("stream_restart", f"stamp jumped back {self._last_stamp - stamp:.2f} s; tracks reset")
             self._reset_engine()
         self._last_size, self._last_stamp = size, stamp
+        depth = self._pair_depth(stamp, size)
         try:
             with self._engine_lock:
                 if self._engine is None:
                     return  # cleaned up while this frame was in flight
-                result = self._engine.push_frame(image, stamp)
+                result = (self._engine.push_frame(image, stamp) if depth is None
+                          else self._engine.push_frame(image, stamp, depth=depth))
         except Exception as exc:  # the node must stay up whatever a backend does on one frame
             self._reject("engine_error", f"frame {stamp:.3f} failed in the engine: {type(exc).__name__}: {exc}")
             return
         self._counters["processed"] += 1
+        if depth is not None and not result.points and result.state in (TargetState.TRACKING, TargetState.AMBIGUOUS):
+            self._faults.report("depth_invalid_on_target", f"frame {stamp:.3f}: no valid depth under the target's "
+                                                           "mask (holes, NaN or zeros): no target_point")
         self._last_result = result
         self._publish(result, msg.header, image)
+
+    def _pair_depth(self, stamp: float, size: tuple[int, int]) -> DepthFrame | None:
+        """The depth paired with this colour frame; a depth fault is counted and the frame stays 2D."""
+        depth, fault = self._depth_input.pair(stamp, *size)
+        if fault is not None:
+            self._faults.report(fault.kind, fault.message)
+        if depth is not None:
+            self._counters["with_depth"] += 1
+        return depth
 
     def _reset_engine(self) -> None:
         with self._engine_lock:
@@ -398,6 +425,8 @@ class ParseVosNode(LifecycleNode):
         mask_msg = messages.mask_message(result, header, height, width)
         self._target_pub.publish(messages.target_message(result, header, mask_msg, self._command_text))
         self._mask_pub.publish(mask_msg)
+        for point in messages.point_stamped_messages(result, header):
+            self._point_pub.publish(point)
         if self._debug_pub.get_subscription_count() > 0:
             mask = messages.fit_mask(result.mask, height, width)
             self._debug_pub.publish(messages.overlay_message(image_codec.overlay(image, mask, result.box), header))
@@ -460,7 +489,7 @@ class ParseVosNode(LifecycleNode):
             counters = dict(self._counters)
         values: dict[str, str] = {
             f"frames_{k}": str(counters.get(k, 0))
-            for k in ("received", "processed", "dropped", "rejected", "ignored_inactive")
+            for k in ("received", "processed", "dropped", "rejected", "ignored_inactive", "with_depth")
         }
         values["lifecycle"] = self.lifecycle
         values["backends"] = self._backends

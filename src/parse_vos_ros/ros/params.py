@@ -22,7 +22,8 @@ from parse_vos_ros.config import Config, ConfigError, config_from_dict, merge, u
 
 # Keys the node applies without touching the engine.
 LIVE_KEYS = frozenset({"ros.max_image_pixels", "ros.frame_id_override", "ros.diagnostics_period_s",
-                       "ros.stall_warn_s", "ros.stream_restart_s", "ros.fault_log_period_s", "ros.fault_warn_s"})
+                       "ros.stall_warn_s", "ros.stream_restart_s", "ros.fault_log_period_s", "ros.fault_warn_s",
+                       "ros.depth_tolerance_s"})
 # Keys that need the image subscription to be re-created.
 SUBSCRIPTION_KEYS = frozenset({"ros.image_reliability"})
 

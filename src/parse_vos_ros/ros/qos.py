@@ -48,6 +48,14 @@ def image_qos(reliability: str) -> QoSProfile:
     )
 
 
+def sensor_qos(depth: int = 5) -> QoSProfile:
+    """Best-effort keep-last for side inputs (depth, camera_info): matches reliable and best-effort drivers."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.VOLATILE,
+    )
+
+
 def output_qos(depth: int = 5) -> QoSProfile:
     """Reliable keep-last for outputs (target, mask, overlay): matches reliable and best-effort readers."""
     return QoSProfile(
