@@ -93,10 +93,12 @@ PHYSICAL = ("physical_entity", "Tops", 0)
 
 # Where WordNet's senses are known to miss the everyday visual meaning of a word, the lemma is
 # read as another lemma. Documented in docs/models.md; keep it short.
+# A word read as one synset (lemma, lexicographer file, n-th sense in it).
 EXCEPTIONS = {
-    "people": "person",  # WordNet: people.n.01 is a group (abstraction), not persons
-    "folk": "person",  # likewise a social group
-    "kart": "go-kart",  # the short form is not in WordNet 3.0
+    "vehicle": ("conveyance", "artifact", 0),  # WordNet files bus and train under public transport, not vehicle
+    "people": ("person", "Tops", 0),  # WordNet: people.n.01 is a group (an abstraction), not persons
+    "folk": ("person", "Tops", 0),  # likewise a social group
+    "kart": ("go-kart", "artifact", 0),  # the short form is not in WordNet 3.0
 }
 
 FLAG_PHYSICAL, FLAG_NARROWER = 1, 2
@@ -225,6 +227,7 @@ def build(wn: WordNet) -> dict[str, object]:
     coco_index = {coco[name]: COCO_CLASSES.index(name) for name in COCO_SENSES}
     groups = {name: wn.sense(*spec) for name, spec in GROUPS.items()}
     physical = wn.sense(*PHYSICAL)
+    animal, person, hominid = groups["animal"], groups["person"], wn.sense("hominid", "animal", 0)
     labels = IMAGENET_LABELS.read_text(encoding="utf-8").splitlines()
     inet = imagenet_synsets(wn, labels)
     inet_anc = [(i, wn.ancestors(o)) for i, o in enumerate(inet) if o is not None]
@@ -237,6 +240,11 @@ def build(wn: WordNet) -> dict[str, object]:
         kept = [o for o in offsets if physical in wn.ancestors(o) or any(c in wn.ancestors(o) for c in coco_index)]
         if not kept or kept[0] not in common:
             return None  # the noun's common meaning is abstract ("instruction", "sign")
+        if any(animal in wn.ancestors(o) and hominid not in wn.ancestors(o) for o in kept):
+            # A noun naming an animal names the animal in a scene; its person senses are figures of
+            # speech ("a tiger" of a fierce person, "a cow" of a woman). "man" keeps its person
+            # sense: its animal sense is the hominid.
+            kept = [o for o in kept if animal in wn.ancestors(o) or person not in wn.ancestors(o)]
         classes: set[int] = set()
         narrower = False
         for o in kept:
@@ -255,20 +263,26 @@ def build(wn: WordNet) -> dict[str, object]:
     entries: list[list[object]] = []
     entry_ids: dict[str, int] = {}
     lemmas: dict[str, int] = {}
-    for lemma in sorted(wn.senses):
-        got = describe(wn.visual_senses(lemma, groups.values()), wn.common_senses(lemma))
-        if got is None:
-            continue
-        classes, imagenet, flags, group = got
+
+    def entry_of(described: tuple[list[int], list[int], int, list[str]]) -> int:
+        """The index of the (deduplicated) table entry for ``describe``'s answer."""
+        classes, imagenet, flags, group = described
         row = [classes, ranges(imagenet), flags, "+".join(group)]
         key = json.dumps(row)
         if key not in entry_ids:
             entry_ids[key] = len(entries)
             entries.append(row)
-        lemmas[lemma.replace("_", " ")] = entry_ids[key]
-    for word, target in EXCEPTIONS.items():
-        if target in lemmas:
-            lemmas[word] = lemmas[target]
+        return entry_ids[key]
+    for lemma in sorted(wn.senses):
+        got = describe(wn.visual_senses(lemma, groups.values()), wn.common_senses(lemma))
+        if got is None:
+            continue
+        lemmas[lemma.replace("_", " ")] = entry_of(got)
+    for word, spec in EXCEPTIONS.items():
+        offset = wn.sense(*spec)
+        got = describe([offset], [offset])
+        if got is not None:
+            lemmas[word] = entry_of(got)
     plurals = {p.replace("_", " "): s.replace("_", " ") for p, s in wn.plurals.items()
                if s.replace("_", " ") in lemmas and p.replace("_", " ") not in lemmas}
     mapped = sum(o is not None for o in inet[1:])
