@@ -75,3 +75,14 @@ def test_an_unknown_noun_takes_any_box_weighed_down(detector) -> None:
     dets = detector.detect(frame(), ["the zorblax"])
     assert dets[0].source.startswith("yolox-any:")
     assert dets[0].score <= 0.5
+
+
+@pytest.mark.parametrize(("name", "girl_x"), [("bedroom_00000.jpg", 208), ("bedroom_00199.jpg", 195)])
+def test_colour_words_tell_the_two_children_apart(detector, name: str, girl_x: float) -> None:
+    # The girl wears a blue skirt, the boy a black and white shirt; they swap sides over the clip.
+    def centre_x(phrase: str) -> float:
+        top = detector.detect(frame(name), [phrase])[0]
+        return float(top.box[0] + top.box[2]) / 2
+
+    assert abs(centre_x("the child in blue") - girl_x) < 20
+    assert abs(centre_x("the child in black") - girl_x) > 50

@@ -137,19 +137,13 @@ class EmbeddedDetector:
             if (info.colours or info.part_colours) and hsv is None:
                 hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
             if info.colours:
+                scores = scores * cues.colour_factors(hsv, boxes, info.colours, ())
                 colour = cues.colours_mask(hsv, info.colours)
-                # A colour word is a hard requirement: candidates without the colour sink below
-                # those with it. Relative, though: when no candidate shows the colour (the light,
-                # or a loose word: a "golden" dog that films white), the other cues decide.
-                fit = 0.2 + 0.8 * np.clip(cues.box_mean(colour, boxes) / 0.3, 0.0, 1.0)
-                scores = scores * (fit / fit.max() if len(fit) else fit)
                 cb, cs = cues.colour_boxes(colour, cues.colour_purity(hsv, info.colours), min_area, merge_px)
                 boxes, scores = np.concatenate([boxes, cb]), np.concatenate([scores, cs * _W_COLOUR])
                 cue = np.concatenate([cue, np.full(len(cs), "colour")])
             if info.part_colours and len(boxes):
-                # A part (a red beak, a red harness) covers little of the object: a soft preference.
-                share = cues.box_mean(cues.colours_mask(hsv, info.part_colours), boxes)
-                scores = scores * (0.7 + 0.3 * np.clip(share / 0.03, 0.0, 1.0))
+                scores = scores * cues.colour_factors(hsv, boxes, (), info.part_colours)
             if len(boxes) == 0:
                 continue
             scores = scores * (1.0 - _OBJECTNESS_WEIGHT + _OBJECTNESS_WEIGHT * cues.box_mean(objectness, boxes))

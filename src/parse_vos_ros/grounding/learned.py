@@ -11,6 +11,7 @@ Per phrase, its head noun (``word_classes.classes_for``) decides the path:
    down;
 4. when nothing scores, the weight-free ``EmbeddedDetector`` (motion, colour, saliency) is the last
    resort.
+Colour words re-rank a phrase's boxes as in the weight-free detector (``cues.colour_factors``).
 
 Crop recognition is bounded: at most ``grounding.classifier_crops`` crops per keyframe. A box that
 overlaps one recognized on an earlier keyframe reuses that recognition; crops go to the new boxes
@@ -27,13 +28,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from parse_vos_ros.backends import BackendLoadError
 from parse_vos_ros.config import Config
+from parse_vos_ros.grounding import cues
 from parse_vos_ros.grounding.association import iou_matrix
 from parse_vos_ros.grounding.crop_classifier import CropClassifier, load_labels, subtree_mass
 from parse_vos_ros.grounding.embedded import EmbeddedDetector
+from parse_vos_ros.grounding.vocabulary import analyse_phrase
 from parse_vos_ros.grounding.word_classes import WordClasses, classes_for
 from parse_vos_ros.grounding.yolox import COCO_CLASSES, Boxes, YoloxDetector
 from parse_vos_ros.types import Detection, FrameContext
@@ -146,13 +150,30 @@ class LearnedDetector:
         wanted = [self._candidates(found, words) for _, words in plans]
         recognized = self._recognize(frame, found, [np.flatnonzero(recog) for _, recog in wanted])
         out: list[Detection] = []
+        hsv: tuple[np.ndarray, float] | None = None  # working-size HSV image and its scale, made on demand
         for (phrase, words), (chosen, recog) in zip(plans, wanted, strict=True):
             dets = self._score(phrase, words, found, chosen, recog, recognized)
+            cue = analyse_phrase(phrase)
+            if dets and (cue.colours or cue.part_colours):
+                # Colour words ("the brown and white cow") tell apart boxes of one class.
+                hsv = hsv or self._hsv(image)
+                boxes = np.array([d.box for d in dets]) * hsv[1]
+                for d, f in zip(dets, cues.colour_factors(hsv[0], boxes, cue.colours, cue.part_colours), strict=True):
+                    d.score *= float(f)
             if not any(d.score >= self.yolox.score_threshold for d in dets):
                 dets += self.fallback.detect(frame, [phrase])  # nothing the models name: weight-free cues
             out += dets
         out.sort(key=lambda d: -d.score)
         return out[: self.params.max_detections]
+
+    def _hsv(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """``(h, w, 3) uint8`` OpenCV HSV of ``image`` at the weight-free detector's working width, and
+        the scale (working px per image px)."""
+        full_w = image.shape[1]
+        w = min(self.fallback.params.width, full_w) if self.fallback.params.width > 0 else full_w
+        s = w / full_w
+        small = cv2.resize(image, (w, max(1, round(image.shape[0] * s))), interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(small, cv2.COLOR_RGB2HSV), s
 
     # -- per phrase -----------------------------------------------------------------------------------
     def _candidates(self, found: Boxes, words: WordClasses) -> tuple[np.ndarray, np.ndarray]:
