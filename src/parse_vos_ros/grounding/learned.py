@@ -15,7 +15,8 @@ Colour words re-rank a phrase's boxes as in the weight-free detector (``cues.col
 
 Crop recognition is bounded: at most ``grounding.classifier_crops`` crops per keyframe. A box that
 overlaps one recognized on an earlier keyframe reuses that recognition; crops go to the new boxes
-first, then to the most ambiguous (mass nearest the middle) and oldest recognitions. The
+first, then to those whose earlier recognition was the least confident (lowest top-class
+probability), then the oldest. The
 recognition joins ``Detection.score``, which the track store averages into the track's
 confidence and the reasoners weigh in the selection.
 
@@ -221,7 +222,7 @@ class LearnedDetector:
     def _recognize(self, frame: FrameContext, found: Boxes, needed: list[np.ndarray]) -> dict[int, np.ndarray]:
         """``{box index: (1001,) probabilities}`` for the boxes in ``needed``: remembered recognitions of
         overlapping earlier boxes, and fresh crops for at most ``classifier_crops`` boxes, new ones first,
-        then those whose remembered answer is most ambiguous, then the oldest."""
+        then those whose remembered answer is the least confident, then the oldest."""
         self.crops_last_keyframe = 0
         indices = np.unique(np.concatenate(needed)) if needed else np.zeros(0, np.int64)
         if self.classifier is None or indices.size == 0:
@@ -238,8 +239,8 @@ class LearnedDetector:
             old = reuse.get(i)
             if old is None:
                 return (0, 0.0, 0)  # never recognized: first
-            certainty = float(abs(old.probs[1:].max() - 0.5))  # near 0.5: ambiguous
-            return (1, certainty, old.index)
+            confidence = float(old.probs[1:].max())  # low: the classifier was unsure, ask again
+            return (1, confidence, old.index)
 
         order = sorted((int(i) for i in indices), key=priority)
         fresh = order[: self.params.classifier_crops]
