@@ -87,7 +87,7 @@ def test_fallback_runs_the_weightfree_detector_and_records_why(tmp_path: Path, v
     (event,) = backends.fallbacks()
     assert (event.kind, event.configured, event.used) == ("detector", "learned", "embedded")
     assert str(broken) in event.reason and "fix:" in event.reason
-    assert "running 'embedded' instead" in event.describe()
+    assert "falling back to 'embedded'" in event.describe()
     backends.clear_fallbacks()
 
 

@@ -66,7 +66,7 @@ class Fallback:
 
     def describe(self) -> str:
         """One line for logs and diagnostics."""
-        return f"{self.kind} '{self.configured}' failed to load, running '{self.used}' instead: {self.reason}"
+        return f"{self.kind} backend '{self.configured}' failed to load ({self.reason}); falling back to '{self.used}'"
 
 
 _FALLBACKS: list[Fallback] = []
