@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
+from dataclasses import dataclass
 from typing import Any
 
 from parse_vos_ros.config import Config
@@ -17,6 +19,7 @@ LOG = logging.getLogger(__name__)
 
 DETECTORS = {
     "embedded": "parse_vos_ros.grounding.embedded:EmbeddedDetector",
+    "learned": "parse_vos_ros.grounding.learned:LearnedDetector",
     "groundingdino": "parse_vos_ros.grounding.groundingdino:GroundingDinoDetector",
 }
 SEGMENTERS = {
@@ -35,12 +38,51 @@ POSE_VERIFIERS = {
     "embedded": "parse_vos_ros.reasoning.embedded_pose:EmbeddedPoseVerifier",
     "clip": "parse_vos_ros.reasoning.clip_pose:ClipPoseVerifier",
 }
-# The weight-free backend each kind falls back to when ``fallback: embedded``.
+# The weight-free backend each kind falls back to when ``fallback: weightfree`` (or ``embedded``).
 EMBEDDED = {"detector": "embedded", "segmenter": "embedded", "pose": "embedded"}
+FALLBACK_VALUES = ("weightfree", "embedded")  # config values of ``fallback`` that allow it
+_MAX_FALLBACKS = 64  # fallbacks remembered per process (one per backend build; a bound, not a limit in use)
 
 
 class BackendLoadError(RuntimeError):
     """A backend could not be created; the message names the file or key and the fix."""
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A backend that failed to load and the weight-free one that runs instead.
+
+    Attributes:
+        kind: "detector", "segmenter" or "pose".
+        configured: the backend name the config asked for.
+        used: the backend that runs instead.
+        reason: the ``BackendLoadError`` message (names the file and the fix).
+    """
+
+    kind: str
+    configured: str
+    used: str
+    reason: str
+
+    def describe(self) -> str:
+        """One line for logs and diagnostics."""
+        return f"{self.kind} backend '{self.configured}' failed to load ({self.reason}); falling back to '{self.used}'"
+
+
+_FALLBACKS: list[Fallback] = []
+_FALLBACKS_LOCK = threading.Lock()
+
+
+def fallbacks() -> tuple[Fallback, ...]:
+    """Every fallback taken in this process so far, oldest first (what the node's diagnostics report)."""
+    with _FALLBACKS_LOCK:
+        return tuple(_FALLBACKS)
+
+
+def clear_fallbacks() -> None:
+    """Forget recorded fallbacks (a node rebuilding its backends, tests)."""
+    with _FALLBACKS_LOCK:
+        _FALLBACKS.clear()
 
 
 def _load_class(target: str) -> type:
@@ -55,9 +97,13 @@ def _build(kind: str, table: dict[str, str], name: str, config: Config) -> Any:
         return _load_class(table[name]).from_config(config)
     except BackendLoadError as exc:
         fallback = EMBEDDED.get(kind)
-        if config.fallback != "embedded" or fallback is None or fallback == name:
+        if config.fallback not in FALLBACK_VALUES or fallback is None or fallback == name:
             raise
-        LOG.warning("%s backend '%s' failed to load (%s); falling back to '%s'", kind, name, exc, fallback)
+        event = Fallback(kind, name, fallback, str(exc))
+        LOG.warning("%s", event.describe())
+        with _FALLBACKS_LOCK:
+            _FALLBACKS.append(event)
+            del _FALLBACKS[:-_MAX_FALLBACKS]
         return _load_class(table[fallback]).from_config(config)
 
 

@@ -75,7 +75,7 @@ class EngineConfig:
 class GroundingConfig:
     """Open-vocabulary detection on keyframes."""
 
-    backend: Literal["embedded", "groundingdino"] = "embedded"
+    backend: Literal["embedded", "learned", "groundingdino"] = "embedded"
     model_path: str = ""  # local directory of a transformers GroundingDINO checkpoint
     box_threshold: float = 0.35
     text_threshold: float = 0.25
@@ -87,6 +87,13 @@ class GroundingConfig:
     embedded_motion_min_px: float = 0.5  # residual motion below this many working-width pixels per frame is static
     embedded_min_area_frac: float = 0.002  # regions smaller than this fraction of the image are ignored
     nms_iou: float = 0.7  # groundingdino: drop a box overlapping a better one of the same phrase above this IoU
+    # learned detector (YOLOX-Nano COCO boxes + MobileNetV2 ImageNet crop recognition, vendored)
+    yolox_model: str = ""  # YOLOX .onnx file ("" = the vendored yolox-nano/yolox_nano.onnx)
+    yolox_score_threshold: float = 0.25  # keep boxes whose objectness x class score is at least this
+    yolox_nms_iou: float = 0.45  # per-class NMS: drop a box overlapping a better one of its class above this IoU
+    classifier_model: str = ""  # ImageNet-1k .tflite ("" = the vendored coral/mobilenet_v2_1.0_224_quant.tflite)
+    classifier_crops: int = 4  # crops recognized per keyframe at most (new boxes first, then ambiguous ones)
+    model_threads: int = 1  # threads per model runtime (onnxruntime intra-op, LiteRT); >= 1
 
     def validate(self) -> None:
         _check(0.0 <= self.box_threshold <= 1.0, "box_threshold", "must be in [0, 1]")
@@ -98,8 +105,12 @@ class GroundingConfig:
         _check(self.embedded_motion_min_px > 0, "embedded_motion_min_px", "must be > 0 pixels")
         _check(0.0 <= self.embedded_min_area_frac < 1.0, "embedded_min_area_frac", "must be in [0, 1)")
         _check(0.0 < self.nms_iou <= 1.0, "nms_iou", "must be in (0, 1] (1 = off)")
+        _check(0.0 < self.yolox_score_threshold <= 1.0, "yolox_score_threshold", "must be in (0, 1]")
+        _check(0.0 < self.yolox_nms_iou <= 1.0, "yolox_nms_iou", "must be in (0, 1] (1 = off)")
+        _check(0 <= self.classifier_crops <= 64, "classifier_crops", "must be in [0, 64] (0 = no crop recognition)")
+        _check(1 <= self.model_threads <= 64, "model_threads", "must be in [1, 64]")
         _check(
-            self.backend == "embedded" or bool(self.model_path),
+            self.backend in ("embedded", "learned") or bool(self.model_path),
             "model_path",
             f"required for backend '{self.backend}' (run `parse-vos models download`)",
         )
@@ -251,8 +262,8 @@ class RosConfig:
 
 @dataclass
 class Config:
-    """The whole configuration. ``fallback: embedded`` starts on the embedded backends when a
-    configured model fails to load, and says so."""
+    """The whole configuration. ``fallback: weightfree`` (or its older name ``embedded``) starts on
+    the weight-free backends when a configured model fails to load, and says so."""
 
     engine: EngineConfig = field(default_factory=EngineConfig)
     grounding: GroundingConfig = field(default_factory=GroundingConfig)
@@ -263,7 +274,7 @@ class Config:
     llm: LLMConfig = field(default_factory=LLMConfig)
     ros: RosConfig = field(default_factory=RosConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    fallback: Literal["none", "embedded"] = "none"
+    fallback: Literal["none", "weightfree", "embedded"] = "none"
 
     def validate(self) -> None:
         """Validate every section; errors carry the dotted key."""

@@ -475,7 +475,7 @@ class Engine:
         moving = frame.prev_gray is not None
         for ti, di, _ in result.matches:
             tid, det = ids[ti], detections[di]
-            self.store.add_detection(tid, det.phrase, det.score, frame.stamp)
+            self.store.add_detection(tid, det.phrase, det.score, frame.stamp, det.source)
             prop = current[ti]
             # A track not visible on this frame agrees with no box (-1 is below every threshold).
             overlap = -1.0 if np.isnan(prop[0]) else float(iou_matrix(prop, det.box)[0, 0])
@@ -492,7 +492,7 @@ class Engine:
         if moving:
             self._motionless.clear()
         for det in self._births(detections, result.unmatched_detections):
-            tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp)
+            tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp, det.source)
             if tid is None:
                 break  # all slots taken: the weakest detections are dropped (they come last)
             anchors[tid] = det.box
@@ -682,6 +682,7 @@ class Engine:
                     "phrase": t.phrase,
                     "samples": len(t),
                     "score": round(result.scores.get(t.track_id, 0.0), 3),
+                    "detected_by": t.source,
                 }
                 for t in job.scene.trajectories
             ],

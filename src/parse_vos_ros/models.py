@@ -242,6 +242,93 @@ def verify_config(config: Config) -> dict[str, list[str]]:
     return report
 
 
+# --- vendored models (shipped inside the package) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class VendoredFile:
+    """One file under ``parse_vos_ros/data/models`` (see the PROVENANCE.md beside it).
+
+    Attributes:
+        path: relative to the ``data/models`` directory.
+        size: bytes.
+        sha256: hex digest.
+    """
+
+    path: str
+    size: int
+    sha256: str
+
+
+VENDORED: tuple[VendoredFile, ...] = (
+    VendoredFile("yolox-nano/yolox_nano.onnx", 3_713_911,
+                 "d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a"),
+    VendoredFile("coral/mobilenet_v2_1.0_224_quant.tflite", 3_610_798,
+                 "7aad0c74c5e3c06e5eb3c827e13304fdd68a83da6087d92ee169c24ff9fd4776"),
+    VendoredFile("coral/imagenet_labels.txt", 21_686,
+                 "b8aaeb5630c62626a7d124a05c0e14230a7ffdd2136a31d0190a4fb71c1d82f1"),
+    VendoredFile("coral/deeplabv3_mnv2_dm05_pascal_quant.tflite", 760_904,
+                 "0470d2a782aa54eeeb99d32e7b6b3fb7722905c7c4f5d26bd957ec861366d48b"),
+    VendoredFile("coral/deeplabv3_mnv2_pascal_quant.tflite", 2_193_224,
+                 "350af47fd346ea6d74b58833a351f583ba860e9806ec5bd292ff8d8f1f249398"),
+    VendoredFile("coral/pascal_voc_segmentation_labels.txt", 263,
+                 "7337a2b06728385fb3e1106416c67bfddf69628598b1f2f0db6a63cd63fb6b1e"),
+)  # fmt: skip
+VENDORED_FIX = "fix: reinstall parse_vos_ros (pip install --force-reinstall, or a fresh clone/colcon build)"
+_HASH_CHUNK = 1 << 20
+
+
+def vendored_dir() -> Path:
+    """The ``data/models`` directory of the installed package."""
+    return Path(__file__).resolve().parent / "data" / "models"
+
+
+def vendored_path(relative: str) -> Path:
+    """The installed path of a vendored file, e.g. ``vendored_path("yolox-nano/yolox_nano.onnx")``."""
+    return vendored_dir() / relative
+
+
+def verify_file(path: Path, size: int, sha256: str) -> str | None:
+    """None when ``path`` has ``size`` bytes and SHA-256 ``sha256``, else what is wrong."""
+    import hashlib
+
+    if not path.is_file():
+        return f"{path} is missing"
+    actual = path.stat().st_size
+    if actual != size:
+        return f"{path} has {actual} bytes, expected {size} (truncated or replaced)"
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != sha256:
+        return f"{path} has SHA-256 {digest.hexdigest()[:16]}..., expected {sha256[:16]}... (corrupt)"
+    return None
+
+
+def verify_vendored(root: Path | None = None) -> dict[str, str | None]:
+    """``{relative path: problem or None}`` for every vendored file (under ``root``, default the package's)."""
+    base = vendored_dir() if root is None else root
+    return {f.path: verify_file(base / f.path, f.size, f.sha256) for f in VENDORED}
+
+
+def require_vendored(path: str | os.PathLike[str], key: str) -> Path:
+    """The model file for a learned backend's ``from_config``: a vendored file is checked against
+    its size and SHA-256, another file must exist; raises ``BackendLoadError`` naming the file,
+    the config key and the fix."""
+    target = Path(path).expanduser()
+    for spec in VENDORED:
+        if target.resolve() == vendored_path(spec.path).resolve():
+            problem = verify_file(target, spec.size, spec.sha256)
+            if problem:
+                raise BackendLoadError(f"vendored model for '{key}' is not usable: {problem}; {VENDORED_FIX}")
+            return target
+    if not target.is_file():
+        raise BackendLoadError(f"model file for '{key}' not found: {target}; fix: set {key} to an existing file, "
+                               "or to \"\" for the vendored one")
+    return target
+
+
 # --- download -----------------------------------------------------------------------------------
 
 

@@ -100,12 +100,17 @@ class Detection:
         score: detector confidence in [0, 1].
         phrase: the candidate phrase (from ``ParsedCommand.candidates``) this box was found for.
         mask: optional ``(H, W) bool`` mask when the detector produces one.
+        source: which path named it, "<path>:<class>": "yolox:person" (a COCO box of the phrase's
+            class), "imagenet:Arabian camel" (a broad box recognized by the crop classifier),
+            "yolox-any:horse" (any COCO box, the noun is unknown), "cue:motion" (weight-free cues);
+            "" when the detector does not say.
     """
 
     box: np.ndarray
     score: float
     phrase: str
     mask: np.ndarray | None = None
+    source: str = ""
 
 
 @dataclass
@@ -126,6 +131,7 @@ class Trajectory:
         score: mean detection confidence in [0, 1].
         distances: ``(T,) float`` metres from the camera to the object at each sample (median
             depth under its mask), NaN where unknown; None without a depth image.
+        source: ``Detection.source`` of the detection that last matched the track.
     """
 
     track_id: int
@@ -137,6 +143,7 @@ class Trajectory:
     visible: np.ndarray
     score: float = 1.0
     distances: np.ndarray | None = None
+    source: str = ""
 
     def __len__(self) -> int:
         return int(self.stamps.shape[0])

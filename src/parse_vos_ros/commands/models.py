@@ -1,7 +1,8 @@
-"""`parse-vos models`: fetch the paper's weights (needs internet) and verify local ones (offline).
+"""`parse-vos models`: check the vendored models, fetch the paper's weights (needs internet), verify local ones.
 
+parse-vos models verify                                         # the vendored models (sizes, SHA-256)
 parse-vos models download --profile paper --dir models/paper   # then --config models/paper/paper.yaml
-parse-vos models verify --config paper                          # or a path to a YAML file
+parse-vos models verify --config paper                          # also a config's checkpoints (name or YAML path)
 parse-vos models list
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "Download and verify the paper's model weights."
+HELP = "Verify the vendored models; download and verify the paper's model weights."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     download.add_argument(
         "--write-config", default=None, help="where to write the ready config (default DIR/PROFILE.yaml)"
     )
-    verify = actions.add_parser("verify", help="check that the checkpoints a config needs are complete")
-    verify.add_argument("--config", default="paper", help="profile name or YAML path (default paper)")
+    verify = actions.add_parser(
+        "verify", help="check the vendored model files (sizes, SHA-256) and the checkpoints a config needs"
+    )
+    verify.add_argument("--config", default=None, help="also check this profile's checkpoints (name or YAML path)")
+    verify.add_argument(
+        "--models-dir", default=None, help="check the vendored files under this directory (default: the package's)"
+    )
     actions.add_parser("list", help="show which checkpoints each profile uses")
 
 
@@ -47,14 +53,28 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(f"use it with: parse-vos segment INPUT --command TEXT --config {out}")
         return 0
+    from pathlib import Path
+
+    vendored = models.verify_vendored(Path(args.models_dir) if args.models_dir else None)
+    bad_vendored = 0
+    for path, problem in vendored.items():
+        if problem:
+            bad_vendored += 1
+            print(f"FAIL vendored {path}: {problem}")
+        else:
+            print(f"ok   vendored {path}")
+    if bad_vendored:
+        print(models.VENDORED_FIX, file=sys.stderr)
+    if args.config is None:
+        return 1 if bad_vendored else 0
     try:
         _, report = models.verify_profile_file(args.config)
     except ConfigError as exc:
         print(f"parse-vos models verify: {exc}", file=sys.stderr)
         return 2
     if not report:
-        print("this config uses no downloaded checkpoints (embedded backends only)")
-        return 0
+        print("this config uses no downloaded checkpoints (vendored and weight-free backends only)")
+        return 1 if bad_vendored else 0
     failed = 0
     for key, problems in report.items():
         if problems:
@@ -65,5 +85,4 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         profile = args.config if args.config in models.PROFILES else "paper"
         print(models.fix_hint("the failing keys", profile), file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed or bad_vendored else 0

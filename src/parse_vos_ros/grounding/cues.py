@@ -220,6 +220,34 @@ def colour_boxes(mask: np.ndarray, purity: np.ndarray, min_area: int, merge_px: 
     return components_to_boxes(m8.astype(bool), purity, min_area, merge_px)
 
 
+# Colour words re-rank boxes: the share of a box in the named colours, full at COLOUR_FULL_SHARE,
+# maps to a factor in [COLOUR_FLOOR, 1] (then relative to the best box); a part's colour (a red
+# beak) covers little of the object: full at PART_FULL_SHARE, a factor in [PART_FLOOR, 1].
+COLOUR_FLOOR, COLOUR_FULL_SHARE = 0.2, 0.3
+PART_FLOOR, PART_FULL_SHARE = 0.7, 0.03
+
+
+def colour_factors(hsv: np.ndarray, boxes: np.ndarray, colours: tuple[str, ...],
+                   part_colours: tuple[str, ...]) -> np.ndarray:
+    """``(N,)`` score factors in [0, 1] for ``(N, 4)`` boxes (pixels of ``hsv``) from a phrase's colours.
+
+    A colour word is a hard requirement, relatively: boxes without the colour sink below those with
+    it, but when no box shows the colour (the light, or a loose word: a "golden" dog that films
+    white) the factors are equal and the other evidence decides. A part's colour is a soft preference.
+    """
+    factors = np.ones(len(boxes))
+    if len(boxes) == 0:
+        return factors
+    if colours:
+        share = box_mean(colours_mask(hsv, colours), boxes)
+        fit = COLOUR_FLOOR + (1.0 - COLOUR_FLOOR) * np.clip(share / COLOUR_FULL_SHARE, 0.0, 1.0)
+        factors *= fit / fit.max()
+    if part_colours:
+        share = box_mean(colours_mask(hsv, part_colours), boxes)
+        factors *= PART_FLOOR + (1.0 - PART_FLOOR) * np.clip(share / PART_FULL_SHARE, 0.0, 1.0)
+    return factors
+
+
 def box_mean(values: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """``(N,)`` mean of ``values`` (``(h, w)`` bool or float) over each integer-rounded xyxy box
     (0 for a box with no pixels inside the image)."""

@@ -126,28 +126,24 @@ class EmbeddedDetector:
         out: list[Detection] = []
         for phrase in phrases:
             info = analyse_phrase(phrase)
-            parts = [(motion, _W_MOTION), (saliency, _W_SALIENCY)]
+            parts = [(motion, _W_MOTION, "motion"), (saliency, _W_SALIENCY, "saliency")]
             if info.person:
                 if people is None:
                     people = self._detect_people(image, s)
-                parts.append((people, _W_PERSON))
-            boxes = np.concatenate([b for (b, _), _ in parts])
-            scores = np.concatenate([sc * wt for (_, sc), wt in parts])
+                parts.append((people, _W_PERSON, "person"))
+            boxes = np.concatenate([b for (b, _), _, _ in parts])
+            scores = np.concatenate([sc * wt for (_, sc), wt, _ in parts])
+            cue = np.concatenate([np.full(len(sc), name) for (_, sc), _, name in parts])  # (N,) str: which cue
             if (info.colours or info.part_colours) and hsv is None:
                 hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
             if info.colours:
+                scores = scores * cues.colour_factors(hsv, boxes, info.colours, ())
                 colour = cues.colours_mask(hsv, info.colours)
-                # A colour word is a hard requirement: candidates without the colour sink below
-                # those with it. Relative, though: when no candidate shows the colour (the light,
-                # or a loose word: a "golden" dog that films white), the other cues decide.
-                fit = 0.2 + 0.8 * np.clip(cues.box_mean(colour, boxes) / 0.3, 0.0, 1.0)
-                scores = scores * (fit / fit.max() if len(fit) else fit)
                 cb, cs = cues.colour_boxes(colour, cues.colour_purity(hsv, info.colours), min_area, merge_px)
                 boxes, scores = np.concatenate([boxes, cb]), np.concatenate([scores, cs * _W_COLOUR])
+                cue = np.concatenate([cue, np.full(len(cs), "colour")])
             if info.part_colours and len(boxes):
-                # A part (a red beak, a red harness) covers little of the object: a soft preference.
-                share = cues.box_mean(cues.colours_mask(hsv, info.part_colours), boxes)
-                scores = scores * (0.7 + 0.3 * np.clip(share / 0.03, 0.0, 1.0))
+                scores = scores * cues.colour_factors(hsv, boxes, (), info.part_colours)
             if len(boxes) == 0:
                 continue
             scores = scores * (1.0 - _OBJECTNESS_WEIGHT + _OBJECTNESS_WEIGHT * cues.box_mean(objectness, boxes))
@@ -159,7 +155,8 @@ class EmbeddedDetector:
             for i in keep:
                 box = np.clip(boxes[i] / s, 0, [full_w, full_h, full_w, full_h])
                 if box[2] - box[0] >= 1 and box[3] - box[1] >= 1:
-                    out.append(Detection(box=box, score=float(np.clip(scores[i], 0, 1)), phrase=phrase))
+                    out.append(Detection(box=box, score=float(np.clip(scores[i], 0, 1)), phrase=phrase,
+                                         source=f"cue:{cue[i]}"))
         out.sort(key=lambda d: -d.score)
         return out[: p.max_detections]
 

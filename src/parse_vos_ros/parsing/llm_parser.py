@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import threading
 
-from parse_vos_ros.backends import BackendLoadError
+from parse_vos_ros.backends import FALLBACK_VALUES, BackendLoadError
 from parse_vos_ros.config import Config
 from parse_vos_ros.llm.base import LLMError, LLMRuntime
 from parse_vos_ros.llm.grammar import extract_json_object
@@ -98,7 +98,7 @@ class LLMParser:
         try:
             runtime = build_runtime(config)
         except (BackendLoadError, LLMError) as exc:
-            if config.fallback != "embedded":
+            if config.fallback not in FALLBACK_VALUES:
                 raise BackendLoadError(str(exc)) from None
             reason = str(exc)
             LOG.warning("LLM parser unavailable (%s); commands use the rule parser", reason)

@@ -16,7 +16,7 @@ import threading
 import unicodedata
 from typing import Any
 
-from parse_vos_ros.backends import BackendLoadError
+from parse_vos_ros.backends import FALLBACK_VALUES, BackendLoadError
 from parse_vos_ros.config import Config
 from parse_vos_ros.llm.base import LLMError, LLMRuntime
 from parse_vos_ros.llm.grammar import LLMOutputError, extract_json_object
@@ -114,7 +114,7 @@ class LLMMotionReasoner:
         try:
             runtime = build_runtime(config)
         except (BackendLoadError, LLMError) as exc:
-            if config.fallback != "embedded":
+            if config.fallback not in FALLBACK_VALUES:
                 raise BackendLoadError(str(exc)) from None
             LOG.warning("LLM reasoner unavailable (%s); using the rule reasoner", exc)
         return cls(

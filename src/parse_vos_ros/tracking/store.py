@@ -42,6 +42,7 @@ class TrackInfo:
             a zero score, so a region detected once and never again fades.
         candidate: matched a detection of the current command's phrases.
         crops: newest-last ``(stamp, (h, w, 3) uint8)`` keyframe crops, capped.
+        source: which detector path named the last matched detection (``Detection.source``).
     """
 
     track_id: int
@@ -57,6 +58,7 @@ class TrackInfo:
     keyframes: int = 1
     candidate: bool = True
     crops: deque[tuple[float, np.ndarray]] = field(default_factory=deque)
+    source: str = ""
 
     @property
     def score(self) -> float:
@@ -118,7 +120,7 @@ class TrackStore:
     def ids(self) -> list[int]:
         return list(self.info)
 
-    def new_track(self, phrase: str, box: np.ndarray, score: float, stamp: float) -> int | None:
+    def new_track(self, phrase: str, box: np.ndarray, score: float, stamp: float, source: str = "") -> int | None:
         """Start a track; returns its id, or None when ``max_tracks`` are live."""
         if len(self._slots) >= self.max_tracks:
             return None
@@ -129,7 +131,8 @@ class TrackStore:
         self._next_id += 1
         self._slots[tid] = slot
         self.info[tid] = TrackInfo(
-            tid, phrase, stamp, stamp, stamp, np.asarray(box, float).copy(), score_sum=score, detections=1
+            tid, phrase, stamp, stamp, stamp, np.asarray(box, float).copy(), score_sum=score, detections=1,
+            source=source,
         )
         return tid
 
@@ -155,9 +158,10 @@ class TrackStore:
         for tid in track_ids:
             self.info[tid].keyframes += 1
 
-    def add_detection(self, track_id: int, phrase: str, score: float, stamp: float) -> None:
+    def add_detection(self, track_id: int, phrase: str, score: float, stamp: float, source: str = "") -> None:
         info = self.info[track_id]
         info.phrase = phrase
+        info.source = source
         info.score_sum += score
         info.detections += 1
         info.last_detected = stamp
@@ -269,6 +273,7 @@ class TrackStore:
                     areas=self._areas[slot, sel].copy(),
                     visible=self._visible[slot, sel].copy(),
                     score=info.score,
+                    source=info.source,
                 )
             )
         return out

@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""Generate ``src/parse_vos_ros/data/word_classes.json`` (nouns -> COCO and ImageNet classes) from WordNet 3.0.
+
+Usage (development machine only; the product reads the generated table, never WordNet):
+
+    apt-get install wordnet        # Debian: WordNet 3.0 dictionary files in /usr/share/wordnet
+    python scripts/make_word_classes.py [--wordnet /usr/share/wordnet] [--out PATH]
+
+What the table says for every noun lemma of WordNet whose senses are physical things
+(see ``docs/models.md``):
+- the COCO classes (YOLOX-Nano output indices) related to the noun: a COCO class whose synset is
+  the noun's synset, one of its hypernyms ("swan" -> bird, "cyclist" -> person) or one of its
+  hyponyms ("animal" -> every COCO animal, "vehicle" -> car, bus, truck, ...);
+- whether the noun is strictly narrower than its COCO class (then the crop classifier can tell it
+  apart from the rest of the class: a swan among birds);
+- the ImageNet-1k classes (indices into ``coral/imagenet_labels.txt``, 1..1000) inside the noun's
+  WordNet subtree: ImageNet classes *are* WordNet 3.0 synsets, and the 1000 classes are sorted by
+  synset offset (their wnid), which disambiguates labels whose words have several senses;
+- the broad group (animal / vehicle / person) whose COCO boxes a noun outside COCO is looked for in.
+
+Senses: a lemma's senses that occur in WordNet's sense-tagged corpus (``tagsense_cnt`` in
+``index.noun``; at least the first), i.e. its common senses, not rare ones ("kid" is a child,
+not kidskin). Plurals: irregular ones from ``noun.exc`` are in the table; regular ones are
+stripped at lookup (``grounding/word_classes.py``).
+
+Licence: WordNet 3.0 (Princeton University) allows use, copying and redistribution with its
+copyright notice, which ``docs/models.md`` reproduces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from parse_vos_ros.grounding.yolox import COCO_CLASSES  # noqa: E402
+
+DEFAULT_WORDNET = Path("/usr/share/wordnet")
+DEFAULT_OUT = REPO / "src" / "parse_vos_ros" / "data" / "word_classes.json"
+IMAGENET_LABELS = REPO / "src" / "parse_vos_ros" / "data" / "models" / "coral" / "imagenet_labels.txt"
+
+# Lexicographer files (``lex_filenum`` in data.noun) used to pick a COCO class's sense.
+LEX = {"Tops": 3, "animal": 5, "artifact": 6, "communication": 10, "food": 13, "person": 18, "plant": 20}
+
+# Each COCO class as (WordNet lemma, lexicographer file, n-th sense of the lemma in that file, from 0).
+# This is the definition of what a COCO class is in WordNet terms, not a list tuned to any data.
+COCO_SENSES: dict[str, tuple[str, str, int]] = {
+    "person": ("person", "Tops", 0), "bicycle": ("bicycle", "artifact", 0), "car": ("car", "artifact", 0),
+    "motorcycle": ("motorcycle", "artifact", 0), "airplane": ("airplane", "artifact", 0),
+    "bus": ("bus", "artifact", 0), "train": ("train", "artifact", 0), "truck": ("truck", "artifact", 0),
+    "boat": ("boat", "artifact", 0), "traffic light": ("traffic_light", "communication", 0),
+    "fire hydrant": ("fireplug", "artifact", 0), "stop sign": ("street_sign", "communication", 0),
+    "parking meter": ("parking_meter", "artifact", 0), "bench": ("bench", "artifact", 0),
+    "bird": ("bird", "animal", 0), "cat": ("cat", "animal", 0), "dog": ("dog", "animal", 0),
+    "horse": ("horse", "animal", 0), "sheep": ("sheep", "animal", 0), "cow": ("cattle", "animal", 0),
+    "elephant": ("elephant", "animal", 0), "bear": ("bear", "animal", 0), "zebra": ("zebra", "animal", 0),
+    "giraffe": ("giraffe", "animal", 0), "backpack": ("backpack", "artifact", 0),
+    "umbrella": ("umbrella", "artifact", 0), "handbag": ("handbag", "artifact", 0),
+    "tie": ("necktie", "artifact", 0), "suitcase": ("suitcase", "artifact", 0),
+    "frisbee": ("frisbee", "artifact", 0), "skis": ("ski", "artifact", 0),
+    "snowboard": ("snowboard", "artifact", 0), "sports ball": ("ball", "artifact", 0),
+    "kite": ("kite", "artifact", 0), "baseball bat": ("baseball_bat", "artifact", 0),
+    "baseball glove": ("baseball_glove", "artifact", 0), "skateboard": ("skateboard", "artifact", 0),
+    "surfboard": ("surfboard", "artifact", 0), "tennis racket": ("tennis_racket", "artifact", 0),
+    "bottle": ("bottle", "artifact", 0), "wine glass": ("wineglass", "artifact", 0),
+    "cup": ("cup", "artifact", 0), "fork": ("fork", "artifact", 0), "knife": ("knife", "artifact", 0),
+    "spoon": ("spoon", "artifact", 0), "bowl": ("bowl", "artifact", 0), "banana": ("banana", "food", 0),
+    "apple": ("apple", "food", 0), "sandwich": ("sandwich", "food", 0), "orange": ("orange", "food", 0),
+    "broccoli": ("broccoli", "food", 0), "carrot": ("carrot", "food", 0), "hot dog": ("hotdog", "food", 0),
+    "pizza": ("pizza", "food", 0), "donut": ("doughnut", "food", 0), "cake": ("cake", "food", 1),
+    "chair": ("chair", "artifact", 0), "couch": ("sofa", "artifact", 0),
+    "potted plant": ("pot_plant", "plant", 0), "bed": ("bed", "artifact", 0),
+    "dining table": ("dining_table", "artifact", 0), "toilet": ("toilet", "artifact", 1),
+    "tv": ("television_receiver", "artifact", 0), "laptop": ("laptop", "artifact", 0),
+    "mouse": ("mouse", "artifact", 0), "remote": ("remote_control", "artifact", 0),
+    "keyboard": ("computer_keyboard", "artifact", 0), "cell phone": ("cellular_telephone", "artifact", 0),
+    "microwave": ("microwave", "artifact", 0), "oven": ("oven", "artifact", 0),
+    "toaster": ("toaster", "artifact", 0), "sink": ("sink", "artifact", 0),
+    "refrigerator": ("electric_refrigerator", "artifact", 0), "book": ("book", "artifact", 0),
+    "clock": ("clock", "artifact", 0), "vase": ("vase", "artifact", 0), "scissors": ("scissors", "artifact", 0),
+    "teddy bear": ("teddy", "artifact", 0), "hair drier": ("hand_blower", "artifact", 0),
+    "toothbrush": ("toothbrush", "artifact", 0),
+}  # fmt: skip
+
+# The broad groups whose COCO boxes a noun outside COCO is searched in (see LearnedDetector).
+GROUPS = {"animal": ("animal", "Tops", 0), "vehicle": ("conveyance", "artifact", 0), "person": ("person", "Tops", 0)}
+PHYSICAL = ("physical_entity", "Tops", 0)
+
+# Where WordNet's senses are known to miss the everyday visual meaning of a word, the lemma is
+# read as another lemma. Documented in docs/models.md; keep it short.
+# A word read as one synset (lemma, lexicographer file, n-th sense in it).
+EXCEPTIONS = {
+    "vehicle": ("conveyance", "artifact", 0),  # WordNet files bus and train under public transport, not vehicle
+    "people": ("person", "Tops", 0),  # WordNet: people.n.01 is a group (an abstraction), not persons
+    "folk": ("person", "Tops", 0),  # likewise a social group
+    "kart": ("go-kart", "artifact", 0),  # the short form is not in WordNet 3.0
+}
+
+FLAG_PHYSICAL, FLAG_NARROWER = 1, 2
+
+
+class WordNet:
+    """The noun part of a WordNet 3.0 dictionary: synsets, their hypernyms and lemma senses."""
+
+    def __init__(self, root: Path) -> None:
+        self.lex: dict[int, int] = {}  # offset -> lexicographer file number
+        self.hypernyms: dict[int, list[int]] = {}  # offset -> hypernym offsets (incl. instance)
+        self.words: dict[int, list[str]] = {}
+        with open(root / "data.noun", encoding="latin-1") as fh:
+            for line in fh:
+                if line.startswith("  "):
+                    continue  # licence header
+                fields = line.split(" | ")[0].split()
+                offset, lex = int(fields[0]), int(fields[1])
+                n_words = int(fields[3], 16)
+                words = [fields[4 + 2 * k].lower() for k in range(n_words)]
+                k = 4 + 2 * n_words
+                n_ptr = int(fields[k])
+                hyper = [int(fields[k + 2 + 4 * p]) for p in range(n_ptr) if fields[k + 1 + 4 * p] in ("@", "@i")]
+                self.lex[offset], self.hypernyms[offset], self.words[offset] = lex, hyper, words
+        self.senses: dict[str, list[int]] = {}  # lemma -> offsets, most frequent first
+        self.tagged: dict[str, int] = {}  # lemma -> senses seen in the tagged corpus
+        with open(root / "index.noun", encoding="latin-1") as fh:
+            for line in fh:
+                if line.startswith("  "):
+                    continue
+                f = line.split()
+                n_ptr = int(f[3])
+                n_senses, tagged = int(f[4 + n_ptr]), int(f[5 + n_ptr])
+                self.senses[f[0]] = [int(x) for x in f[6 + n_ptr : 6 + n_ptr + n_senses]]
+                self.tagged[f[0]] = tagged
+        self.plurals: dict[str, str] = {}
+        with open(root / "noun.exc", encoding="latin-1") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 2:
+                    self.plurals.setdefault(parts[0], parts[1])
+        self._ancestors: dict[int, frozenset[int]] = {}
+
+    def sense(self, lemma: str, lexfile: str, n: int) -> int:
+        """The ``n``-th sense of ``lemma`` in lexicographer file ``lexfile``."""
+        found = [o for o in self.senses[lemma] if self.lex[o] == LEX[lexfile]]
+        return found[n]
+
+    def common_senses(self, lemma: str) -> list[int]:
+        """The senses of ``lemma`` seen in the tagged corpus (at least the first)."""
+        senses = self.senses[lemma]
+        return senses[: max(1, self.tagged[lemma])]
+
+    def visual_senses(self, lemma: str, groups: Iterable[int]) -> list[int]:
+        """``common_senses`` plus the rarer senses in a broad group (animal, vehicle, person) that a
+        common sense is in too: the corpus counts "bike" as a motorcycle first, yet a bicycle is
+        one as well; "dog" as a person (slang) or "mouse" as a device stay out."""
+        common = self.common_senses(lemma)
+        shared = {g for g in groups for o in common if g in self.ancestors(o)}
+        rare = [o for o in self.senses[lemma][len(common) :] if shared & self.ancestors(o)]
+        return common + rare
+
+    def ancestors(self, offset: int) -> frozenset[int]:
+        """``offset`` and every synset above it (all hypernym paths)."""
+        got = self._ancestors.get(offset)
+        if got is None:
+            out = {offset}
+            for h in self.hypernyms[offset]:
+                out |= self.ancestors(h)
+            got = self._ancestors[offset] = frozenset(out)
+        return got
+
+
+def imagenet_synsets(wn: WordNet, labels: list[str]) -> list[int | None]:
+    """The synset offset of each ImageNet label (``labels[0]`` is the background, None).
+
+    A label's words ("great white shark, white shark, man-eater, ...") are looked up as lemmas;
+    the synsets shared by most of its words are its candidates. The 1000 classes are sorted by
+    offset, so among candidates the chain that keeps the offsets increasing is chosen (a longest
+    increasing subsequence over all candidates), which picks "crane" the bird at index 134 and
+    "crane" the machine at index 517.
+    """
+    candidates: list[list[int]] = [[]]
+    for label in labels[1:]:
+        counts: dict[int, int] = {}
+        for word in label.split(","):
+            lemma = word.strip().lower().replace(" ", "_")
+            for offset in wn.senses.get(lemma, []):
+                counts[offset] = counts.get(offset, 0) + 1
+        best = max(counts.values(), default=0)
+        candidates.append(sorted(o for o, c in counts.items() if c == best))
+    # Longest increasing chain choosing at most one candidate per label (O(N * K^2), N=1000).
+    items = [(i, o) for i, cands in enumerate(candidates) for o in cands]
+    length = {k: 1 for k in range(len(items))}
+    parent: dict[int, int | None] = {k: None for k in range(len(items))}
+    for k, (i, o) in enumerate(items):
+        for j in range(k - 1, -1, -1):
+            pi, po = items[j]
+            if pi < i and po < o and length[j] + 1 > length[k]:
+                length[k], parent[k] = length[j] + 1, j
+    end = max(length, key=lambda k: length[k]) if items else None
+    chosen: list[int | None] = [None] * len(labels)
+    while end is not None:
+        i, o = items[end]
+        chosen[i] = o
+        end = parent[end]
+    for i, cands in enumerate(candidates):
+        if chosen[i] is None and len(cands) == 1:
+            chosen[i] = cands[0]  # off the chain but unambiguous
+    return chosen
+
+
+def ranges(values: Iterable[int]) -> list[list[int]]:
+    """Sorted integers as ``[first, last]`` runs (ImageNet subtrees are mostly contiguous)."""
+    out: list[list[int]] = []
+    for v in sorted(set(values)):
+        if out and v == out[-1][1] + 1:
+            out[-1][1] = v
+        else:
+            out.append([v, v])
+    return out
+
+
+def build(wn: WordNet) -> dict[str, object]:
+    coco = {name: wn.sense(*spec) for name, spec in COCO_SENSES.items()}
+    coco_index = {coco[name]: COCO_CLASSES.index(name) for name in COCO_SENSES}
+    groups = {name: wn.sense(*spec) for name, spec in GROUPS.items()}
+    physical = wn.sense(*PHYSICAL)
+    animal, person, hominid = groups["animal"], groups["person"], wn.sense("hominid", "animal", 0)
+    labels = IMAGENET_LABELS.read_text(encoding="utf-8").splitlines()
+    inet = imagenet_synsets(wn, labels)
+    inet_anc = [(i, wn.ancestors(o)) for i, o in enumerate(inet) if o is not None]
+    coco_anc = {o: wn.ancestors(o) for o in coco_index}
+
+    def describe(offsets: list[int], common: list[int]) -> tuple[list[int], list[int], int, list[str]] | None:
+        """COCO classes, ImageNet classes, flags and groups of the senses ``offsets``; None when none
+        is a physical thing. A sense at or below a COCO class counts as physical even where WordNet
+        files it under communication (traffic light, street sign are "signals")."""
+        kept = [o for o in offsets if physical in wn.ancestors(o) or any(c in wn.ancestors(o) for c in coco_index)]
+        if not kept or kept[0] not in common:
+            return None  # the noun's common meaning is abstract ("instruction", "sign")
+        if any(animal in wn.ancestors(o) and hominid not in wn.ancestors(o) for o in kept):
+            # A noun naming an animal names the animal in a scene; its person senses are figures of
+            # speech ("a tiger" of a fierce person, "a cow" of a woman). "man" keeps its person
+            # sense: its animal sense is the hominid.
+            kept = [o for o in kept if animal in wn.ancestors(o) or person not in wn.ancestors(o)]
+        classes: set[int] = set()
+        narrower = False
+        for o in kept:
+            a = wn.ancestors(o)
+            for c, idx in coco_index.items():
+                if c in a:  # the COCO class is the noun or above it
+                    classes.add(idx)
+                    narrower |= c != o
+                elif o in coco_anc[c]:  # the noun is above the COCO class
+                    classes.add(idx)
+        imagenet = {i for i, ia in inet_anc if any(o in ia for o in kept)}
+        group = sorted({g for g, go in groups.items() for o in kept if go in wn.ancestors(o)})
+        flags = FLAG_PHYSICAL | (FLAG_NARROWER if narrower else 0)
+        return sorted(classes), sorted(imagenet), flags, group
+
+    entries: list[list[object]] = []
+    entry_ids: dict[str, int] = {}
+    lemmas: dict[str, int] = {}
+
+    def entry_of(described: tuple[list[int], list[int], int, list[str]]) -> int:
+        """The index of the (deduplicated) table entry for ``describe``'s answer."""
+        classes, imagenet, flags, group = described
+        row = [classes, ranges(imagenet), flags, "+".join(group)]
+        key = json.dumps(row)
+        if key not in entry_ids:
+            entry_ids[key] = len(entries)
+            entries.append(row)
+        return entry_ids[key]
+    for lemma in sorted(wn.senses):
+        got = describe(wn.visual_senses(lemma, groups.values()), wn.common_senses(lemma))
+        if got is None:
+            continue
+        lemmas[lemma.replace("_", " ")] = entry_of(got)
+    for word, spec in EXCEPTIONS.items():
+        offset = wn.sense(*spec)
+        got = describe([offset], [offset])
+        if got is not None:
+            lemmas[word] = entry_of(got)
+    plurals = {p.replace("_", " "): s.replace("_", " ") for p, s in wn.plurals.items()
+               if s.replace("_", " ") in lemmas and p.replace("_", " ") not in lemmas}
+    mapped = sum(o is not None for o in inet[1:])
+    return {
+        "about": "Generated by scripts/make_word_classes.py from WordNet 3.0 (Princeton University; licence in "
+        "docs/models.md). lemmas: noun -> entry index; entries: [COCO class indices, ImageNet index runs "
+        "[first, last] into imagenet_labels.txt, flags (1 physical, 2 narrower than its COCO class), broad groups]; "
+        "plurals: irregular plural -> lemma.",
+        "coco_classes": list(COCO_CLASSES),
+        "imagenet_mapped": mapped,
+        "entries": entries,
+        "lemmas": lemmas,
+        "plurals": plurals,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--wordnet", type=Path, default=DEFAULT_WORDNET, help="WordNet 3.0 dict directory")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    if not (args.wordnet / "data.noun").is_file():
+        print(f"no WordNet at {args.wordnet} (apt-get install wordnet)", file=sys.stderr)
+        return 1
+    table = build(WordNet(args.wordnet))
+    args.out.write_text(json.dumps(table, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
+    print(f"{args.out}: {len(table['lemmas'])} lemmas, {len(table['entries'])} distinct entries, "
+          f"{table['imagenet_mapped']}/1000 ImageNet classes mapped, {args.out.stat().st_size} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Words to detector and classifier classes, through WordNet 3.0 (the generated ``data/word_classes.json``).
+
+``classes_for("the light blue soapbox kart")`` finds the phrase's head noun (``vocabulary``'s
+rule), tries the longest WordNet lemma ending at it ("soapbox kart", then "kart"), strips a regular
+plural, and answers with the COCO classes YOLOX can box it as, the ImageNet classes under it, and
+its broad group. The table is made by ``scripts/make_word_classes.py``; see ``docs/models.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from parse_vos_ros.grounding.vocabulary import analyse_phrase, colour_name
+
+TABLE = "word_classes.json"
+_MAX_LEMMA_WORDS = 3  # longest multiword lemma tried ("black swan", "soapbox kart", "hot air balloon")
+_FLAG_PHYSICAL, _FLAG_NARROWER = 1, 2
+# Regular English plural endings, longest first (WordNet's morphy rules for nouns).
+_PLURALS = (
+    ("ches", "ch"), ("shes", "sh"), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ies", "y"), ("men", "man"), ("s", "")
+)
+_PREPOSITIONS = frozenset("of in on with at by from near behind wearing holding carrying".split())  # noqa: SIM905
+_STOP = frozenset("a an the this that these those its his her their".split())  # noqa: SIM905
+
+
+@dataclass(frozen=True)
+class WordClasses:
+    """What a noun phrase's head noun means to the learned detector.
+
+    Attributes:
+        phrase: the phrase as given.
+        noun: the WordNet lemma found ("" when none).
+        coco: COCO class indices (``yolox.COCO_CLASSES``) the noun is, is a kind of, or covers.
+        imagenet: ImageNet-1k indices (1..1000 of ``imagenet_labels.txt``) in the noun's subtree.
+        physical: the noun names a physical thing (False for unknown and abstract nouns).
+        narrower: the noun is a strict kind of its COCO class ("swan" of bird, "cyclist" of person).
+        groups: broad groups the noun belongs to: "animal", "person", "vehicle".
+    """
+
+    phrase: str
+    noun: str
+    coco: tuple[int, ...] = ()
+    imagenet: tuple[int, ...] = ()
+    physical: bool = False
+    narrower: bool = False
+    groups: tuple[str, ...] = ()
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, object]:
+    data = resources.files("parse_vos_ros").joinpath("data", TABLE).read_text(encoding="utf-8")
+    return json.loads(data)
+
+
+def _singular(word: str, lemmas: dict[str, int], plurals: dict[str, str]) -> str | None:
+    """The lemma of ``word`` (itself, an irregular plural's singular or a regular plural stripped)."""
+    if word in lemmas:
+        return word
+    if word in plurals:
+        return plurals[word]
+    head, _, last = word.rpartition(" ")
+    for suffix, repl in _PLURALS:
+        if last.endswith(suffix) and len(last) > len(suffix) + 1:
+            candidate = (f"{head} " if head else "") + last[: -len(suffix)] + repl
+            if candidate in lemmas:
+                return candidate
+    return None
+
+
+def lookup(words: list[str]) -> str:
+    """The longest lemma (up to ``_MAX_LEMMA_WORDS`` words) ending at ``words[-1]``; "" when none.
+
+    Hyphenated words arrive split ("kite-surfer" -> "kite", "surfer"), so "kite surfer" is tried
+    before "surfer"; "go-kart" is tried both as "go kart" and with its hyphen.
+    """
+    table = _table()
+    lemmas: dict[str, int] = table["lemmas"]  # type: ignore[assignment]
+    plurals: dict[str, str] = table["plurals"]  # type: ignore[assignment]
+    for n in range(min(_MAX_LEMMA_WORDS, len(words)), 0, -1):
+        tail = words[-n:]
+        for joined in dict.fromkeys((" ".join(tail), "-".join(tail), "".join(tail))):
+            found = _singular(joined, lemmas, plurals)
+            if found is not None:
+                return found
+    return ""
+
+
+def head_words(phrase: str) -> list[str]:
+    """The words up to and including the head noun, e.g. "the black swan with a red beak" ->
+    ["black", "swan"] (colour words kept: "black swan" is a lemma)."""
+    words = re.findall(r"[a-z]+", phrase.lower())
+    noun = analyse_phrase(phrase).noun
+    out: list[str] = []
+    for word in words:
+        if word in _PREPOSITIONS and any(w not in _STOP and colour_name(w) is None for w in out):
+            break
+        if word not in _STOP:
+            out.append(word)
+    if noun and noun in out:
+        out = out[: len(out) - out[::-1].index(noun)]
+    return out
+
+
+def classes_for(phrase: str) -> WordClasses:
+    """The classes of ``phrase``'s head noun; an unknown noun gets empty classes and ``physical=False``."""
+    words = head_words(phrase)
+    noun = lookup(words) if words else ""
+    if not noun:
+        return WordClasses(phrase=phrase, noun="")
+    table = _table()
+    coco, runs, flags, groups = table["entries"][table["lemmas"][noun]]  # type: ignore[index]
+    imagenet = tuple(i for first, last in runs for i in range(first, last + 1))
+    return WordClasses(
+        phrase=phrase,
+        noun=noun,
+        coco=tuple(coco),
+        imagenet=imagenet,
+        physical=bool(flags & _FLAG_PHYSICAL),
+        narrower=bool(flags & _FLAG_NARROWER),
+        groups=tuple(g for g in str(groups).split("+") if g),
+    )

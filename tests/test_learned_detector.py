@@ -1,0 +1,88 @@
+"""The learned detector on real photos with the real vendored models: each path of the WordNet plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from parse_vos_ros.backends import build_detector
+from parse_vos_ros.config import load_config
+from parse_vos_ros.grounding.association import iou_matrix
+from parse_vos_ros.types import FrameContext
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("ai_edge_litert")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BED = np.array([1, 137, 363, 268], float)  # the bed on bedroom_00000.jpg (480x270), as YOLOX boxes it
+
+
+def frame(name: str = "bedroom_00000.jpg", index: int = 0) -> FrameContext:
+    image = cv2.cvtColor(cv2.imread(str(FIXTURES / name)), cv2.COLOR_BGR2RGB)
+    return FrameContext(index=index, stamp=index / 30.0, image=image, gray=cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
+
+
+@pytest.fixture()
+def detector():
+    from parse_vos_ros.grounding.learned import LearnedDetector
+
+    found = build_detector(load_config(None, {"grounding.backend": "learned", "grounding.classifier_crops": 4}))
+    assert isinstance(found, LearnedDetector)
+    return found
+
+
+def test_person_words_find_the_two_children_as_coco_people(detector) -> None:
+    dets = detector.detect(frame(), ["the girl", "a kid"])
+    for phrase in ("the girl", "a kid"):
+        mine = [d for d in dets if d.phrase == phrase]
+        assert len(mine) >= 2
+        assert all(d.source == "yolox:person" for d in mine)
+        assert iou_matrix(mine[0].box, mine[1].box)[0, 0] < 0.1  # two different children
+    assert detector.crops_last_keyframe == 0  # person words need no crop recognition
+
+
+def test_a_noun_outside_coco_is_recognized_in_broad_boxes(detector) -> None:
+    # "quilt" is no COCO class: any box may hold it, and the crop classifier finds it on the bed.
+    dets = detector.detect(frame(), ["the quilt"])
+    top = dets[0]
+    assert top.source.startswith("imagenet:")
+    assert iou_matrix(top.box, BED)[0, 0] > 0.8
+    people = [d for d in dets if d.source.startswith("imagenet:") and iou_matrix(d.box, BED)[0, 0] < 0.3]
+    assert all(d.score < 0.5 * top.score for d in people)  # the children's crops are no quilt
+    assert 1 <= detector.crops_last_keyframe <= 4
+
+
+def test_recognitions_are_reused_and_the_crop_budget_holds(detector) -> None:
+    detector.detect(frame(index=0), ["the quilt"])
+    first = detector.crops_last_keyframe
+    assert first >= 1
+    detector.detect(frame(index=15), ["the quilt"])  # the same boxes on a later keyframe
+    assert detector.crops_last_keyframe <= detector.params.classifier_crops
+    again = detector.detect(frame(index=30), ["the quilt"])
+    assert again[0].source.startswith("imagenet:")
+
+
+def test_nothing_named_falls_back_to_weight_free_cues(detector) -> None:
+    # A camel is an animal: only COCO animal boxes may hold it, and there are none in a bedroom.
+    dets = detector.detect(frame(), ["the camel"])
+    assert dets and all(d.source.startswith("cue:") for d in dets)
+
+
+def test_an_unknown_noun_takes_any_box_weighed_down(detector) -> None:
+    dets = detector.detect(frame(), ["the zorblax"])
+    assert dets[0].source.startswith("yolox-any:")
+    assert dets[0].score <= 0.5
+
+
+@pytest.mark.parametrize(("name", "girl_x"), [("bedroom_00000.jpg", 208), ("bedroom_00199.jpg", 195)])
+def test_colour_words_tell_the_two_children_apart(detector, name: str, girl_x: float) -> None:
+    # The girl wears a blue skirt, the boy a black and white shirt; they swap sides over the clip.
+    def centre_x(phrase: str) -> float:
+        top = detector.detect(frame(name), [phrase])[0]
+        return float(top.box[0] + top.box[2]) / 2
+
+    assert abs(centre_x("the child in blue") - girl_x) < 20
+    assert abs(centre_x("the child in black") - girl_x) > 50

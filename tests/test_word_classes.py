@@ -1,0 +1,94 @@
+"""Words to classes through the generated WordNet table, on words that are not in our DAVIS expressions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parse_vos_ros.grounding.word_classes import classes_for, head_words
+from parse_vos_ros.grounding.yolox import COCO_CLASSES
+
+REPO = Path(__file__).resolve().parents[1]
+ANIMALS = {"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"}
+
+
+def coco(phrase: str) -> set[str]:
+    return {COCO_CLASSES[i] for i in classes_for(phrase).coco}
+
+
+def labels() -> list[str]:
+    path = REPO / "src/parse_vos_ros/data/models/coral/imagenet_labels.txt"
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def imagenet_names(phrase: str) -> set[str]:
+    names = labels()
+    return {names[i].split(",")[0] for i in classes_for(phrase).imagenet}
+
+
+@pytest.mark.parametrize("word", ["a pedestrian", "the goalkeeper", "two toddlers", "a skier", "the nurse",
+                                  "a jogger", "the fishermen", "some teenagers", "the women"])
+def test_person_words_map_to_person(word: str) -> None:
+    assert coco(word) == {"person"}
+    assert classes_for(word).narrower
+
+
+def test_broad_nouns_cover_their_coco_classes() -> None:
+    assert coco("the animals") == ANIMALS
+    assert {"car", "bus", "truck", "motorcycle", "bicycle", "airplane", "boat"} <= coco("a vehicle")
+    assert "person" not in coco("a vehicle") and "dog" not in coco("a vehicle")
+    assert {"cat", "dog", "bear"} <= coco("a mammal") and "bird" not in coco("a mammal")
+
+
+def test_narrower_nouns_name_their_coco_class_and_imagenet_kinds() -> None:
+    assert coco("a flamingo") == {"bird"} and imagenet_names("a flamingo") == {"flamingo"}
+    assert coco("the beagle") == {"dog"} and imagenet_names("the beagle") == {"beagle"}
+    assert coco("the tabby") == {"cat"}
+    assert coco("an ambulance") == {"car"} and "ambulance" in imagenet_names("an ambulance")
+    # A broader ImageNet subtree: every terrier breed under "terrier".
+    assert len(classes_for("a terrier").imagenet) > 15
+
+
+def test_nouns_outside_coco_keep_their_group_and_imagenet_subtree() -> None:
+    for word, group, kind in (("the tiger", "animal", "tiger"), ("a llama", "animal", "llama"),
+                              ("the tractor", "vehicle", "tractor"), ("a gondola", "vehicle", "gondola")):
+        found = classes_for(word)
+        assert group in found.groups, word
+        assert kind in imagenet_names(word), word
+        assert found.physical
+    assert not coco("the tiger")  # a tiger is no COCO class (nor a cat: WordNet's cat is the true cat)
+
+
+def test_multiword_plural_and_hyphenated_lookups() -> None:
+    assert classes_for("the giant pandas").noun == "giant panda"
+    assert imagenet_names("a snow leopard") == {"snow leopard"}
+    assert classes_for("a kite-surfer").noun == "surfer"  # "kite surfer" is no lemma: its head word
+    assert classes_for("the police van in the left lane").noun == "police van"
+    assert coco("geese") == {"bird"}  # irregular plural (noun.exc)
+    assert head_words("a pale green tractor with a trailer") == ["pale", "green", "tractor"]
+
+
+def test_abstract_and_unknown_nouns_are_not_physical() -> None:
+    for word in ("the instruction", "an idea", "the happiness"):
+        assert not classes_for(word).physical, word
+    unknown = classes_for("a zorblax")
+    assert unknown.noun == "" and not unknown.coco and not unknown.imagenet
+
+
+@pytest.mark.slow
+def test_table_matches_its_generator(tmp_path: Path) -> None:
+    """The committed table is what the script makes from WordNet 3.0 (skipped without WordNet)."""
+    wordnet = Path("/usr/share/wordnet")
+    if not (wordnet / "data.noun").is_file() or shutil.which(sys.executable) is None:
+        pytest.skip("WordNet 3.0 dictionary files not installed (apt-get install wordnet)")
+    out = tmp_path / "word_classes.json"
+    subprocess.run([sys.executable, str(REPO / "scripts/make_word_classes.py"), "--out", str(out)], check=True,
+                   capture_output=True)
+    committed = json.loads((REPO / "src/parse_vos_ros/data/word_classes.json").read_text(encoding="utf-8"))
+    assert json.loads(out.read_text(encoding="utf-8")) == committed
+    assert committed["imagenet_mapped"] == 1000
