@@ -20,7 +20,7 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "deeplab" / "bedroom_00
 # Hand-read from the 480x270 fixture: the kneeling boy (left) and the jumping girl.
 BOY_BOX = np.array([72.0, 65.0, 140.0, 205.0])
 BOY_INSIDE = [(105, 125), (128, 85), (100, 160)]  # (x, y): his shirt, head, shorts
-BOY_BOX_BACKGROUND = [(76, 69), (136, 70)]  # (x, y): wall in the box's top corners
+BOY_BOX_BACKGROUND = [(76, 69), (80, 110)]  # (x, y): wall in the box's left part, beside his head and back
 GIRL_BOX = np.array([155.0, 0.0, 258.0, 200.0])
 WALL_BOX = np.array([5.0, 10.0, 60.0, 110.0])  # window and curtain, nobody there
 
@@ -181,3 +181,21 @@ def test_segmenter_reanchors_to_a_given_mask(image: np.ndarray) -> None:
     assert np.count_nonzero(nxt[7] & person) / np.count_nonzero(nxt[7] | person) > 0.7
     with pytest.raises(ValueError, match="shape"):
         seg.set_masks(frame, {7: person[:10]})
+
+
+class _Fragment:
+    """A masker double that labels a small fragment of the crop (an object outside its classes)."""
+
+    def segment(self, image: np.ndarray, box: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
+        mask = np.zeros(out_size[::-1], bool)
+        mask[12:15, 46:49] = True
+        return mask
+
+
+def test_a_fragment_does_not_replace_the_propagated_mask() -> None:
+    track = np.zeros((60, 80), bool)
+    track[10:30, 45:55] = True
+    image = np.zeros((60, 80, 3), np.uint8)
+    assert KeyframeMasks(_Fragment(), 2, min_iou=0.3).masks(image, {3: track}, (3,), (), {}) == {}  # type: ignore[arg-type]
+    taken = KeyframeMasks(_Fragment(), 2, min_iou=0.0).masks(image, {3: track}, (3,), (), {})  # type: ignore[arg-type]
+    assert np.count_nonzero(taken[3]) == 9

@@ -7,7 +7,10 @@ masks the segmenter is re-anchored to (``EmbeddedSegmenter.set_masks``). The cro
 mask box joined with its detection box of this keyframe when it has one (a detector's box of a
 part, or a mask that lost a part, still gives a crop around the whole). Only the parts of the
 model's mask that touch the track's current mask are kept: a neighbour of another PASCAL class in
-the crop does not join the target. Where the model finds nothing, the propagated mask stays.
+the crop does not join the target. The result replaces the propagated mask only when the two
+overlap at least ``tracking.keyframe_mask_min_iou``: an object outside the model's 20 classes
+often gets a fragment labelled (a ball's highlight as a "bottle"), and a fragment must not
+replace a good propagated mask. Where the model finds nothing, the propagated mask stays.
 """
 
 from __future__ import annotations
@@ -49,17 +52,24 @@ def supported(candidate: np.ndarray, prior: np.ndarray) -> np.ndarray | None:
     return np.isin(labels, keep)
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.count_nonzero(a | b)
+    return float(np.count_nonzero(a & b) / union) if union else 0.0
+
+
 class KeyframeMasks:
     """Chooses the keyframe crops and segments them (see the module docstring).
 
     Args:
         masker: the model (``DeepLabMasker``; anything with its ``segment`` method).
         max_crops: model calls per keyframe, at most.
+        min_iou: the model's mask is taken only when its IoU with the track's mask is at least this.
     """
 
-    def __init__(self, masker: DeepLabMasker, max_crops: int) -> None:
+    def __init__(self, masker: DeepLabMasker, max_crops: int, min_iou: float = 0.0) -> None:
         self.masker = masker
         self.max_crops = max_crops
+        self.min_iou = min_iou
 
     @classmethod
     def from_config(cls, config: Config) -> KeyframeMasks | None:
@@ -79,7 +89,7 @@ class KeyframeMasks:
                 raise
             LOG.warning("keyframe masks off: %s (fallback: %s)", exc, config.fallback)
             return None
-        return cls(masker, t.keyframe_mask_max_crops)
+        return cls(masker, t.keyframe_mask_max_crops, t.keyframe_mask_min_iou)
 
     @staticmethod
     def order(selected: Sequence[int], born: Sequence[int], masks: Mapping[int, np.ndarray]) -> list[int]:
@@ -125,6 +135,6 @@ class KeyframeMasks:
             if found is None:
                 continue
             found = supported(found, masks[tid])
-            if found is not None:
+            if found is not None and _iou(found, masks[tid]) >= self.min_iou:
                 out[tid] = found
         return out
