@@ -131,7 +131,7 @@ class TrackingConfig:
     keyframe_mask_model: Literal["dm05", "full"] = "dm05"  # vendored DeepLabV3: half-width (faster) or full-width
     keyframe_mask_max_crops: int = 2  # model calls per keyframe: selected targets first, then new tracks
     keyframe_mask_threads: int = 1  # CPU threads of the segmentation model
-    keyframe_mask_min_iou: float = 0.3  # the model's mask replaces the propagated one only above this IoU with it
+    keyframe_mask_min_iou: float = 0.5  # the model's mask replaces the propagated one only from this IoU with it on
 
     def validate(self) -> None:
         _check(0.0 <= self.iou_gate <= 1.0, "iou_gate", "must be in [0, 1]")
