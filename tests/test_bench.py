@@ -31,6 +31,8 @@ def test_bench_command_writes_every_figure(tmp_path: Path, capsys: pytest.Captur
     assert run["resolution"] == "320x240" and run["frames"] == 6 and run["fps"] > 0
     assert set(run["stages_mean_ms"]) == set(STAGES)
     assert run["frame_ms"]["p50"] <= run["frame_ms"]["p99"] <= run["frame_ms"]["max"]
+    # Every measured frame is a keyframe or an ordinary one, never both.
+    assert run["keyframe_ms"]["n"] + run["ordinary_frame_ms"]["n"] == run["frames"]
     assert run["engine_stats"]["frames"] >= 6 and run["cpu_ms_per_frame"] > 0
     (lim,) = result["limits"]
     assert lim["flow_ms"]["p50"] > 0 and lim["best_fps"] > 0

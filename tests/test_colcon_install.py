@@ -38,7 +38,8 @@ def test_full_colcon_build_installs_package_and_node(tmp_path: Path) -> None:
     site = prefix / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
     assert (site / "parse_vos_ros" / "cli.py").is_file()
     assert (site / "parse_vos_ros" / "msg" / "__init__.py").is_file()
-    assert (prefix / "share" / "parse_vos_ros" / "config" / "default.yaml").is_file()
+    for profile in ("default", "weightfree", "paper", "jetson"):
+        assert (prefix / "share" / "parse_vos_ros" / "config" / f"{profile}.yaml").is_file(), profile
     script = prefix / "lib" / "parse_vos_ros" / "parse_vos_node"
     assert os.access(script, os.X_OK)
     check = (

@@ -137,6 +137,12 @@ class TrackingConfig:
     embedded_colour_weight: float = 0.8  # weight of the colour log-odds against the shape prior
     embedded_motion_weight: float = 0.5  # weight of the motion-coherence log-odds
     embedded_motion_seed: bool = True  # seed GrabCut of a new object with pixels moving unlike its surroundings
+    # keyframe target masks: on keyframes a segmentation model re-anchors the propagated masks
+    keyframe_masks: Literal["none", "deeplab"] = "none"  # deeplab: DeepLabV3 on the box crops (embedded backend)
+    keyframe_mask_model: Literal["dm05", "full"] = "dm05"  # vendored DeepLabV3: half-width (faster) or full-width
+    keyframe_mask_max_crops: int = 2  # model calls per keyframe: selected targets first, then new tracks
+    keyframe_mask_threads: int = 1  # CPU threads of the segmentation model
+    keyframe_mask_min_iou: float = 0.5  # the model's mask replaces the propagated one only from this IoU with it on
 
     def validate(self) -> None:
         _check(0.0 <= self.iou_gate <= 1.0, "iou_gate", "must be in [0, 1]")
@@ -148,6 +154,15 @@ class TrackingConfig:
         _check(self.embedded_grabcut_side >= 16, "embedded_grabcut_side", "must be >= 16 px")
         _check(self.embedded_colour_weight >= 0, "embedded_colour_weight", "must be >= 0")
         _check(self.embedded_motion_weight >= 0, "embedded_motion_weight", "must be >= 0")
+        _check(
+            self.keyframe_masks == "none" or self.backend == "embedded",
+            "keyframe_masks",
+            f"'{self.keyframe_masks}' re-anchors the embedded segmenter's masks; "
+            f"backend '{self.backend}' keeps its own",
+        )
+        _check(0 <= self.keyframe_mask_max_crops <= 64, "keyframe_mask_max_crops", "must be in [0, 64]")
+        _check(1 <= self.keyframe_mask_threads <= 64, "keyframe_mask_threads", "must be in [1, 64]")
+        _check(0.0 <= self.keyframe_mask_min_iou <= 1.0, "keyframe_mask_min_iou", "must be in [0, 1]")
         _check(
             self.backend == "embedded" or bool(self.model_path),
             "model_path",

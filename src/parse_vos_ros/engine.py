@@ -43,6 +43,7 @@ from parse_vos_ros.grounding.association import associate, iou_matrix
 from parse_vos_ros.parsing.base import CommandParseError, CommandParser
 from parse_vos_ros.parsing.schema import validate_parsed
 from parse_vos_ros.reasoning.parts import wholes_for_parts
+from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
 from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore, affine_boxes
 from parse_vos_ros.types import (
     Detection,
@@ -151,6 +152,9 @@ class Engine:
         self.segmenter = segmenter if segmenter is not None else backends.build_segmenter(config)
         self.reasoner = reasoner if reasoner is not None else backends.build_reasoner(config)
         self.pose_verifier = pose_verifier if pose_verifier is not None else backends.build_pose_verifier(config)
+        # Keyframe target masks re-anchor the segmenter through its ``set_masks``; without one (a
+        # test double) or with ``tracking.keyframe_masks: none``, propagation alone carries the masks.
+        self.keyframe_masks = KeyframeMasks.from_config(config) if hasattr(self.segmenter, "set_masks") else None
         self._parser = parser
         self.store = TrackStore(ec.max_tracks, ec.max_history_samples, ec.window_s, ec.max_crops_per_track)
         self.ego = EgoMotionEstimator()
@@ -371,8 +375,14 @@ class Engine:
                 self._last_key = self._index
             self._counters["keyframes"] += 1
             timings["detect"] = (t4 - t3) * 1e3
-            self._ground(frame, masks, detections)
-            timings["associate"] = (time.perf_counter() - t4) * 1e3
+            born, detection_boxes = self._ground(frame, masks, detections)
+            t4b = time.perf_counter()
+            timings["associate"] = (t4b - t4) * 1e3
+            if self.keyframe_masks is not None:
+                found = self.keyframe_masks.masks(image, masks, self._selection.track_ids, born, detection_boxes)
+                if found:
+                    masks.update(self._checked(self.segmenter.set_masks(frame, found), gray.shape))
+                timings["keyframe_masks"] = (time.perf_counter() - t4b) * 1e3
         t5 = time.perf_counter()
 
         # Two tracks can converge onto one object between keyframes (drift, re-anchoring).
@@ -455,8 +465,14 @@ class Engine:
         self._selection = _Selection()
         self._births_since_reason = 0
 
-    def _ground(self, frame: FrameContext, masks: dict[int, np.ndarray], detections: list[Detection]) -> None:
-        """Associate keyframe detections with tracks; start, re-anchor and merge tracks."""
+    def _ground(
+        self, frame: FrameContext, masks: dict[int, np.ndarray], detections: list[Detection]
+    ) -> tuple[list[int], dict[int, np.ndarray]]:
+        """Associate keyframe detections with tracks; start, re-anchor and merge tracks.
+
+        Returns the ids of the tracks started here and the ``(4,)`` xyxy detection box of every
+        track matched or started here.
+        """
         max_det = self.config.grounding.max_detections
         detections = [d for d in detections if np.all(np.isfinite(d.box))][:max_det]
         ids = self.store.ids
@@ -473,8 +489,11 @@ class Engine:
         result = associate(predicted, det_boxes, self.config.tracking.iou_gate, current, track_masks, det_masks)
         anchors: dict[int, np.ndarray] = {}
         moving = frame.prev_gray is not None
+        boxes: dict[int, np.ndarray] = {}
+        born: list[int] = []
         for ti, di, _ in result.matches:
             tid, det = ids[ti], detections[di]
+            boxes[tid] = det.box
             self.store.add_detection(tid, det.phrase, det.score, frame.stamp, det.source)
             prop = current[ti]
             # A track not visible on this frame agrees with no box (-1 is below every threshold).
@@ -496,12 +515,15 @@ class Engine:
             if tid is None:
                 break  # all slots taken: the weakest detections are dropped (they come last)
             anchors[tid] = det.box
+            boxes[tid] = det.box
+            born.append(tid)
             if not moving:
                 self._motionless.add(tid)
             self._counters["births"] += 1
             self._births_since_reason += 1
         if anchors:
             masks.update(self._checked(self.segmenter.add_objects(frame, anchors), frame.gray.shape))
+        return born, boxes
 
     def _births(self, detections: list[Detection], unmatched: list[int]) -> list[Detection]:
         """The unmatched detections that start tracks: strong enough, not just pruned, best first, capped.

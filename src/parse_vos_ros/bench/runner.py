@@ -91,6 +91,9 @@ def run_bench(config: Config, options: BenchOptions, out: Path,
         run["fraction_of_best_fps"] = round(run["fps"] / best, 3) if best else None
         result["throughput"].append(run)
         log(f"  {run['fps']} FPS (best this pipeline shape could reach: {best} FPS)")
+        key, ordinary = run["keyframe_ms"], run["ordinary_frame_ms"]
+        log(f"  keyframes ({key['n']}): median {key['p50']} ms, p99 {key['p99']} ms; "
+            f"other frames ({ordinary['n']}): median {ordinary['p50']} ms, p99 {ordinary['p99']} ms")
 
     log(f"slow reasoner ({options.slow_reasoner_s} s per call) vs the configured one, {options.frames} frames at 30 Hz")
     result["slow_reasoner"] = engine_runs.slow_reasoner_effect(config, *first, options.frames,

@@ -79,6 +79,13 @@ def run(args: argparse.Namespace) -> int:
             f"J&F {overall['J&F']:.3f}  J {overall['J']:.3f}  F {overall['F']:.3f}  "
             f"over {metrics['counts']['scored']} expressions"
         )
+        stages = metrics.get("overall_stages") or {}
+        if stages:
+            print(
+                f"stages: detection recall {stages['detection_recall']:.3f} "
+                f"(best box IoU {stages['detection_best_iou']:.3f})  "
+                f"best-candidate IoU {stages['best_candidate_iou']:.3f}  selected IoU {stages['selected_iou']:.3f}"
+            )
     else:
         print(f"{metrics['dataset']}: no ground truth; predictions under {args.out / 'Annotations'}")
     position = metrics.get("position_3d")

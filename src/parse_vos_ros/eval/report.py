@@ -21,7 +21,9 @@ import numpy as np
 
 from parse_vos_ros.atomic import atomic_path, atomic_write_text
 from parse_vos_ros.eval.datasets import ExpressionItem
+from parse_vos_ros.eval.layout import frame_curve, mask_dir
 from parse_vos_ros.eval.maskio import read_mask
+from parse_vos_ros.eval.stages import DETECTION_IOU, STAGE_KEYS
 
 GALLERY_FRAMES = 12  # worst frames shown in the failure gallery
 OVERLAY_VIDEOS = 3  # worst expressions rendered as overlay videos
@@ -56,6 +58,31 @@ def _score_row(name: str, scores: dict[str, Any], count: Any = "") -> list[Any]:
 SCORE_HEADER = ["", "J&F", "J", "F", "J recall", "F recall", "n"]
 
 
+STAGE_HEADER = ["", "detection recall", "detection best IoU", "best-candidate IoU", "selected IoU"]
+
+
+def _stage_row(name: str, stages: dict[str, Any]) -> list[Any]:
+    return [name, *(stages.get(k, float("nan")) for k in STAGE_KEYS)]
+
+
+def _stage_lines(m: dict[str, Any]) -> list[str]:
+    """The per-stage table: where between detection and selection the score is lost."""
+    if not m.get("overall_stages"):
+        return []
+    rows = [_stage_row("mean over expressions", m["overall_stages"])]
+    rows += [_stage_row(v, s["stages"]) for v, s in m["sequences"].items() if "stages" in s]
+    return [
+        "## Per stage",
+        "",
+        f"Detection recall: keyframes whose best box for the command's phrases overlaps the ground-truth "
+        f"box at IoU >= {DETECTION_IOU:g}. Best-candidate IoU: the best live track's mask per frame "
+        "(a perfect choice). Selected IoU: the output mask (J).",
+        "",
+        *_table(STAGE_HEADER, rows),
+        "",
+    ]
+
+
 def markdown(metrics: dict[str, Any], figures: list[str], overlays: list[str]) -> str:
     """The report text."""
     m = metrics
@@ -87,6 +114,7 @@ def markdown(metrics: dict[str, Any], figures: list[str], overlays: list[str]) -
         lines += ["## Per sequence", ""]
         rows = [_score_row(v, s, s["expressions"]) for v, s in m["sequences"].items()]
         lines += [*_table(SCORE_HEADER, rows), ""]
+        lines += _stage_lines(m)
     else:
         lines += [
             "No ground truth for this split: predictions are written in the submission layout under "
@@ -246,8 +274,6 @@ def write_report(
     metrics: dict[str, Any], results: list[dict[str, Any]], items: list[ExpressionItem], out: Path
 ) -> Path:
     """Write plots, overlay videos and ``report.md`` under ``out``; returns the report path."""
-    from parse_vos_ros.eval.runner import frame_curve, mask_dir
-
     by_key = {i.key: i for i in items}
     ok = [r for r in results if r["status"] == "ok" and f"{r['video']}/{r['exp_id']}" in by_key]
     curves = frame_curve(ok)

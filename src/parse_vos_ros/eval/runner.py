@@ -34,8 +34,10 @@ from parse_vos_ros.atomic import atomic_write_json, remove_stale_temps
 from parse_vos_ros.config import Config, load_config
 from parse_vos_ros.eval import position3d
 from parse_vos_ros.eval.datasets import ExpressionItem, convention, default_expressions, load_dataset
+from parse_vos_ros.eval.layout import frame_curve, item_dir, mask_dir
 from parse_vos_ros.eval.maskio import write_mask
 from parse_vos_ros.eval.metrics import evaluate_sequence, mean_over_sequences
+from parse_vos_ros.eval.stages import StageProbe, mean_stages
 
 MODES = ("offline", "streaming")
 SPLIT_KEYS = (
@@ -107,16 +109,6 @@ class EvalOptions:
             default=str,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def item_dir(out: Path, item: ExpressionItem) -> Path:
-    return out / "items" / item.video / item.exp_id
-
-
-def mask_dir(out: Path, item: ExpressionItem) -> Path:
-    """Predicted masks; Ref-YouTube-VOS gets the submission layout ``Annotations/VIDEO/EXP_ID``."""
-    top = "Annotations" if item.dataset == "refytvos" else "masks"
-    return out / top / item.video / item.exp_id
 
 
 def _default_factory(config: Config) -> Any:
@@ -193,7 +185,15 @@ def evaluate_item(engine: Any, item: ExpressionItem, options: EvalOptions, signa
     """Run, score and write one expression; returns its ``result.json`` content."""
     base = {"video": item.video, "exp_id": item.exp_id, "text": item.text, "meta": item.meta, "signature": signature}
     try:
-        masks, records, wall = run_item(engine, item, options.mode)
+        gt = item.ground_truth() if item.has_gt else None
+        probe = StageProbe(engine) if gt is not None and StageProbe.supports(engine) else None
+        if probe is not None:
+            probe.watch(gt)
+            with probe:
+                masks, records, wall = run_item(engine, item, options.mode)
+            wall -= probe.overhead_s  # engine time only
+        else:
+            masks, records, wall = run_item(engine, item, options.mode)
         out_masks = mask_dir(options.out, item)
         for name, mask in zip(item.frame_names, masks, strict=True):
             write_mask(out_masks / f"{name}.png", mask)
@@ -204,8 +204,7 @@ def evaluate_item(engine: Any, item: ExpressionItem, options: EvalOptions, signa
             "timing": {"wall_s": wall, "frames": len(masks), "ms_per_frame": 1000.0 * wall / max(len(masks), 1)},
             "per_frame": records,
         }
-        if item.has_gt:
-            gt = item.ground_truth()
+        if gt is not None:
             if gt.shape[1:] != masks[0].shape:
                 raise RuntimeError(f"engine mask size {masks[0].shape} differs from ground truth {gt.shape[1:]}")
             scores = evaluate_sequence(gt, np.stack(masks), frames=item.frame_names)
@@ -215,6 +214,8 @@ def evaluate_item(engine: Any, item: ExpressionItem, options: EvalOptions, signa
             position = _position_3d(item, records)
             if position is not None:
                 result["position_3d"] = position
+            if probe is not None:
+                result["stages"] = probe.scores(gt, masks)
     except Exception as exc:  # one bad expression must not end a long run
         result = {
             **base,
@@ -349,11 +350,16 @@ def aggregate(results: list[dict[str, Any]], options: EvalOptions, signature: st
         if "scores" in r:
             entry.update({k: v for k, v in r["scores"].items() if k != "frames"})
             scored.append(r)
+        if "stages" in r:
+            entry["stages"] = r["stages"]
         expressions[key] = entry
     sequences: dict[str, Any] = {}
     for video in sorted({r["video"] for r in scored}):
         rows = [r for r in scored if r["video"] == video]
         sequences[video] = {**_group_means(rows), "expressions": len(rows)}
+        stages = mean_stages([r["stages"] for r in rows if "stages" in r])
+        if stages:
+            sequences[video]["stages"] = stages
     splits: dict[str, Any] = {}
     for key in SPLIT_KEYS:
         values = sorted({str(r["meta"][key]) for r in scored if key in r["meta"]})
@@ -380,7 +386,10 @@ def aggregate(results: list[dict[str, Any]], options: EvalOptions, signature: st
         },
         "overall": _group_means(scored) if scored else {},
         **({"position_3d": position} if (position := position3d.pooled(scored)) else {}),
-        "overall_by_sequence": mean_over_sequences(list(sequences.values())) if sequences else {},
+        "overall_by_sequence": mean_over_sequences(
+            [{k: v for k, v in seq.items() if k != "stages"} for seq in sequences.values()]
+        ) if sequences else {},
+        "overall_stages": mean_stages([r["stages"] for r in scored if "stages" in r]),
         "splits": splits,
         "timing": {
             "frames": frames,
@@ -405,15 +414,6 @@ def _state_counts(records: list[dict[str, Any]]) -> dict[str, int]:
     for record in records:
         counts[record["state"]] = counts.get(record["state"], 0) + 1
     return counts
-
-
-def frame_curve(results: list[dict[str, Any]]) -> dict[str, list[float]]:
-    """Per-expression J&F per frame (for the J&F-vs-frame plot)."""
-    return {
-        f"{r['video']}/{r['exp_id']}": [(p["J"] + p["F"]) / 2 for p in r["per_frame"]]
-        for r in results
-        if r["status"] == "ok" and r["per_frame"] and "J" in r["per_frame"][0]
-    }
 
 
 def run_eval(

@@ -16,6 +16,11 @@ class Segmenter(Protocol):
     Per frame the engine calls ``propagate`` once; on keyframes it may then call ``add_objects``
     for new tracks or to re-anchor matched ones with a fresh detection box. Memory held by a
     backend is bounded by the engine's sliding window whatever the stream length.
+
+    Optional: ``set_masks(frame, {object_id: (H, W) bool}) -> {object_id: (H, W) bool}``
+    re-anchors live objects to masks from a better segmenter on keyframes
+    (``tracking.keyframe_masks``; ``EmbeddedSegmenter`` has it). Without it the engine runs
+    without keyframe masks.
     """
 
     def propagate(self, frame: FrameContext) -> dict[int, np.ndarray]:

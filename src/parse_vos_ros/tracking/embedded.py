@@ -21,6 +21,8 @@ from parse_vos_ros.types import FrameContext
 
 LOG = logging.getLogger(__name__)
 
+REANCHOR_COLOUR_RATE = 0.5  # weight of a re-anchoring view in the object's colour model
+
 
 @dataclass
 class _Object:
@@ -295,8 +297,42 @@ class EmbeddedSegmenter:
                 self._objects[oid] = _Object(mask=mask, colours=refine.ColourModel(self._index, mask, bg))
             else:
                 obj.mask = mask
-                obj.colours.update(self._index, mask, bg, rate=0.5)
+                obj.colours.update(self._index, mask, bg, rate=REANCHOR_COLOUR_RATE)
             out[oid] = self._upscale(mask)
+        return out
+
+    def set_masks(self, frame: FrameContext, masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Re-anchor live objects on ``frame`` to given ``(H, W) bool`` masks (frame resolution).
+
+        The keyframe re-anchoring entry for masks from a better segmenter (DeepLab): the mask
+        replaces the propagated one, the object's colour model learns from it, and its occlusion
+        memory restarts from this view. Unknown ids and empty masks are ignored (nothing to
+        anchor). Returns the masks actually set: ``{object_id: (H, W) bool}``.
+
+        Raises:
+            ValueError: a mask's shape is not the frame's.
+        """
+        self._prepare(frame)
+        assert self._index is not None and self._size is not None and self._full_size is not None
+        if self._last_index != frame.index:
+            self._prev_gray, self._last_index = self._gray, frame.index
+        full_hw = self._full_size[::-1]
+        for oid, mask in masks.items():
+            if mask.shape != full_hw:
+                raise ValueError(f"mask of object {oid} has shape {mask.shape}, the frame is {full_hw}")
+        out = {}
+        for oid, mask in masks.items():
+            obj = self._objects.get(oid)
+            if obj is None or not mask.any():
+                continue
+            small = cv2.resize(mask.astype(np.float32), self._size, interpolation=cv2.INTER_AREA) >= 0.5
+            if not small.any():
+                continue
+            obj.mask = small
+            obj.colours.update(self._index, small, self._background_band(small), rate=REANCHOR_COLOUR_RATE)
+            obj.ref_area = float(small.sum())
+            obj.ghost, obj.ghost_age = small, 0
+            out[oid] = self._upscale(small)
         return out
 
     def _init_flow(self, frame: FrameContext) -> np.ndarray | None:

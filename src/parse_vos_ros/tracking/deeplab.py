@@ -1,0 +1,193 @@
+"""DeepLabV3 target masks from a box: the keyframe re-anchoring of a propagated mask.
+
+The vendored DeepLabV3 + MobileNetV2 models (PASCAL VOC, 21 labels; ``data/models/coral``, see its
+PROVENANCE.md) take ``uint8 [1, 513, 513, 3]`` raw RGB and return ``int64 [1, 513, 513]`` label ids.
+``DeepLabMasker.segment`` cuts the box (grown by ``CROP_MARGIN``) out of the image, fits it into
+the 513 x 513 input keeping its aspect ratio (the rest is padded grey), and calls every
+non-background label inside the crop the object: PASCAL's 20 classes are broad (person, the
+animals, the vehicles), and inside a box around one object its label is the one present. The
+crop's labels are pasted back into a full-size mask. Where the model finds (almost) nothing,
+the answer is None and the caller keeps the mask it had.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+LOG = logging.getLogger(__name__)
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models" / "coral"
+MODELS: dict[str, str] = {
+    "dm05": "deeplabv3_mnv2_dm05_pascal_quant.tflite",  # half-width backbone: ~2x faster, slightly worse
+    "full": "deeplabv3_mnv2_pascal_quant.tflite",
+}
+LABELS_FILE = "pascal_voc_segmentation_labels.txt"
+INPUT_SIDE = 513  # the models' fixed square input, pixels
+BACKGROUND = 0  # PASCAL VOC label id of the background
+PAD_VALUE = 128  # grey padding around a non-square crop (the models were trained on mean-padded crops)
+CROP_MARGIN = 0.1  # the crop is the box grown by this fraction of its width / height (half on each side)
+MIN_BOX_FRACTION = 0.03  # a result covering less than this fraction of the box counts as nothing found
+MIN_CROP_PX = 4  # boxes narrower or lower than this many pixels are not segmented
+
+
+class DeepLabLoadError(RuntimeError):
+    """The DeepLab model file is missing, unreadable or not the expected model; says how to fix it."""
+
+
+def model_path(model: str) -> Path:
+    """The vendored ``.tflite`` file of ``model`` ("dm05" or "full")."""
+    if model not in MODELS:
+        raise ValueError(f"unknown DeepLab model {model!r} (known: {', '.join(MODELS)})")
+    return MODEL_DIR / MODELS[model]
+
+
+def crop_box(box: np.ndarray, width: int, height: int, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` integer crop: ``box`` grown by ``margin``, clipped to a ``width`` x ``height`` image."""
+    x0, y0, x1, y1 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
+    gx, gy = 0.5 * margin * (x1 - x0), 0.5 * margin * (y1 - y0)
+    return (
+        max(0, int(np.floor(x0 - gx))),
+        max(0, int(np.floor(y0 - gy))),
+        min(width, int(np.ceil(x1 + gx))),
+        min(height, int(np.ceil(y1 + gy))),
+    )
+
+
+def letterbox(crop: np.ndarray, side: int = INPUT_SIDE) -> tuple[np.ndarray, tuple[int, int]]:
+    """Fit an ``(h, w, 3) uint8`` crop into ``(side, side, 3)``, aspect kept, padded bottom/right.
+
+    Returns the padded image and the ``(w, h)`` size the crop occupies in it (top-left corner).
+    """
+    h, w = crop.shape[:2]
+    scale = side / max(h, w)
+    fit = (max(1, min(side, round(w * scale))), max(1, min(side, round(h * scale))))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    out = np.full((side, side, 3), PAD_VALUE, np.uint8)
+    out[: fit[1], : fit[0]] = cv2.resize(crop, fit, interpolation=interpolation)
+    return out, fit
+
+
+class DeepLabMasker:
+    """Object mask of a box by DeepLabV3 on the box's crop (see the module docstring).
+
+    Args:
+        path: the ``.tflite`` model file.
+        threads: CPU threads of the TFLite interpreter.
+
+    Raises:
+        DeepLabLoadError: the file is missing, the runtime is not installed, or the model's input
+            or output is not DeepLab's.
+    """
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        self.path = Path(path)
+        fix = "reinstall parse_vos_ros (the file is package data) or run `parse-vos models verify`"
+        if not self.path.is_file():
+            raise DeepLabLoadError(f"DeepLab model not found: {self.path}; {fix}")
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as exc:
+            raise DeepLabLoadError(
+                f"the TFLite runtime is missing ({exc}); install ai-edge-litert (`pip install ai-edge-litert`)"
+            ) from None
+        try:
+            self._interpreter: Any = Interpreter(model_path=str(self.path), num_threads=threads)
+            self._interpreter.allocate_tensors()
+        except (RuntimeError, ValueError) as exc:
+            raise DeepLabLoadError(f"DeepLab model {self.path} cannot be loaded ({exc}); {fix}") from None
+        inp = self._interpreter.get_input_details()[0]
+        out = self._interpreter.get_output_details()[0]
+        if tuple(inp["shape"]) != (1, INPUT_SIDE, INPUT_SIDE, 3) or inp["dtype"] != np.uint8:
+            raise DeepLabLoadError(f"{self.path}: input {inp['shape']} {inp['dtype']}, expected uint8 [1,513,513,3]")
+        if tuple(out["shape"][1:3]) != (INPUT_SIDE, INPUT_SIDE):
+            raise DeepLabLoadError(f"{self.path}: output {out['shape']}, expected [1,513,513] label ids")
+        self._input_index = int(inp["index"])
+        self._output_index = int(out["index"])
+        self.labels = self._read_labels()
+
+    @classmethod
+    def named(cls, model: Literal["dm05", "full"] | str = "dm05", threads: int = 1) -> DeepLabMasker:
+        """The vendored model ``model`` ("dm05": half width, "full")."""
+        return cls(model_path(model), threads)
+
+    def _read_labels(self) -> tuple[str, ...]:
+        path = self.path.parent / LABELS_FILE
+        if not path.is_file():
+            return ()
+        lines = path.read_text(encoding="utf-8").splitlines()
+        # The file lists the 21 class names first; free text follows after a blank line.
+        names = []
+        for line in lines:
+            if not line.strip():
+                break
+            names.append(line.strip())
+        return tuple(names)
+
+    def labels_of(self, crop: np.ndarray) -> np.ndarray:
+        """``(h, w) int`` PASCAL VOC label ids of an ``(h, w, 3) uint8`` RGB crop."""
+        padded, (fw, fh) = letterbox(crop)
+        self._interpreter.set_tensor(self._input_index, padded[None])
+        self._interpreter.invoke()
+        labels = self._interpreter.get_tensor(self._output_index)[0, :fh, :fw]
+        h, w = crop.shape[:2]
+        return cv2.resize(labels.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+
+    def segment(
+        self, image: np.ndarray, box: np.ndarray, out_size: tuple[int, int] | None = None
+    ) -> np.ndarray | None:
+        """Mask of the object in ``box`` on ``image``, or None when DeepLab finds nothing there.
+
+        Args:
+            image: ``(H, W, 3) uint8`` RGB.
+            box: ``(4,)`` xyxy in ``image`` pixels.
+            out_size: ``(w, h)`` of the returned mask (the same scene at another resolution,
+                e.g. the engine's working width); None = ``image``'s own size.
+
+        Returns:
+            ``(h, w) bool`` at ``out_size``, True on every non-background pixel inside the crop;
+            None when that covers less than ``MIN_BOX_FRACTION`` of the box.
+
+        Raises:
+            ValueError: ``image`` is not ``(H, W, 3) uint8`` or ``box`` is not finite.
+        """
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"DeepLabMasker expects (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+        box = np.asarray(box, dtype=np.float64).reshape(4)
+        if not np.all(np.isfinite(box)):
+            raise ValueError(f"invalid box {box!r}: need finite xyxy")
+        height, width = image.shape[:2]
+        x0, y0, x1, y1 = crop_box(box, width, height)
+        if x1 - x0 < MIN_CROP_PX or y1 - y0 < MIN_CROP_PX:
+            return None
+        inside = self.labels_of(np.ascontiguousarray(image[y0:y1, x0:x1])) != BACKGROUND
+        box_area = max(1.0, float((box[2] - box[0]) * (box[3] - box[1])))
+        if np.count_nonzero(inside) < MIN_BOX_FRACTION * box_area:
+            return None
+        out_w, out_h = out_size or (width, height)
+        if (out_w, out_h) == (width, height):
+            mask = np.zeros((height, width), bool)
+            mask[y0:y1, x0:x1] = inside
+            return mask
+        return _paste_scaled(inside, (x0, y0, x1, y1), (width, height), (out_w, out_h))
+
+
+def _paste_scaled(
+    inside: np.ndarray, crop: tuple[int, int, int, int], size: tuple[int, int], out_size: tuple[int, int]
+) -> np.ndarray | None:
+    """The crop's ``(h, w) bool`` mask placed into an ``out_size`` (w, h) frame of the ``size`` image."""
+    sx, sy = out_size[0] / size[0], out_size[1] / size[1]
+    x0, y0, x1, y1 = crop
+    ox0, oy0 = round(x0 * sx), round(y0 * sy)
+    ox1, oy1 = min(out_size[0], round(x1 * sx)), min(out_size[1], round(y1 * sy))
+    mask = np.zeros((out_size[1], out_size[0]), bool)
+    if ox1 <= ox0 or oy1 <= oy0:
+        return None
+    # Area averaging then a half threshold: a fair downscale of a binary mask.
+    soft = cv2.resize(inside.astype(np.float32), (ox1 - ox0, oy1 - oy0), interpolation=cv2.INTER_AREA)
+    mask[oy0:oy1, ox0:ox1] = soft >= 0.5
+    return mask if mask.any() else None

@@ -1,0 +1,140 @@
+"""Keyframe target masks: which tracks a segmentation model re-segments on a keyframe, and how.
+
+Between keyframes the segmenter carries every mask by propagation, which drifts. On a keyframe
+``KeyframeMasks.masks`` runs DeepLab (``tracking/deeplab.py``) on the crops of a bounded number of
+tracks, the selected targets first, then the tracks started on this keyframe, and returns the
+masks the segmenter is re-anchored to (``EmbeddedSegmenter.set_masks``). The crop is the track's
+mask box joined with its detection box of this keyframe when it has one (a detector's box of a
+part, or a mask that lost a part, still gives a crop around the whole). Only the parts of the
+model's mask that touch the track's current mask are kept: a neighbour of another PASCAL class in
+the crop does not join the target. The result replaces the propagated mask only when the two
+overlap at least ``tracking.keyframe_mask_min_iou``: an object outside the model's 20 classes
+often gets a fragment labelled (a ball's highlight as a "bottle"), and a fragment must not
+replace a good propagated mask. Where the model finds nothing, the propagated mask stays.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from parse_vos_ros.config import Config
+from parse_vos_ros.tracking.deeplab import DeepLabLoadError, DeepLabMasker
+
+LOG = logging.getLogger(__name__)
+
+SUPPORT_DILATE_PX = 3  # the model's components touching the track's mask grown by this many pixels are kept
+
+
+def _mask_box(mask: np.ndarray) -> np.ndarray | None:
+    """xyxy box of a ``(h, w) bool`` mask (x1/y1 exclusive), None when empty."""
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    return None if w == 0 else np.array([x, y, x + w, y + h], float)
+
+
+def supported(candidate: np.ndarray, prior: np.ndarray) -> np.ndarray | None:
+    """The connected components of ``candidate`` that touch ``prior`` (both ``(h, w) bool``).
+
+    None when none does: the model found another object, not this track's.
+    """
+    k = 2 * SUPPORT_DILATE_PX + 1
+    near = cv2.dilate(prior.view(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+    n, labels = cv2.connectedComponents(candidate.view(np.uint8), connectivity=8)
+    keep = np.unique(labels[near & candidate])
+    keep = keep[keep > 0]
+    if keep.size == 0:
+        return None
+    if keep.size == n - 1:
+        return candidate
+    return np.isin(labels, keep)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.count_nonzero(a | b)
+    return float(np.count_nonzero(a & b) / union) if union else 0.0
+
+
+class KeyframeMasks:
+    """Chooses the keyframe crops and segments them (see the module docstring).
+
+    Args:
+        masker: the model (``DeepLabMasker``; anything with its ``segment`` method).
+        max_crops: model calls per keyframe, at most.
+        min_iou: the model's mask is taken only when its IoU with the track's mask is at least this.
+    """
+
+    def __init__(self, masker: DeepLabMasker, max_crops: int, min_iou: float = 0.0) -> None:
+        self.masker = masker
+        self.max_crops = max_crops
+        self.min_iou = min_iou
+
+    @classmethod
+    def from_config(cls, config: Config) -> KeyframeMasks | None:
+        """From ``tracking.keyframe_mask*``; None when ``keyframe_masks`` is "none".
+
+        Raises:
+            DeepLabLoadError: the model cannot be loaded and ``fallback`` is "none" (otherwise the
+                engine runs without keyframe masks and the warning says so).
+        """
+        t = config.tracking
+        if t.keyframe_masks == "none":
+            return None
+        try:
+            masker = DeepLabMasker.named(t.keyframe_mask_model, t.keyframe_mask_threads)
+        except DeepLabLoadError as exc:
+            if config.fallback == "none":
+                raise
+            LOG.warning("keyframe masks off: %s (fallback: %s)", exc, config.fallback)
+            return None
+        return cls(masker, t.keyframe_mask_max_crops, t.keyframe_mask_min_iou)
+
+    @staticmethod
+    def order(selected: Sequence[int], born: Sequence[int], masks: Mapping[int, np.ndarray]) -> list[int]:
+        """Visible tracks to re-segment, most important first: the selected targets, then the new ones."""
+        out: list[int] = []
+        for tid in (*selected, *born):
+            if tid not in out and tid in masks and masks[tid].any():
+                out.append(tid)
+        return out
+
+    def masks(
+        self,
+        image: np.ndarray,
+        masks: Mapping[int, np.ndarray],
+        selected: Sequence[int],
+        born: Sequence[int],
+        detection_boxes: Mapping[int, np.ndarray],
+    ) -> dict[int, np.ndarray]:
+        """New masks for at most ``max_crops`` tracks: ``{track_id: (h, w) bool}`` at ``masks``' size.
+
+        Args:
+            image: ``(H, W, 3) uint8`` RGB, the keyframe at any resolution (the camera's gives
+                the model the most detail).
+            masks: every track's current ``(h, w) bool`` mask at the working resolution.
+            selected: the selected target track ids.
+            born: ids of the tracks started on this keyframe.
+            detection_boxes: ``(4,)`` xyxy working-resolution box of the detection each track
+                was matched to or started from on this keyframe.
+        """
+        chosen = self.order(selected, born, masks)[: self.max_crops]
+        if not chosen:
+            return {}
+        h, w = next(iter(masks.values())).shape
+        scale = np.array([image.shape[1] / w, image.shape[0] / h] * 2)
+        out = {}
+        for tid in chosen:
+            box = _mask_box(masks[tid])
+            assert box is not None  # order() keeps non-empty masks only
+            det = detection_boxes.get(tid)
+            if det is not None and np.all(np.isfinite(det)):
+                box = np.concatenate([np.minimum(box[:2], det[:2]), np.maximum(box[2:], det[2:])])
+            found = self.masker.segment(image, box * scale, out_size=(w, h))
+            if found is None:
+                continue
+            found = supported(found, masks[tid])
+            if found is not None and _iou(found, masks[tid]) >= self.min_iou:
+                out[tid] = found
+        return out
