@@ -29,7 +29,7 @@ STAGES = {
     "association": "associate",
     "reasoning": "reason",
 }
-_ANSWERED = (TargetState.TRACKING, TargetState.AMBIGUOUS, TargetState.LOST)
+_ANSWERED = (TargetState.TRACKING, TargetState.AMBIGUOUS, TargetState.LOST, TargetState.NOT_FOUND)
 
 
 class SlowReasoner:
