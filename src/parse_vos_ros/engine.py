@@ -36,6 +36,7 @@ from parse_vos_ros.context.occlusion import occlusion_facts
 from parse_vos_ros.grounding.association import associate, iou_matrix
 from parse_vos_ros.parsing.base import CommandParseError, CommandParser
 from parse_vos_ros.parsing.schema import validate_parsed
+from parse_vos_ros.reasoning.calibration import calibrated_score
 from parse_vos_ros.reasoning.grounded import not_found_reason
 from parse_vos_ros.reasoning.parts import wholes_for_parts
 from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore, affine_boxes
@@ -707,7 +708,7 @@ class Engine:
             and stamp - since < SWITCH_AFTER_S
         )
         ids = old_ids if keep_old else new_ids
-        score = float(np.mean([scores.get(t, 0.0) for t in ids])) if ids else 0.0
+        raw_score = float(np.mean([scores.get(t, 0.0) for t in ids])) if ids else 0.0
         cmd = self._command
         trace: dict[str, object] = {
             "command": {"text": cmd.parsed.text, "source": cmd.parsed.source, **cmd.parsed.to_dict()},
@@ -716,13 +717,14 @@ class Engine:
             "rationale": result.rationale
             + (f"; kept {list(old_ids)} (new choice not clearly better)" if keep_old else ""),
             "scores": {str(t): round(s, 3) for t, s in scores.items()},
+            "score_raw": raw_score,
             "selected": list(ids),
             "source": result.source,
             "ambiguous": result.ambiguous,
             "reasoned_at": stamp,
             **extra,
         }
-        self._selection = _Selection(tuple(ids), score, result.ambiguous, trace,
+        self._selection = _Selection(tuple(ids), calibrated_score(raw_score), result.ambiguous, trace,
                                      not_found=str(extra.get("not_found", "")))
         if keep_old:
             self._selection.challenger, self._selection.challenger_since = challenger, since

@@ -1,0 +1,117 @@
+"""Measure what the engine's selection score means, and write the calibration table it publishes.
+
+Runs the streaming engine (default profile, synchronous reasoning) on synthetic scenes
+(``parse_vos_ros.synth``; every expression of ``--scenes`` scenes per seed) plus, for every scene,
+one sentence that names nothing in it, and records for each frame with a published mask the raw
+selection score (``trace["score_raw"]``) and whether the mask is right (IoU >= 0.5 with the
+referred objects). The raw scores are cut into bins of equal count, each bin's share of right
+masks is made non-decreasing (pool adjacent violators) and the knots are printed as the
+``RAW_KNOTS`` / ``CALIBRATED`` table of ``parse_vos_ros/reasoning/calibration.py``.
+
+Usage: python scripts/calibrate_score.py --seeds 11 12 13 --scenes 12 [--out calibration.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from parse_vos_ros.config import load_config
+from parse_vos_ros.engine import Engine
+from parse_vos_ros.synth import make_spec, render
+
+RIGHT_IOU = 0.5  # a mask is "right" at this IoU with the referred objects
+BINS = 8
+# A sentence naming nothing in a scene of coloured shapes: what a published mask then is worth.
+ABSENT = "the black dog running to the left"
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two ``(H, W) bool`` masks (1 when both are empty)."""
+    union = np.count_nonzero(a | b)
+    return float(np.count_nonzero(a & b)) / union if union else 1.0
+
+
+def samples(seeds: list[int], scenes: int, frames: int, size: tuple[int, int], fps: float) -> list[tuple[float, bool]]:
+    """(raw score, mask right) for every frame with a non-empty published mask."""
+    engine = Engine(load_config("default"))
+    out: list[tuple[float, bool]] = []
+    try:
+        for seed in seeds:
+            for index in range(scenes):
+                spec = make_spec(seed, index, frames, size)
+                scene = render(spec, frames, size)
+                sentences = [(e.text, e.obj_ids) for e in spec.expressions] + [(ABSENT, ())]
+                for text, ids in sentences:
+                    engine.reset()
+                    engine.set_command(text, 0.0)
+                    for t, image in enumerate(scene.images):
+                        result = engine.push_frame(image, t / fps)
+                        if not result.mask.any():
+                            continue
+                        truth = np.isin(scene.ids[t], ids) if ids else np.zeros_like(result.mask)
+                        raw = float(result.trace.get("score_raw", result.score))
+                        out.append((raw, iou(result.mask, truth) >= RIGHT_IOU))
+                print(f"seed {seed} scene {index}: {len(out)} samples", file=sys.stderr, flush=True)
+    finally:
+        engine.close()
+    return out
+
+
+def pool_adjacent_violators(values: list[float], weights: list[int]) -> list[float]:
+    """The non-decreasing sequence closest to ``values`` (weighted least squares)."""
+    blocks = [[v, w, 1] for v, w in zip(values, weights, strict=True)]  # mean, weight, count
+    merged: list[list[float]] = []
+    for block in blocks:
+        merged.append(block)
+        while len(merged) > 1 and merged[-2][0] > merged[-1][0]:
+            (v1, w1, c1), (v2, w2, c2) = merged[-2], merged[-1]
+            merged[-2:] = [[(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, c1 + c2]]
+    return [v for v, _, c in merged for _ in range(int(c))]
+
+
+def fit(data: list[tuple[float, bool]], bins: int) -> dict[str, object]:
+    """Equal-count bins of raw score -> monotone share of right masks."""
+    raw = np.array([r for r, _ in data])
+    right = np.array([ok for _, ok in data], dtype=float)
+    order = np.argsort(raw)
+    chunks = [c for c in np.array_split(order, bins) if c.size]
+    centres = [float(np.median(raw[c])) for c in chunks]
+    shares = [float(right[c].mean()) for c in chunks]
+    monotone = pool_adjacent_violators(shares, [int(c.size) for c in chunks])
+    return {
+        "samples": len(data),
+        "right_share": float(right.mean()),
+        "raw_knots": [0.0, *[round(c, 3) for c in centres], 1.0],
+        "calibrated": [0.0, *[round(m, 3) for m in monotone], round(monotone[-1], 3)],
+        "bins": [{"raw_median": round(c, 3), "right": round(s, 3), "n": int(k.size)}
+                 for c, s, k in zip(centres, shares, chunks, strict=True)],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13])
+    parser.add_argument("--scenes", type=int, default=12)
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--bins", type=int, default=BINS)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    data = samples(args.seeds, args.scenes, args.frames, (320, 240), 15.0)
+    report = {**fit(data, args.bins), "seeds": args.seeds, "scenes": args.scenes, "frames": args.frames,
+              "wall_s": round(time.perf_counter() - start, 1)}
+    text = json.dumps(report, indent=2)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
