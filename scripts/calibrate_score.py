@@ -2,13 +2,15 @@
 
 Runs the streaming engine (default profile, synchronous reasoning) on synthetic scenes
 (``parse_vos_ros.synth``; every expression of ``--scenes`` scenes per seed) plus, for every scene,
-one sentence that names nothing in it, and records for each frame with a published mask the raw
-selection score (``trace["score_raw"]``) and whether the mask is right (IoU >= 0.5 with the
-referred objects). The raw scores are cut into bins of equal count, each bin's share of right
-masks is made non-decreasing (pool adjacent violators) and the knots are printed as the
-``RAW_KNOTS`` / ``CALIBRATED`` table of ``parse_vos_ros/reasoning/calibration.py``.
+one sentence that names nothing in it, and, with ``--davis DIR``, on the DAVIS-2016 sequences
+there ("the <first category>" of ``categories.json``, ground truth = the sequence's mask). For
+each frame with a published mask it records the raw selection score (``trace["score_raw"]``) and
+whether the mask is right (IoU >= 0.5 with the referred objects). The raw scores are cut into
+bins of equal count, each bin's share of right masks is made non-decreasing (pool adjacent
+violators) and the knots are printed as the ``RAW_KNOTS`` / ``CALIBRATED`` table of
+``parse_vos_ros/reasoning/calibration.py``.
 
-Usage: python scripts/calibrate_score.py --seeds 11 12 13 --scenes 12 [--out calibration.json]
+Usage: python scripts/calibrate_score.py --seeds 11 12 13 --scenes 12 [--davis DIR] [--out calibration.json]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from parse_vos_ros.config import load_config
@@ -26,6 +29,7 @@ from parse_vos_ros.engine import Engine
 from parse_vos_ros.synth import make_spec, render
 
 RIGHT_IOU = 0.5  # a mask is "right" at this IoU with the referred objects
+SYNTH_FPS, DAVIS_FPS = 15.0, 24.0
 BINS = 8
 # A sentence naming nothing in a scene of coloured shapes: what a published mask then is worth.
 ABSENT = "the black dog running to the left"
@@ -37,29 +41,48 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a & b)) / union if union else 1.0
 
 
-def samples(seeds: list[int], scenes: int, frames: int, size: tuple[int, int], fps: float) -> list[tuple[float, bool]]:
-    """(raw score, mask right) for every frame with a non-empty published mask."""
-    engine = Engine(load_config("default"))
-    out: list[tuple[float, bool]] = []
-    try:
-        for seed in seeds:
-            for index in range(scenes):
-                spec = make_spec(seed, index, frames, size)
-                scene = render(spec, frames, size)
-                sentences = [(e.text, e.obj_ids) for e in spec.expressions] + [(ABSENT, ())]
-                for text, ids in sentences:
-                    engine.reset()
-                    engine.set_command(text, 0.0)
-                    for t, image in enumerate(scene.images):
-                        result = engine.push_frame(image, t / fps)
-                        if not result.mask.any():
-                            continue
-                        truth = np.isin(scene.ids[t], ids) if ids else np.zeros_like(result.mask)
-                        raw = float(result.trace.get("score_raw", result.score))
-                        out.append((raw, iou(result.mask, truth) >= RIGHT_IOU))
-                print(f"seed {seed} scene {index}: {len(out)} samples", file=sys.stderr, flush=True)
-    finally:
-        engine.close()
+Sample = tuple[float, bool]  # (raw selection score, published mask right)
+
+
+def run_stream(engine: Engine, text: str, images: list[np.ndarray], truths: list[np.ndarray],
+               fps: float) -> list[Sample]:
+    """One stream from a reset engine: a sample for every frame with a non-empty published mask."""
+    engine.reset()
+    engine.set_command(text, 0.0)
+    out = []
+    for t, (image, truth) in enumerate(zip(images, truths, strict=True)):
+        result = engine.push_frame(image, t / fps)
+        if result.mask.any():
+            raw = float(result.trace.get("score_raw", result.score))
+            out.append((raw, iou(result.mask, truth) >= RIGHT_IOU))
+    return out
+
+
+def synth_samples(engine: Engine, seeds: list[int], scenes: int, frames: int, size: tuple[int, int],
+                  fps: float) -> list[Sample]:
+    """Every expression of the synthetic scenes, plus one sentence naming nothing in each."""
+    out: list[Sample] = []
+    for seed in seeds:
+        for index in range(scenes):
+            spec = make_spec(seed, index, frames, size)
+            scene = render(spec, frames, size)
+            for text, ids in [(e.text, e.obj_ids) for e in spec.expressions] + [(ABSENT, ())]:
+                out += run_stream(engine, text, list(scene.images), [np.isin(m, ids) for m in scene.ids], fps)
+            print(f"seed {seed} scene {index}: {len(out)} samples", file=sys.stderr, flush=True)
+    return out
+
+
+def davis_samples(engine: Engine, root: Path, fps: float) -> list[Sample]:
+    """DAVIS-2016 sequences under ``root`` with "the <first category>" as the sentence."""
+    categories = json.loads((root / "categories.json").read_text(encoding="utf-8"))
+    out: list[Sample] = []
+    for seq, names in sorted(categories.items()):
+        frames = sorted((root / "JPEGImages" / "480p" / seq).glob("*.jpg"))
+        images = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in frames]
+        truths = [cv2.imread(str(root / "Annotations" / "480p" / seq / f"{f.stem}.png"), cv2.IMREAD_GRAYSCALE) > 0
+                  for f in frames]
+        out += run_stream(engine, f"the {names[0]}", images, truths, fps)
+        print(f"davis {seq}: {len(out)} samples", file=sys.stderr, flush=True)
     return out
 
 
@@ -94,17 +117,29 @@ def fit(data: list[tuple[float, bool]], bins: int) -> dict[str, object]:
     }
 
 
+def source_summary(data: list[Sample]) -> dict[str, object]:
+    """How many samples one source gave and the share of right masks among them."""
+    return {"samples": len(data), "right_share": round(float(np.mean([ok for _, ok in data])), 3) if data else None}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13])
     parser.add_argument("--scenes", type=int, default=12)
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--bins", type=int, default=BINS)
+    parser.add_argument("--davis", type=Path, help="DAVIS-2016 folder with categories.json (optional)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     start = time.perf_counter()
-    data = samples(args.seeds, args.scenes, args.frames, (320, 240), 15.0)
-    report = {**fit(data, args.bins), "seeds": args.seeds, "scenes": args.scenes, "frames": args.frames,
+    engine = Engine(load_config("default"))
+    try:
+        synth = synth_samples(engine, args.seeds, args.scenes, args.frames, (320, 240), SYNTH_FPS)
+        davis = davis_samples(engine, args.davis, DAVIS_FPS) if args.davis else []
+    finally:
+        engine.close()
+    report = {**fit(synth + davis, args.bins), "seeds": args.seeds, "scenes": args.scenes, "frames": args.frames,
+              "synth": source_summary(synth), "davis": source_summary(davis),
               "wall_s": round(time.perf_counter() - start, 1)}
     text = json.dumps(report, indent=2)
     if args.out:

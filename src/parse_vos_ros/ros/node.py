@@ -344,23 +344,24 @@ class ParseVosNode(LifecycleNode):
         """Never blocks: keep the newest message, count the one it replaces as dropped. An image
         over ``ros.max_image_pixels`` is refused here, so it never waits in the slot, and the
         worker hands the freed memory back to the OS shortly after."""
-        pixels = int(msg.width) * int(msg.height)
+        limit = self.config.ros.max_image_pixels
+        too_large = int(msg.width) * int(msg.height) > limit
         with self._slot_lock:
             self._counters["received"] += 1
             self._last_arrival = time.monotonic()
             if self.lifecycle != "active":
                 self._counters["ignored_inactive"] += 1
                 return
-            if pixels > self.config.ros.max_image_pixels:
+            if too_large:
                 self._counters["rejected"] += 1
                 self._trim_at = time.monotonic() + TRIM_DELAY_S
             else:
                 if self._slot is not None:
                     self._counters["dropped"] += 1
                 self._slot = msg
-        if pixels > self.config.ros.max_image_pixels:
+        if too_large:
             self._faults.report(image_codec.TOO_LARGE, f"image dropped: {msg.width}x{msg.height} has more than "
-                                f"ros.max_image_pixels={self.config.ros.max_image_pixels} pixels")
+                                f"ros.max_image_pixels={limit} pixels")
         self._slot_event.set()
 
     def _release_memory_when_due(self) -> None:
@@ -369,9 +370,9 @@ class ParseVosNode(LifecycleNode):
             due = self._trim_at is not None and time.monotonic() >= self._trim_at
             if due:
                 self._trim_at = None
+                self._counters["memory_trims"] += 1
         if due:
             memory.release_memory()
-            self._counters["memory_trims"] += 1
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -620,8 +621,9 @@ class ParseVosNode(LifecycleNode):
         return values
 
     def diagnostics_status(self, values: dict[str, str]) -> tuple[bytes, str]:
-        """Level and message: recent engine faults, then a stalled camera, then recent input
-        faults (``ros.fault_warn_s``); old faults only remain in the ``fault_*`` counts."""
+        """Level and message: a node that is not active (WARN: it publishes nothing), then recent
+        engine faults, a stalled camera, recent input faults (``ros.fault_warn_s``); old faults
+        only remain in the ``fault_*`` counts."""
         ros = self.config.ros
         if self.lifecycle != "active":
             return DiagnosticStatus.WARN, f"{self.lifecycle}: images are ignored, nothing is published"
