@@ -6,7 +6,7 @@ one sentence that names nothing in it, and, with ``--davis DIR``, on the DAVIS-2
 there ("the <first category>" of ``categories.json``, ground truth = the sequence's mask). For
 each frame with a published mask it records the raw selection score (``trace["score_raw"]``) and
 whether the mask is right (IoU >= 0.5 with the referred objects). The raw scores are cut into
-bins of equal count, each bin's share of right masks is made non-decreasing (pool adjacent
+bins of equal count, each bin's (add-one smoothed) share of right masks is made non-decreasing (pool adjacent
 violators) and the knots are printed as the ``RAW_KNOTS`` / ``CALIBRATED`` table of
 ``parse_vos_ros/reasoning/calibration.py``.
 
@@ -105,7 +105,8 @@ def fit(data: list[tuple[float, bool]], bins: int) -> dict[str, object]:
     order = np.argsort(raw)
     chunks = [c for c in np.array_split(order, bins) if c.size]
     centres = [float(np.median(raw[c])) for c in chunks]
-    shares = [float(right[c].mean()) for c in chunks]
+    # Add-one smoothing: a bin where every mask was right still says less than certainty.
+    shares = [float((right[c].sum() + 1) / (c.size + 2)) for c in chunks]
     monotone = pool_adjacent_violators(shares, [int(c.size) for c in chunks])
     return {
         "samples": len(data),
