@@ -59,3 +59,9 @@ def test_a_noun_check_can_say_a_word_names_no_object() -> None:
     why = not_found_reason(command, tracks, {0: [crop(RED)]}, noun_check=lambda noun: noun != "instruction")
     assert why == "'instruction' names no physical object"
     assert default_noun_check("person") and default_noun_check("elephant") and default_noun_check("qwzx") is None
+
+
+def test_approximate_colour_words_are_no_requirement() -> None:
+    assert "shows" not in (reason("a light golden dog with a red harness", [RED, BLUE]) or "")
+    assert reason("a light golden dog with a red harness", [RED, BLUE]) is None  # dog: known, golden: loose
+    assert "shows gray" in (reason("the silver grey elephant", [RED, BLUE]) or "")  # grey itself is a hue word

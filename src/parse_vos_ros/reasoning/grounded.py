@@ -9,7 +9,9 @@ reason in the trace instead of a target.
 :func:`not_found_reason` is that decision, from the evidence the candidate tracks carry:
 
 - a **colour word** must be seen: a phrase that names colours is grounded only by a track whose
-  keyframe crops show one of them (``MIN_COLOUR_SHARE`` of the crop's pixels);
+  keyframe crops show one of them (``MIN_COLOUR_SHARE`` of the crop's pixels). Approximate colour
+  words (``LOOSE_COLOUR_WORDS``: "golden", "silver", "tan", "dark" ... name a material or a shade,
+  not a hue: a golden dog often films cream) are no requirement on their own;
 - the **head noun** must be something a model or cue can find: ``noun_check(noun)`` says True
   (a class some detector or classifier covers, a person word, a generic object word), False
   (names no physical object) or None (unknown). An unknown noun is still grounded when the
@@ -32,7 +34,7 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.grounding.cues import colours_mask
-from parse_vos_ros.grounding.vocabulary import PERSON_WORDS, analyse_phrase
+from parse_vos_ros.grounding.vocabulary import PERSON_WORDS, analyse_phrase, is_colour_word
 from parse_vos_ros.parsing.lexicon import words
 from parse_vos_ros.types import ParsedCommand, Trajectory
 
@@ -47,6 +49,10 @@ GENERIC_OBJECT_NOUNS = words(
     "object thing something anything item one shape blob square circle ball box triangle rectangle cube disc "
     "disk dot spot figure"
 )
+# Colour words whose canonical colour (``vocabulary.colour_name``) only approximates what a camera
+# sees, and shade words; a phrase whose object colours come only from these needs no colour seen.
+LOOSE_COLOUR_WORDS = words("golden gold silver tan beige dark light pale bright deep")
+_PART_START = words("with holding carrying")  # colours after these belong to a part (vocabulary.py)
 _LABELS = ("data", "models", "coral", "imagenet_labels.txt")
 
 NounCheck = Callable[[str], "bool | None"]
@@ -72,6 +78,18 @@ def default_noun_check(noun: str) -> bool | None:
     if word in PERSON_WORDS or word in GENERIC_OBJECT_NOUNS or word in imagenet_words():
         return True
     return None
+
+
+def required_colours(phrase: str) -> tuple[str, ...]:
+    """The object colours of ``phrase`` a track must show: none when every colour word naming the
+    object (before "with", "holding" ...) is in ``LOOSE_COLOUR_WORDS``."""
+    object_words = []
+    for word in re.findall(r"[a-z]+", phrase.lower()):
+        if word in _PART_START:
+            break
+        object_words.append(word)
+    strict = [w for w in object_words if is_colour_word(w) and w not in LOOSE_COLOUR_WORDS]
+    return analyse_phrase(phrase).colours if strict else ()
 
 
 def shows_colour(crops: Sequence[np.ndarray], colours: Sequence[str]) -> bool:
@@ -115,9 +133,10 @@ def not_found_reason(
         if known is False:
             reasons.append(f"'{cues.noun}' names no physical object")
             continue
-        if cues.colours:
-            if not any(shows_colour(crops.get(t.track_id, ()), cues.colours) for t in tracks):
-                reasons.append(f"no candidate for '{phrase}' shows {' or '.join(cues.colours)}")
+        colours = required_colours(phrase)
+        if colours:
+            if not any(shows_colour(crops.get(t.track_id, ()), colours) for t in tracks):
+                reasons.append(f"no candidate for '{phrase}' shows {' or '.join(colours)}")
                 continue
         elif known is None and not command.motion:
             reasons.append(f"'{cues.noun or phrase}' is not a class any detector knows, and the sentence "
