@@ -363,7 +363,7 @@ drv.spin_for(2.0)
 accepted = [bool(f.done() and f.result() and f.result().success) for f in futures]
 answers = {}
 for cid, sent, _ in commands:
-    hits = [r[0] - sent for r in received if r[3] == cid and r[2] in (2, 3, 4)]  # tracking, ambiguous, lost
+    hits = [r[0] - sent for r in received if r[3] == cid and r[2] in (2, 3, 4, 5)]  # answered: tracking .. not found
     answers[cid] = round(min(hits), 3) if hits else None
 arrivals = [r[0] for r in received]
 gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]

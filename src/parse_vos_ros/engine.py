@@ -42,10 +42,13 @@ from parse_vos_ros.context.occlusion import occlusion_facts
 from parse_vos_ros.grounding.association import associate, iou_matrix
 from parse_vos_ros.parsing.base import CommandParseError, CommandParser
 from parse_vos_ros.parsing.schema import validate_parsed
+from parse_vos_ros.reasoning.calibration import calibrated_score
+from parse_vos_ros.reasoning.grounded import not_found_reason
 from parse_vos_ros.reasoning.parts import wholes_for_parts
 from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
 from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore, affine_boxes
 from parse_vos_ros.types import (
+    MIN_IMAGE_SIDE,
     Detection,
     FrameContext,
     FrameResult,
@@ -87,6 +90,7 @@ class _Selection:
     trace: dict[str, object] = field(default_factory=dict)
     challenger: tuple[int, ...] = ()  # the reasoner's choice that the current one is kept over
     challenger_since: float = math.inf  # stamp since which the reasoner has preferred it
+    not_found: str = ""  # why nothing in view grounds the command (reasoning/grounded.py), "" otherwise
 
 
 @dataclass
@@ -324,8 +328,9 @@ class Engine:
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
             raise ValueError(f"image must be an (H, W, 3) uint8 RGB array, got {got}")
-        if image.shape[0] < 16 or image.shape[1] < 16:
-            raise ValueError(f"image too small: {image.shape[1]}x{image.shape[0]} (need >= 16x16)")
+        if image.shape[0] < MIN_IMAGE_SIDE or image.shape[1] < MIN_IMAGE_SIDE:
+            side = MIN_IMAGE_SIDE
+            raise ValueError(f"image too small: {image.shape[1]}x{image.shape[0]} (need >= {side}x{side})")
         if not math.isfinite(stamp):
             raise ValueError(f"stamp must be a finite number of seconds, got {stamp}")
         if depth is not None and depth.depth_m.shape != image.shape[:2]:
@@ -734,6 +739,11 @@ class Engine:
         if wholes:
             parts = ", ".join(f"#{p} is a part of #{w}" for p, w in wholes)
             result = replace(result, track_ids=chosen, rationale=f"{result.rationale}; {parts}: the whole chosen")
+        not_found = not_found_reason(job.command, job.scene.trajectories, job.crops)
+        if not_found is not None:
+            extra["not_found"] = not_found
+            result = replace(result, track_ids=(), ambiguous=False,
+                             rationale=f"{result.rationale}; not found: {not_found}")
         return result, extra
 
     def _apply(self, generation: int, result: ReasoningResult, extra: dict[str, object], stamp: float) -> None:
@@ -760,7 +770,7 @@ class Engine:
             and stamp - since < SWITCH_AFTER_S
         )
         ids = old_ids if keep_old else new_ids
-        score = float(np.mean([scores.get(t, 0.0) for t in ids])) if ids else 0.0
+        raw_score = float(np.mean([scores.get(t, 0.0) for t in ids])) if ids else 0.0
         cmd = self._command
         trace: dict[str, object] = {
             "command": {"text": cmd.parsed.text, "source": cmd.parsed.source, **cmd.parsed.to_dict()},
@@ -769,13 +779,15 @@ class Engine:
             "rationale": result.rationale
             + (f"; kept {list(old_ids)} (new choice not clearly better)" if keep_old else ""),
             "scores": {str(t): round(s, 3) for t, s in scores.items()},
+            "score_raw": raw_score,
             "selected": list(ids),
             "source": result.source,
             "ambiguous": result.ambiguous,
             "reasoned_at": stamp,
             **extra,
         }
-        self._selection = _Selection(tuple(ids), score, result.ambiguous, trace)
+        self._selection = _Selection(tuple(ids), calibrated_score(raw_score), result.ambiguous, trace,
+                                     not_found=str(extra.get("not_found", "")))
         if keep_old:
             self._selection.challenger, self._selection.challenger_since = challenger, since
         if not result.ambiguous:
@@ -796,7 +808,7 @@ class Engine:
         ids = tuple(t for t in sel.track_ids if t in self.store.info)
         visible = [self._masks[t] for t in ids if t in self._masks and self.store.info[t].area > 0]
         if not ids:
-            state = TargetState.SEARCHING
+            state = TargetState.NOT_FOUND if sel.not_found else TargetState.SEARCHING
         elif not visible:
             state = TargetState.LOST
         else:

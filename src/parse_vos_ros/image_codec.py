@@ -6,8 +6,9 @@ message becomes one :class:`ImageDecodeError` whose ``kind`` names the fault cla
 rate-limited logging and diagnostics counters), never an exception from numpy or OpenCV.
 
 Supported input encodings (the ``sensor_msgs/image_encodings`` names): rgb8, bgr8, mono8,
-rgba8, bgra8, mono16, yuv422 (= uyvy byte order), yuv422_yuy2 (= yuyv), and the aliases uyvy,
-yuyv. ``step`` padding at the end of each row is skipped; ``is_bigendian`` matters for mono16.
+rgba8, bgra8, mono16, 16UC1 (the same layout as mono16, what depth cameras publish), yuv422
+(= uyvy byte order), yuv422_yuy2 (= yuyv), and the aliases uyvy, yuyv. ``step`` padding at the end
+of each row is skipped; ``is_bigendian`` matters for the 16-bit encodings.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _LAYOUT: dict[str, tuple[int, int]] = {
     "rgba8": (4, 1),
     "bgra8": (4, 1),
     "mono16": (1, 2),
+    "16uc1": (1, 2),  # one unsigned 16-bit channel: mono16's layout (depth images in millimetres)
     "yuv422": (2, 1),
     "uyvy": (2, 1),
     "yuv422_yuy2": (2, 1),
@@ -37,6 +39,7 @@ EMPTY = "empty_image"
 SIZE_MISMATCH = "size_mismatch"
 BAD_ENCODING = "bad_encoding"
 TOO_LARGE = "too_large"
+TOO_SMALL = "too_small"
 
 
 class ImageDecodeError(ValueError):
@@ -67,6 +70,7 @@ def decode_image(
     is_bigendian: int | bool,
     data: bytes | bytearray | memoryview | np.ndarray,
     max_pixels: int | None = None,
+    min_side: int = 1,
 ) -> np.ndarray:
     """Convert image message fields to an ``(H, W, 3) uint8`` RGB array (a copy, C-contiguous).
 
@@ -74,16 +78,19 @@ def decode_image(
         encoding: sensor_msgs encoding name (case-insensitive), see ``SUPPORTED_ENCODINGS``.
         height, width: pixels.
         step: bytes per row including padding (>= width * bytes per pixel).
-        is_bigendian: byte order of multi-byte channels (mono16 only).
+        is_bigendian: byte order of multi-byte channels (mono16 and 16UC1 only).
         data: exactly ``step * height`` bytes (anything with the buffer protocol).
         max_pixels: reject images with more than this many pixels (None = no limit).
+        min_side: reject images narrower or lower than this many pixels (the engine's minimum).
 
     Raises:
-        ImageDecodeError: zero size, too large, unknown encoding, inconsistent step/size.
+        ImageDecodeError: zero size, too small, too large, unknown encoding, inconsistent step/size.
     """
     enc = str(encoding).strip().lower()
     if height <= 0 or width <= 0:
         raise ImageDecodeError(EMPTY, f"image has zero size ({width}x{height})")
+    if height < min_side or width < min_side:
+        raise ImageDecodeError(TOO_SMALL, f"image {width}x{height} is smaller than {min_side}x{min_side} pixels")
     if max_pixels is not None and height * width > max_pixels:
         raise ImageDecodeError(
             TOO_LARGE, f"image {width}x{height} has more than ros.max_image_pixels={max_pixels} pixels"

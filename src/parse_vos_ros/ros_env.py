@@ -63,7 +63,8 @@ def _site_packages(prefix: Path) -> Path:
 
 def use_dds_profile(env: MutableMapping[str, str]) -> bool:
     """Point Fast DDS at :data:`DDS_PROFILE` (16 MB shared-memory segments, so camera images
-    travel by shared memory instead of fragmented UDP) unless ``env`` already names a profile
+    travel by shared memory instead of fragmented UDP; readers that release each sample's buffer,
+    so one huge rejected image does not stay allocated) unless ``env`` already names a profile
     file, selects another RMW, sets ``PARSE_VOS_DDS_PROFILE=off``, or ``/dev/shm`` has less than
     :data:`MIN_FREE_SHM_BYTES` free. Must run before ``rclpy.init`` creates the DDS participant.
     Returns True when the profile was set.
@@ -75,6 +76,9 @@ def use_dds_profile(env: MutableMapping[str, str]) -> bool:
     if free_shm_bytes() < MIN_FREE_SHM_BYTES:
         return False
     env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(DDS_PROFILE)
+    # rmw_fastrtps imposes its own history memory policy unless told to take it from the XML; the
+    # profile's readers free each sample's buffer after use (see the profile's comment).
+    env.setdefault("RMW_FASTRTPS_USE_QOS_FROM_XML", "1")
     return True
 
 

@@ -20,6 +20,9 @@ import numpy as np
 Cardinality = int | Literal["all"]
 
 
+MIN_IMAGE_SIDE = 16  # px: the engine refuses narrower or lower frames (too small to ground anything)
+
+
 class TargetState(str, enum.Enum):
     """What the engine can say about the referred target on a frame."""
 
@@ -28,6 +31,7 @@ class TargetState(str, enum.Enum):
     TRACKING = "tracking"  # target selected and visible
     AMBIGUOUS = "ambiguous"  # several candidates fit equally well
     LOST = "lost"  # the selected target is not visible on this frame
+    NOT_FOUND = "not_found"  # nothing in view grounds the command's nouns (the trace says why)
 
 
 @dataclass(frozen=True)

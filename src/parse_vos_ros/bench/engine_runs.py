@@ -30,7 +30,7 @@ STAGES = {
     "keyframe_masks": "keyframe_masks",
     "reasoning": "reason",
 }
-_ANSWERED = (TargetState.TRACKING, TargetState.AMBIGUOUS, TargetState.LOST)
+_ANSWERED = (TargetState.TRACKING, TargetState.AMBIGUOUS, TargetState.LOST, TargetState.NOT_FOUND)
 
 
 class SlowReasoner:

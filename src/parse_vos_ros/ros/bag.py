@@ -199,7 +199,7 @@ def make_bag(path: str | os.PathLike[str], frames: Iterable[np.ndarray], *, fps:
                 while pending and pending[0].stamp <= limit:
                     cmd = pending.pop(0)
                     msg = store.types[COMMAND_TYPE](header=_header(store, cmd.stamp, ""), id=cmd.command_id,
-                                                    text=cmd.text)
+                                                    text=cmd.text, text_length=len(cmd.text.encode("utf-8")))
                     writer.write(cmd_conn, stamp_ns(cmd.stamp), store.serialize_cdr(msg, COMMAND_TYPE))
 
             for index, frame in enumerate(frames):

@@ -113,6 +113,8 @@ def replay(node: Node, path: str | os.PathLike[str], *, rate: float = 1.0, remap
             if delay > 0:
                 time.sleep(delay)
             data = bytes(raw)
+            if conn.msgtype == bag.COMMAND_TYPE:
+                data = _with_text_length(data)
             if conn.id in image_conns:
                 stats.sent_at[_header_stamp_ns(data)] = time.monotonic()
             publishers[conn.id].publish(data)
@@ -122,6 +124,25 @@ def replay(node: Node, path: str | os.PathLike[str], *, rate: float = 1.0, remap
                 after_image(_header_stamp_ns(data))
                 start_wall += time.monotonic() - waited_from  # keep the recorded spacing after the wait
     return stats
+
+
+def _with_text_length(cdr: bytes) -> bytes:
+    """A CDR ReferringCommand as the current definition reads it: one recorded before
+    ``text_length`` existed (header, id, text only) gets ``text_length = 0`` (not declared) appended.
+
+    Layout after the 4-byte encapsulation header: int32 sec, uint32 nanosec, then three strings
+    (frame_id, id, text), each a 4-aligned uint32 length (NUL included) and its bytes.
+    """
+    little = cdr[1] == 1  # encapsulation kind CDR_LE
+    offset = 4 + 8
+    for _ in range(3):
+        offset += -(offset - 4) % 4
+        length = int.from_bytes(cdr[offset:offset + 4], "little" if little else "big")
+        offset += 4 + length
+    if len(cdr) - offset >= 4:
+        return cdr  # text_length is there (what follows the text is padding and the field)
+    padding = -(offset - 4) % 4
+    return cdr[:offset] + bytes(padding + 4)
 
 
 def _header_stamp_ns(cdr: bytes) -> int:

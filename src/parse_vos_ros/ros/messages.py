@@ -25,6 +25,7 @@ STATE_CODES: dict[TargetState, int] = {
     TargetState.TRACKING: TargetSegmentation.STATE_TRACKING,
     TargetState.AMBIGUOUS: TargetSegmentation.STATE_AMBIGUOUS,
     TargetState.LOST: TargetSegmentation.STATE_LOST,
+    TargetState.NOT_FOUND: TargetSegmentation.STATE_NOT_FOUND,
 }
 
 

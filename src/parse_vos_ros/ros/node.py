@@ -14,11 +14,13 @@ Topics are relative to the node namespace (remap ``image`` to the camera topic):
 - parameters: every config key (``engine.window_s`` ...), see :mod:`parse_vos_ros.ros.params`.
 
 Threading: the image callback only stores the newest message (latest frame wins, an
-unprocessed frame it replaces is counted as dropped); one worker thread decodes, runs the
-engine and publishes, so the publish rate equals the processing rate; the engine runs its
-reasoning asynchronously (``Engine(async_reasoning=True)``). Every executor callback is short,
-so ``spin`` uses one single-threaded executor for images, commands, services, parameter changes
-and diagnostics; engine access is serialised by one lock.
+unprocessed frame it replaces is counted as dropped) and refuses an oversized one at once; the
+``command`` / ``command_stamped`` callbacks only queue the text (newest wins, a command replaced
+before it was applied is counted as superseded); one worker thread applies the newest queued
+command, decodes, runs the engine and publishes, so the publish rate equals the processing rate;
+the engine runs its reasoning asynchronously (``Engine(async_reasoning=True)``). Every executor
+callback is short, so ``spin`` uses one single-threaded executor for images, commands, services,
+parameter changes and diagnostics; engine access is serialised by one lock.
 """
 
 from __future__ import annotations
@@ -49,16 +51,25 @@ from parse_vos_ros.config import Config, ConfigError
 from parse_vos_ros.context.depth import DepthFrame
 from parse_vos_ros.msg import ReferringCommand, TargetSegmentation
 from parse_vos_ros.parsing.base import CommandParseError
-from parse_vos_ros.ros import messages, params, qos
+from parse_vos_ros.ros import memory, messages, params, qos
 from parse_vos_ros.ros.depth_input import DepthInput
 from parse_vos_ros.ros.faults import FaultLog
 from parse_vos_ros.srv import SetCommand
-from parse_vos_ros.types import FrameResult, ParsedCommand, TargetState
+from parse_vos_ros.types import MIN_IMAGE_SIDE, FrameResult, ParsedCommand, TargetState
 
 RELIABILITY_CHECK_S = 1.0
 LOG_PREVIEW_CHARS = 80
 # Fault kinds that concern the engine rather than the input (diagnostics name them first).
 ENGINE_FAULTS = ("engine_error", "engine_rebuild", "internal_error")
+# Frames dated more than this ahead of the node's clock are refused (``stamp_in_future``): taking
+# one as the stream's newest stamp would make every following, correctly dated frame look like a
+# jump back in time, and reset tracking. Generous for clocks that are not synchronised by NTP.
+MAX_STAMP_AHEAD_S = 10.0
+# Seconds after an oversized message was refused before the worker hands freed heap back to the
+# OS: by then the executor has dropped its last reference to the message.
+TRIM_DELAY_S = 0.05
+BYTES_PER_MB = 1024 * 1024
+STAMP_REJECTIONS = ("duplicate_stamp", "stamp_out_of_order")
 BACKEND_ATTRIBUTES = ("detector", "segmenter", "parser", "reasoner", "pose_verifier")
 
 
@@ -132,6 +143,10 @@ class ParseVosNode(LifecycleNode):
         self._last_result: FrameResult | None = None
         self._last_trace = ""
         self._last_arrival: float | None = None  # time.monotonic() of the newest image
+        self._trim_at: float | None = None  # time.monotonic() when freed memory is to be released
+        # Topic commands waiting for the worker (newest wins): (text, command id, stamp or None).
+        self._queued_command: tuple[str, str, float | None] | None = None
+        self._command_answered = True  # a frame was processed since the current command was set
         self._pending: params.ChangePlan | None = None
         self._backends = ""  # which backends run, once configured (diagnostics)
 
@@ -150,8 +165,9 @@ class ParseVosNode(LifecycleNode):
         # arriving just before or after its colour frame is still there when the worker pairs them.
         self.create_subscription(Image, "depth", self._depth_input.on_depth, qos.sensor_qos())
         self.create_subscription(CameraInfo, "camera_info", self._depth_input.on_camera_info, qos.sensor_qos())
-        self.create_subscription(String, "command", self._on_command, qos.command_qos())
-        self.create_subscription(ReferringCommand, "command_stamped", self._on_command_stamped, qos.command_qos())
+        self._command_qos = qos.command_qos()
+        self.create_subscription(String, "command", self._on_command, self._command_qos)
+        self.create_subscription(ReferringCommand, "command_stamped", self._on_command_stamped, self._command_qos)
         self.create_service(SetCommand, "set_command", self._on_set_command)
         self.create_service(Trigger, "reset", self._on_reset)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -204,22 +220,31 @@ class ParseVosNode(LifecycleNode):
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.lifecycle = "inactive"
-        with self._slot_lock:
-            self._slot = None
+        self._stop_processing("inactive")
         self.get_logger().info("deactivated: images are ignored until activate")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_processing("unconfigured")
         self._release_engine()
         self._command_text = self._command_id = ""
-        self.lifecycle = "unconfigured"
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_processing("finalized")
         self._release_engine()
-        self.lifecycle = "finalized"
+        self.get_logger().info("shut down: images and commands are ignored")
         return super().on_shutdown(state)
+
+    def _stop_processing(self, lifecycle: str) -> None:
+        """Leave the active state: the frame waiting in the slot is counted as ignored (so the
+        frame counts still add up) and the last result no longer speaks for the node."""
+        with self._slot_lock:
+            self.lifecycle = lifecycle
+            if self._slot is not None:
+                self._slot = None
+                self._counters["ignored_inactive"] += 1
+            self._last_result = None
 
     def _release_engine(self) -> None:
         with self._engine_lock:
@@ -227,6 +252,7 @@ class ParseVosNode(LifecycleNode):
         if engine is not None:
             engine.close()
         self._last_size = self._last_stamp = None
+        self._queued_command = None
 
     # ----------------------------------------------------------------- parameters
     def _declare_config(self, config: Config) -> Config:
@@ -328,20 +354,42 @@ class ParseVosNode(LifecycleNode):
             self._resubscribe(wanted)
 
     def _on_image(self, msg: Image) -> None:
-        """Never blocks: keep the newest message, count the one it replaces as dropped."""
+        """Never blocks: keep the newest message, count the one it replaces as dropped. An image
+        over ``ros.max_image_pixels`` is refused here, so it never waits in the slot, and the
+        worker hands the freed memory back to the OS shortly after."""
+        limit = self.config.ros.max_image_pixels
+        too_large = int(msg.width) * int(msg.height) > limit
         with self._slot_lock:
             self._counters["received"] += 1
             self._last_arrival = time.monotonic()
             if self.lifecycle != "active":
                 self._counters["ignored_inactive"] += 1
                 return
-            if self._slot is not None:
-                self._counters["dropped"] += 1
-            self._slot = msg
+            if too_large:
+                self._counters["rejected"] += 1
+                self._trim_at = time.monotonic() + TRIM_DELAY_S
+            else:
+                if self._slot is not None:
+                    self._counters["dropped"] += 1
+                self._slot = msg
+        if too_large:
+            self._faults.report(image_codec.TOO_LARGE, f"image dropped: {msg.width}x{msg.height} has more than "
+                                f"ros.max_image_pixels={limit} pixels")
         self._slot_event.set()
+
+    def _release_memory_when_due(self) -> None:
+        """After an oversized message was refused: give the freed heap back (worker thread)."""
+        with self._slot_lock:
+            due = self._trim_at is not None and time.monotonic() >= self._trim_at
+            if due:
+                self._trim_at = None
+                self._counters["memory_trims"] += 1
+        if due:
+            memory.release_memory()
 
     def _work(self) -> None:
         while not self._stop.is_set():
+            self._release_memory_when_due()
             if not self._slot_event.wait(timeout=0.1):
                 continue
             with self._slot_lock:
@@ -349,6 +397,7 @@ class ParseVosNode(LifecycleNode):
                 self._slot_event.clear()
             try:
                 self._apply_pending()
+                self._apply_queued_command()
                 if msg is not None:
                     start = time.perf_counter()
                     self._process(msg)
@@ -363,26 +412,31 @@ class ParseVosNode(LifecycleNode):
         self._faults.report(kind, message)
 
     def _process(self, msg: Image) -> None:
-        """Decode, check stream consistency, run the engine and publish (worker thread)."""
+        """Validate the frame completely (decode, size, stamp), only then change any state: reset
+        on a new size or a stream restart, run the engine and publish (worker thread)."""
         try:
             image = image_codec.decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
-                                             msg.data, max_pixels=self.config.ros.max_image_pixels)
+                                             msg.data, max_pixels=self.config.ros.max_image_pixels,
+                                             min_side=MIN_IMAGE_SIDE)
         except image_codec.ImageDecodeError as exc:
             self._reject(exc.kind, f"image dropped: {exc}")
             return
+        now = self.get_clock().now().nanoseconds * 1e-9
         stamp = messages.stamp_seconds(msg.header)
         if stamp <= 0.0:  # unstamped camera driver: fall back to arrival time
-            stamp = self.get_clock().now().nanoseconds * 1e-9
+            stamp = now
+        if now > 0.0 and stamp - now > MAX_STAMP_AHEAD_S:  # now is 0 until a simulated clock ticks
+            self._reject("stamp_in_future", f"image dropped: stamp {stamp:.3f} is {stamp - now:.1f} s ahead of "
+                         f"this node's clock (more than {MAX_STAMP_AHEAD_S:g} s; camera clock not synchronised?)")
+            return
         size = (int(msg.width), int(msg.height))
-        if self._last_size is not None and size != self._last_size:
-            self._faults.report("size_change", f"frame size changed {self._last_size} -> {size}; tracks reset")
-            self._reset_engine()
-        if self._last_stamp is not None and stamp <= self._last_stamp:
-            if self._last_stamp - stamp <= self.config.ros.stream_restart_s:
-                kind = "duplicate_stamp" if stamp == self._last_stamp else "stamp_out_of_order"
-                self._reject(kind, f"image dropped: stamp {stamp:.6f} not after the previous {self._last_stamp:.6f}")
-                return
-            self._faults.report("stream_restart", f"stamp jumped back {self._last_stamp - stamp:.2f} s; tracks reset")
+        event = self._stream_event(size, stamp)
+        if event is not None and event[0] in STAMP_REJECTIONS:
+            self._reject(*event)
+            return
+        # Valid from here on: only now may the frame change the stream state.
+        if event is not None:
+            self._faults.report(*event)
             self._reset_engine()
         self._last_size, self._last_stamp = size, stamp
         depth = self._pair_depth(stamp, size)
@@ -395,11 +449,14 @@ class ParseVosNode(LifecycleNode):
         except Exception as exc:  # the node must stay up whatever a backend does on one frame
             self._reject("engine_error", f"frame {stamp:.3f} failed in the engine: {type(exc).__name__}: {exc}")
             return
-        self._counters["processed"] += 1
+        with self._slot_lock:
+            self._counters["processed"] += 1
+            self._command_answered = True
+            if self.lifecycle == "active":
+                self._last_result = result
         if depth is not None and not result.points and result.state in (TargetState.TRACKING, TargetState.AMBIGUOUS):
             self._faults.report("depth_invalid_on_target", f"frame {stamp:.3f}: no valid depth under the target's "
                                                            "mask (holes, NaN or zeros): no target_point")
-        self._last_result = result
         self._publish(result, msg.header, image)
 
     def _pair_depth(self, stamp: float, size: tuple[int, int]) -> DepthFrame | None:
@@ -408,8 +465,23 @@ class ParseVosNode(LifecycleNode):
         if fault is not None:
             self._faults.report(fault.kind, fault.message)
         if depth is not None:
-            self._counters["with_depth"] += 1
+            with self._slot_lock:
+                self._counters["with_depth"] += 1
         return depth
+
+    def _stream_event(self, size: tuple[int, int], stamp: float) -> tuple[str, str] | None:
+        """What a decoded frame of ``size`` (w, h) at ``stamp`` means for the stream, without
+        changing anything: None (it continues the stream), a restart (``size_change``,
+        ``stream_restart``) or a rejection (one of ``STAMP_REJECTIONS``), as (kind, message)."""
+        if self._last_size is not None and size != self._last_size:
+            return "size_change", f"frame size changed {self._last_size} -> {size}; tracks reset"
+        last = self._last_stamp
+        if last is None or stamp > last:
+            return None
+        if last - stamp <= self.config.ros.stream_restart_s:
+            kind = "duplicate_stamp" if stamp == last else "stamp_out_of_order"
+            return kind, f"image dropped: stamp {stamp:.6f} not after the previous {last:.6f}"
+        return "stream_restart", f"stamp jumped back {last - stamp:.2f} s; tracks reset"
 
     def _reset_engine(self) -> None:
         with self._engine_lock:
@@ -440,6 +512,8 @@ class ParseVosNode(LifecycleNode):
     def _set_command(self, text: str, command_id: str, stamp: float | None) -> tuple[bool, str, str]:
         """Apply a command; returns (success, message, command id). Empty text clears."""
         if self._engine is None:
+            self._count_command("rejected")
+            self._faults.report("command_ignored", f"command {_preview(text)} ignored: the node is {self.lifecycle}")
             return False, f"the node is {self.lifecycle}: configure it first", command_id
         if not text.strip():
             with self._engine_lock:
@@ -455,23 +529,84 @@ class ParseVosNode(LifecycleNode):
                     return False, f"the node is {self.lifecycle}: configure it first", command_id
                 parsed = self._engine.set_command(text, stamp, command_id)
         except CommandParseError as exc:
+            self._count_command("rejected")
             self._faults.report("command_rejected", f"command {_preview(text)} rejected: {exc}")
             return False, f"rejected: {exc}", command_id
         except Exception as exc:  # a parser backend fault must not take the node down
+            self._count_command("rejected")
             self._faults.report("command_error", f"command {_preview(text)} failed: {type(exc).__name__}: {exc}")
             return False, f"failed: {type(exc).__name__}: {exc}", command_id
+        with self._slot_lock:
+            unanswered = self._command_id if self._command_id and not self._command_answered else ""
+            self._command_answered = False
+            self._counters["commands_applied"] += 1
+        if unanswered:
+            self._superseded(unanswered, f"replaced by {command_id} before any frame answered it", "unanswered")
         self._command_text, self._command_id = text, command_id
         self.get_logger().info(f"command {command_id}: {_preview(text)} -> {parsed.to_dict()}")
         return True, json.dumps(parsed.to_dict()), command_id
 
+    def _count_command(self, outcome: str) -> None:
+        with self._slot_lock:
+            self._counters[f"commands_{outcome}"] += 1
+
+    def _superseded(self, which: str, why: str, outcome: str = "superseded") -> None:
+        """Count a command that never produced an answer, and say so (rate-limited). ``outcome``:
+        ``superseded`` (replaced before it was applied) or ``unanswered`` (applied, then replaced
+        before any frame answered it)."""
+        self._count_command(outcome)
+        self._faults.report("command_superseded", f"command {which} superseded: {why}")
+
+    def _truncated(self, text: str, declared: int) -> str:
+        """Why a command whose declared UTF-8 length does not match what arrived is refused
+        ("" when it matches or nothing was declared)."""
+        arrived = len(text.encode("utf-8", "surrogatepass"))
+        if declared == 0 or arrived == declared:
+            return ""
+        return (f"text_length {declared} declared, {arrived} UTF-8 bytes arrived: the text was cut short "
+                "(a NUL byte ends a ROS string) or altered; send it again without NUL")
+
+    def _queue_command(self, text: str, command_id: str, stamp: float | None) -> None:
+        """Topic commands: queue for the worker, newest wins; the executor never waits on the engine."""
+        with self._slot_lock:
+            self._counters["commands_received"] += 1
+            replaced, self._queued_command = self._queued_command, (text, command_id, stamp)
+        if replaced is not None:
+            self._superseded(replaced[1] or _preview(replaced[0]), "a newer command arrived before it was applied")
+        self._slot_event.set()
+
+    def _apply_queued_command(self) -> None:
+        """Apply the newest queued topic command (worker thread, between frames)."""
+        with self._slot_lock:
+            queued, self._queued_command = self._queued_command, None
+        if queued is not None:
+            self._set_command(*queued)
+
     def _on_command(self, msg: String) -> None:
-        self._set_command(msg.data, "", None)
+        self._queue_command(msg.data, "", None)
 
     def _on_command_stamped(self, msg: ReferringCommand) -> None:
+        why = self._truncated(msg.text, msg.text_length)
+        if why:
+            self._count_command("received")
+            self._count_command("rejected")
+            self._faults.report("command_truncated", f"command {msg.id or _preview(msg.text)} rejected: {why}")
+            return
         stamp = messages.stamp_seconds(msg.header)
-        self._set_command(msg.text, msg.id, stamp if stamp > 0 else None)
+        self._queue_command(msg.text, msg.id, stamp if stamp > 0 else None)
 
     def _on_set_command(self, request: SetCommand.Request, response: SetCommand.Response) -> SetCommand.Response:
+        self._count_command("received")
+        why = self._truncated(request.text, request.text_length)
+        if why:
+            self._count_command("rejected")
+            self._faults.report("command_truncated", f"command {request.id or _preview(request.text)} rejected: {why}")
+            response.success, response.message, response.command_id = False, f"rejected: {why}", request.id
+            return response
+        with self._slot_lock:  # this command is newer than any queued topic command
+            replaced, self._queued_command = self._queued_command, None
+        if replaced is not None:
+            self._superseded(replaced[1] or _preview(replaced[0]), "set_command was called before it was applied")
         response.success, response.message, response.command_id = self._set_command(request.text, request.id, None)
         return response
 
@@ -491,6 +626,11 @@ class ParseVosNode(LifecycleNode):
             f"frames_{k}": str(counters.get(k, 0))
             for k in ("received", "processed", "dropped", "rejected", "ignored_inactive", "with_depth")
         }
+        for key in ("commands_received", "commands_applied", "commands_rejected", "commands_superseded",
+                    "commands_unanswered", "memory_trims"):
+            values[key] = str(counters.get(key, 0))
+        values["command_queue_depth"] = str(self._command_qos.depth)
+        values["rss_mb"] = f"{memory.rss_bytes() / BYTES_PER_MB:.1f}"
         values["lifecycle"] = self.lifecycle
         values["backends"] = self._backends
         for kind, count in sorted(self._faults.counts().items()):
@@ -503,22 +643,25 @@ class ParseVosNode(LifecycleNode):
             values["last_image_age_s"] = f"{time.monotonic() - self._last_arrival:.2f}"
         values["image_reliability"] = self._reliability
         values["command_id"] = self._command_id
-        if self._last_result is not None:
-            values["state"] = str(self._last_result.state.value)
+        result = self._last_result
+        values["state"] = str(result.state.value) if result is not None else f"none (node {self.lifecycle})"
         with contextlib.suppress(Exception), self._engine_lock:  # stats are best effort
             for key, value in (self._engine.stats() if self._engine is not None else {}).items():
                 values[f"engine_{key}"] = f"{value:g}" if isinstance(value, float) else str(value)
         return values
 
     def diagnostics_status(self, values: dict[str, str]) -> tuple[bytes, str]:
-        """Level and message: recent engine faults, then a stalled camera, then recent input
-        faults (``ros.fault_warn_s``); old faults only remain in the ``fault_*`` counts."""
+        """Level and message: a node that is not active (WARN: it publishes nothing), then recent
+        engine faults, a stalled camera, recent input faults (``ros.fault_warn_s``); old faults
+        only remain in the ``fault_*`` counts."""
         ros = self.config.ros
+        if self.lifecycle != "active":
+            return DiagnosticStatus.WARN, f"{self.lifecycle}: images are ignored, nothing is published"
         recent = self._faults.recent(ros.fault_warn_s)
         engine = [k for k in recent if k in ENGINE_FAULTS]
         if engine:
             return DiagnosticStatus.WARN, f"engine faults: {', '.join(engine)}"
-        if self.lifecycle == "active" and float(values.get("last_image_age_s", 0.0)) > ros.stall_warn_s:
+        if float(values.get("last_image_age_s", 0.0)) > ros.stall_warn_s:
             return DiagnosticStatus.WARN, f"camera stalled: no image for {ros.stall_warn_s:g} s"
         if recent:
             return DiagnosticStatus.WARN, f"input faults: {', '.join(recent)} (see fault_* counts)"

@@ -64,9 +64,15 @@ def output_qos(depth: int = 5) -> QoSProfile:
     )
 
 
-def command_qos() -> QoSProfile:
-    """Commands must not be lost: reliable, a few deep."""
+# Commands kept by the reader until the node's callback takes them. The callback only queues the
+# text (the worker applies the newest), so it keeps up with a storm of 200 commands at 100 Hz;
+# 100 deep covers a second of such a storm while the executor is busy elsewhere.
+COMMAND_DEPTH = 100
+
+
+def command_qos(depth: int = COMMAND_DEPTH) -> QoSProfile:
+    """Commands must not be lost: reliable keep-last, ``COMMAND_DEPTH`` deep."""
     return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
+        history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE,
         durability=DurabilityPolicy.VOLATILE,
     )
