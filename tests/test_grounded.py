@@ -61,6 +61,14 @@ def test_a_noun_check_can_say_a_word_names_no_object() -> None:
     assert default_noun_check("person") and default_noun_check("elephant") and default_noun_check("qwzx") is None
 
 
+def test_nouns_under_a_wordnet_class_are_known_and_others_need_a_colour_or_motion() -> None:
+    # Words in no ImageNet label and no person list: known only through the WordNet table.
+    assert all(default_noun_check(w) is True for w in ("toddler", "jogger", "heifer", "sedan", "motorbike"))
+    assert default_noun_check("statue") is None and default_noun_check("idea") is None
+    command = RuleParser().parse("the toddler")
+    assert not_found_reason(command, [track(0, command.candidates[0])], {0: [crop(RED)]}) is None
+
+
 def test_approximate_colour_words_are_no_requirement() -> None:
     assert "shows" not in (reason("a light golden dog with a red harness", [RED, BLUE]) or "")
     assert reason("a light golden dog with a red harness", [RED, BLUE]) is None  # dog: known, golden: loose

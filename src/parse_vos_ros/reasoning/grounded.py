@@ -19,8 +19,8 @@ reason in the trace instead of a target.
   find those whatever the noun is.
 
 ``noun_check`` is the place to extend: :func:`default_noun_check` knows the words of the vendored
-ImageNet labels, the person words and generic object/shape words; a WordNet table of physical
-nouns (and a class-aware detector's own scores) plugs in there.
+ImageNet labels, the person words, generic object/shape words and, through the WordNet table
+(``grounding/word_classes.py``), every noun under a COCO or ImageNet class.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.grounding.cues import colours_mask
+from parse_vos_ros.grounding.word_classes import classes_for
 from parse_vos_ros.grounding.vocabulary import PERSON_WORDS, analyse_phrase, is_colour_word
 from parse_vos_ros.parsing.lexicon import words
 from parse_vos_ros.types import ParsedCommand, Trajectory
@@ -70,14 +71,18 @@ def imagenet_words() -> frozenset[str]:
 
 
 def default_noun_check(noun: str) -> bool | None:
-    """True when ``noun`` names something a vendored model or a cue covers; None when unknown.
+    """True when ``noun`` names something a vendored model or a cue covers (the ImageNet label
+    words, person and generic object words, and every noun the WordNet table maps to a COCO or
+    ImageNet class: "cyclist", "kid", "camel"); None when unknown.
 
-    Never False: only a table of physical nouns can say a word names no object at all.
+    Never False: the WordNet table holds physical nouns only, so a word missing from it may be
+    abstract ("instruction") or merely unknown ("roomba"); both need a colour or a motion.
     """
     word = noun.lower()
     if word in PERSON_WORDS or word in GENERIC_OBJECT_NOUNS or word in imagenet_words():
         return True
-    return None
+    classes = classes_for(word)
+    return True if classes.coco or classes.imagenet else None
 
 
 def required_colours(phrase: str) -> tuple[str, ...]:
