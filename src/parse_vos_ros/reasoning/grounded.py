@@ -34,8 +34,8 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.grounding.cues import colours_mask
-from parse_vos_ros.grounding.word_classes import classes_for
 from parse_vos_ros.grounding.vocabulary import PERSON_WORDS, analyse_phrase, is_colour_word
+from parse_vos_ros.grounding.word_classes import classes_for
 from parse_vos_ros.parsing.lexicon import words
 from parse_vos_ros.types import ParsedCommand, Trajectory
 
