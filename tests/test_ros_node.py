@@ -393,3 +393,38 @@ def test_demo_runs_the_bundled_clip_through_node_and_recorder(tmp_path: Path) ->
     assert summary["states"].get("tracking", 0) >= 0.6 * summary["outputs_received"]
     assert (tmp_path / "demo" / "overlay.mp4").stat().st_size > 10_000
     assert len(bag.read_outputs(tmp_path / "demo" / "outputs_bag")) == summary["outputs_recorded"]
+
+
+FALLBACK_WATCHER = r"""
+import json
+from ros_driver import Driver
+
+drv = Driver("fallback_watch", ns="/fb", targets_depth=None)
+drv.wait_ready()
+values, level, message = drv.diag()
+print(json.dumps({"fallbacks": values.get("fallbacks"), "backends": values.get("backends"), "level": level,
+                  "message": message}))
+"""
+
+
+def test_a_corrupt_model_fails_the_start_unless_fallback_weightfree_which_diagnostics_report(
+        env: dict[str, str], tmp_path: Path) -> None:
+    env = ros_env(DOMAIN + 4)
+    corrupt = tmp_path / "yolox_nano.onnx"
+    corrupt.write_bytes(b"not an onnx file" * 64)
+    refused = subprocess.run(cli("node", "--set", f"grounding.yolox_model={corrupt}"), env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    assert str(corrupt) in refused.stderr + refused.stdout and "Traceback" not in refused.stderr
+    node = NodeProcess(cli("node", "--set", f"grounding.yolox_model={corrupt}", "--set", "fallback=weightfree",
+                           "--namespace", "/fb", "--ros-args", "-p", "ros.diagnostics_period_s:=0.2"), env=env)
+    node.start()
+    try:
+        result = run_python(FALLBACK_WATCHER, env, 60)
+    finally:
+        assert node.stop() == 0
+    assert result.returncode == 0, result.stderr + node.text()
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "detector backend 'learned' failed to load" in out["fallbacks"] and str(corrupt) in out["fallbacks"]
+    assert "EmbeddedDetector" in out["backends"]
+    assert out["level"] == 1 and "degraded" in out["message"], out

@@ -79,6 +79,14 @@ def fallbacks() -> tuple[Fallback, ...]:
         return tuple(_FALLBACKS)
 
 
+def record_fallback(event: Fallback) -> None:
+    """Log ``event`` and keep it for :func:`fallbacks` (the newest ``_MAX_FALLBACKS``)."""
+    LOG.warning("%s", event.describe())
+    with _FALLBACKS_LOCK:
+        _FALLBACKS.append(event)
+        del _FALLBACKS[:-_MAX_FALLBACKS]
+
+
 def clear_fallbacks() -> None:
     """Forget recorded fallbacks (a node rebuilding its backends, tests)."""
     with _FALLBACKS_LOCK:
@@ -99,11 +107,7 @@ def _build(kind: str, table: dict[str, str], name: str, config: Config) -> Any:
         fallback = EMBEDDED.get(kind)
         if config.fallback not in FALLBACK_VALUES or fallback is None or fallback == name:
             raise
-        event = Fallback(kind, name, fallback, str(exc))
-        LOG.warning("%s", event.describe())
-        with _FALLBACKS_LOCK:
-            _FALLBACKS.append(event)
-            del _FALLBACKS[:-_MAX_FALLBACKS]
+        record_fallback(Fallback(kind, name, fallback, str(exc)))
         return _load_class(table[fallback]).from_config(config)
 
 

@@ -46,7 +46,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 
-from parse_vos_ros import image_codec
+from parse_vos_ros import backends, image_codec
 from parse_vos_ros.config import Config, ConfigError
 from parse_vos_ros.context.depth import DepthFrame
 from parse_vos_ros.msg import ReferringCommand, TargetSegmentation
@@ -633,6 +633,7 @@ class ParseVosNode(LifecycleNode):
         values["rss_mb"] = f"{memory.rss_bytes() / BYTES_PER_MB:.1f}"
         values["lifecycle"] = self.lifecycle
         values["backends"] = self._backends
+        values["fallbacks"] = "; ".join(f.describe() for f in backends.fallbacks()) or "none"
         for kind, count in sorted(self._faults.counts().items()):
             values[f"fault_{kind}"] = str(count)
         times = np.array(self._process_ms, dtype=np.float64)
@@ -665,6 +666,8 @@ class ParseVosNode(LifecycleNode):
             return DiagnosticStatus.WARN, f"camera stalled: no image for {ros.stall_warn_s:g} s"
         if recent:
             return DiagnosticStatus.WARN, f"input faults: {', '.join(recent)} (see fault_* counts)"
+        if values.get("fallbacks", "none") != "none":
+            return DiagnosticStatus.WARN, "degraded: a model failed to load, its fallback runs (see fallbacks)"
         return DiagnosticStatus.OK, "ok"
 
     def _publish_diagnostics(self) -> None:

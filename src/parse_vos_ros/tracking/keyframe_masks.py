@@ -15,16 +15,14 @@ replace a good propagated mask. Where the model finds nothing, the propagated ma
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
 
+from parse_vos_ros.backends import Fallback, record_fallback
 from parse_vos_ros.config import Config
 from parse_vos_ros.tracking.deeplab import DeepLabLoadError, DeepLabMasker
-
-LOG = logging.getLogger(__name__)
 
 SUPPORT_DILATE_PX = 3  # the model's components touching the track's mask grown by this many pixels are kept
 
@@ -87,7 +85,7 @@ class KeyframeMasks:
         except DeepLabLoadError as exc:
             if config.fallback == "none":
                 raise
-            LOG.warning("keyframe masks off: %s (fallback: %s)", exc, config.fallback)
+            record_fallback(Fallback("keyframe masks", t.keyframe_masks, "none", str(exc)))
             return None
         return cls(masker, t.keyframe_mask_max_crops, t.keyframe_mask_min_iou)
 
