@@ -34,19 +34,12 @@ from parse_vos_ros.backends import build_detector, build_parser
 from parse_vos_ros.config import load_config
 from parse_vos_ros.eval.datasets import read_davis
 from parse_vos_ros.grounding.association import iou_matrix
+from parse_vos_ros.tracking.embedded import mask_box
 from parse_vos_ros.types import FrameContext
 
 IOU_HIT = 0.5
 BENCH_SIZE = (640, 480)  # (W, H) of the timing frames
 BENCH_REPEATS = 20
-
-
-def gt_box(mask: np.ndarray) -> np.ndarray | None:
-    """xyxy box of a ``(H, W) bool`` mask (exclusive max), None when empty."""
-    ys, xs = np.nonzero(mask)
-    if xs.size == 0:
-        return None
-    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)
 
 
 def measure(backend: str, items: list, every: int) -> dict[str, object]:
@@ -62,7 +55,7 @@ def measure(backend: str, items: list, every: int) -> dict[str, object]:
         for k, image in enumerate(item.frames()):
             gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
             if k % every == 0:
-                box = gt_box(gt[k])
+                box = mask_box(gt[k])
                 frame = FrameContext(index=k, stamp=k / item.fps, image=image, gray=gray, prev_gray=prev_gray)
                 dets = detector.detect(frame, list(phrases))
                 if box is not None:

@@ -23,6 +23,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from parse_vos_ros.grounding.association import iou_matrix
+from parse_vos_ros.tracking.embedded import mask_box
 from parse_vos_ros.types import Detection, FrameContext
 
 DETECTION_IOU = 0.5  # a keyframe's target counts as detected at this box IoU (the PASCAL/COCO convention)
@@ -33,21 +35,6 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     """IoU of two ``(H, W) bool`` masks; 1 when both are empty (J's convention)."""
     union = np.count_nonzero(a | b)
     return float(np.count_nonzero(a & b) / union) if union else 1.0
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two ``(4,)`` xyxy boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def gt_box(mask: np.ndarray) -> np.ndarray | None:
-    """xyxy box (x1/y1 exclusive) of a ``(H, W) bool`` mask, None when empty."""
-    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-    return None if w == 0 else np.array([x, y, x + w, y + h], float)
 
 
 class _RecordingDetector:
@@ -129,12 +116,12 @@ class StageProbe:
         for index, (size, boxes) in sorted(self.keyframes.items()):
             if index >= len(gt):
                 continue
-            target = gt_box(gt[index])
+            target = mask_box(gt[index])
             if target is None:
                 continue
             sx, sy = size[0] / gt.shape[2], size[1] / gt.shape[1]
             target = target * np.array([sx, sy, sx, sy])
-            best_ious.append(max((box_iou(b, target) for b in boxes), default=0.0))
+            best_ious.append(max((float(iou_matrix(b, target)[0, 0]) for b in boxes), default=0.0))
         selected = [mask_iou(np.asarray(m, bool), g) for m, g in zip(masks, gt, strict=True)]
         return {
             "keyframes": len(best_ious),
