@@ -55,6 +55,17 @@ class Grounding:
     boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy detection box per matched or started track
 
 
+@dataclass(frozen=True)
+class TracksThen:
+    """The tracks as they were on the frame a keyframe's detections were made on."""
+
+    ids: list[int]
+    current: np.ndarray  # (N, 4) xyxy mask boxes in the present frame's pixels, NaN rows when not visible
+    masks: list[np.ndarray | None]  # (h, w) bool masks on the detections' frame, None when not visible
+    stamp: float  # the detections' frame (s)
+    moving: bool  # that frame had a previous one (motion could seed the cuts)
+
+
 class Candidates:
     """The tracks of the current stream and the segmenter objects that carry their masks.
 
@@ -116,29 +127,29 @@ class Candidates:
 
     def ground(
         self, frame: FrameContext, masks: dict[int, np.ndarray], detections: list[Detection], *,
-        wide: bool, recorder: HistoryRecorder | None,
+        wide: bool, recorder: HistoryRecorder | None, then: TracksThen | None = None,
     ) -> Grounding:
         """Associate keyframe detections with tracks; start and re-anchor tracks (``masks`` updated).
 
         ``wide``: nothing is told apart yet, so more detections may start tracks
-        (``SEARCH_BIRTHS_FACTOR``); ``recorder``: the offline history, told of tracks cut again.
+        (``SEARCH_BIRTHS_FACTOR``); ``recorder``: the offline history, told of tracks cut again;
+        ``then``: the detections were made on an earlier frame (boxes already moved to ``frame``):
+        they are associated with the tracks as they were on that frame. Default: on ``frame``.
         """
         max_det = self.config.grounding.max_detections
         detections = [d for d in detections if np.all(np.isfinite(d.box))][:max_det]
-        ids = self.store.ids
-        self.store.count_keyframe(ids)
-        predicted = self.store.predict(ids, frame.stamp)
-        current = np.full((len(ids), 4), np.nan)
-        for i, tid in enumerate(ids):
-            box = mask_box(masks[tid]) if tid in masks else None
-            if box is not None:
-                current[i] = box
+        self.store.count_keyframe(self.store.ids)
+        if then is None:
+            then = self.tracks_now(frame, masks)
+        ids = [tid for tid in then.ids if tid in self.store.info]
+        keep = [i for i, tid in enumerate(then.ids) if tid in self.store.info]
+        current, track_masks = then.current[keep].reshape(-1, 4), [then.masks[i] for i in keep]
+        predicted = self.store.predict(ids, then.stamp)
         det_boxes = np.array([d.box for d in detections], float).reshape(-1, 4)
         det_masks = [d.mask if d.mask is not None and d.mask.shape == frame.gray.shape else None for d in detections]
-        track_masks = [masks.get(tid) for tid in ids]
         result = associate(predicted, det_boxes, self.config.tracking.iou_gate, current, track_masks, det_masks)
         anchors: dict[int, np.ndarray] = {}
-        moving = frame.prev_gray is not None
+        moving = then.moving
         out = Grounding()
         for ti, di, _ in result.matches:
             tid, det = ids[ti], detections[di]
@@ -172,6 +183,16 @@ class Candidates:
         if anchors:
             masks.update(self.checked(self.segmenter.add_objects(frame, anchors), frame.gray.shape))
         return out
+
+    def tracks_now(self, frame: FrameContext, masks: Mapping[int, np.ndarray]) -> TracksThen:
+        """Every track as it is on ``frame`` with its ``(h, w) bool`` ``masks``."""
+        ids = self.store.ids
+        current = np.full((len(ids), 4), np.nan)
+        for i, tid in enumerate(ids):
+            box = mask_box(masks[tid]) if tid in masks else None
+            if box is not None:
+                current[i] = box
+        return TracksThen(ids, current, [masks.get(tid) for tid in ids], frame.stamp, frame.prev_gray is not None)
 
     def _births(self, detections: list[Detection], unmatched: list[int], wide: bool) -> list[Detection]:
         """The unmatched detections that start tracks: strong enough, not just pruned, best first, capped.

@@ -15,11 +15,13 @@ from parse_vos_ros.context.depth import DepthFrame
 from parse_vos_ros.engine.candidates import Candidates
 from parse_vos_ros.engine.commands import Command, CommandSlot
 from parse_vos_ros.engine.intake import FrameIntake, check_input
+from parse_vos_ros.engine.keyframes import Keyframer
 from parse_vos_ros.engine.output import frame_result
-from parse_vos_ros.engine.reasoning import ReasoningJob, ReasoningOutcome, ReasoningWorker, reason
+from parse_vos_ros.engine.reasoning import ReasoningJob, ReasoningOutcome, failed, reason
 from parse_vos_ros.engine.scene import DepthMeasures, newest_crops, scene_summary
 from parse_vos_ros.engine.schedule import KeyframeSchedule, ReasonSchedule
 from parse_vos_ros.engine.selection import Selection, choose
+from parse_vos_ros.engine.worker import Worker, ms_since
 from parse_vos_ros.parsing.base import CommandParseError, CommandParser
 from parse_vos_ros.parsing.schema import validate_parsed
 from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
@@ -27,10 +29,6 @@ from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore
 from parse_vos_ros.types import FrameContext, FrameResult, ParsedCommand
 
 LOG = logging.getLogger(__name__)
-
-
-def _ms_since(t: float) -> float:
-    return (time.perf_counter() - t) * 1e3
 
 
 class Engine:
@@ -46,13 +44,15 @@ class Engine:
             arrives).
         async_reasoning: run the reasoner and pose verifier in a background thread so
             ``push_frame`` never waits for them; a new command discards an in-flight result.
+        async_keyframes: run keyframe detection and keyframe masks in a background thread
+            (``keyframes.py``); None: ``engine.async_keyframes``.
     """
 
     def __init__(self, config: Config, *, detector=None, segmenter=None, parser=None, reasoner=None,
-                 pose_verifier=None, async_reasoning: bool = False) -> None:
+                 pose_verifier=None, async_reasoning: bool = False, async_keyframes: bool | None = None) -> None:
         self.config = config
         ec = config.engine
-        self.detector = detector if detector is not None else backends.build_detector(config)
+        detector = detector if detector is not None else backends.build_detector(config)
         self.segmenter = segmenter if segmenter is not None else backends.build_segmenter(config)
         self.reasoner = reasoner if reasoner is not None else backends.build_reasoner(config)
         self.pose_verifier = pose_verifier if pose_verifier is not None else backends.build_pose_verifier(config)
@@ -69,9 +69,21 @@ class Engine:
         self.recorder: HistoryRecorder | None = None  # the whole-video history, set by run_offline
         self._commands = CommandSlot()
         cancel = getattr(self.reasoner, "cancel", None)
-        self._worker = ReasoningWorker(self._reason_job, async_reasoning, cancel if callable(cancel) else None)
+        self._worker: Worker[ReasoningJob, ReasoningOutcome] = Worker(
+            "parse-vos-reasoner", self._reason_job, async_reasoning, failed, cancel if callable(cancel) else None)
+        threaded = ec.async_keyframes if async_keyframes is None else async_keyframes
+        self.keyframer = Keyframer(detector, self.keyframe_masks, self.candidates, self.keyframes, threaded)
         self._counts = dict.fromkeys(("frames", "keyframes", "reasonings", "resets"), 0)
         self._reset_tracking()
+
+    @property
+    def detector(self):
+        """The ``Detector`` backend (replaceable: the stage probe of the evaluation wraps it)."""
+        return self.keyframer.detector
+
+    @detector.setter
+    def detector(self, detector) -> None:
+        self.keyframer.detector = detector
 
     # -- commands ---------------------------------------------------------------------------
     @property
@@ -126,6 +138,7 @@ class Engine:
         self.intake.reset()  # backends see a new stream: their frame-to-frame state must not carry over
         self.keyframes.reset()
         self.reasons.reset()
+        self.keyframer.reset()
         self._selection = Selection()
         self._masks: dict[int, np.ndarray] = {}
         self._command_stamp = -math.inf  # when the active command took effect (s)
@@ -142,8 +155,9 @@ class Engine:
             reset_detector()
 
     def close(self) -> None:
-        """Stop the background reasoning thread."""
+        """Stop the background threads."""
         self._worker.close()
+        self.keyframer.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -184,6 +198,7 @@ class Engine:
         if update.changed or update.new is not None:
             self._selection = Selection()  # made for another command (or none)
         if update.new is not None:
+            self.keyframer.new_epoch()
             self.candidates.regrounded()
             self._command_stamp = stamp
             self.reasons.births = 0
@@ -191,16 +206,17 @@ class Engine:
         # What the selection decides for this frame, read once: the keyframe rate and birth cap.
         selection = self._selection
         search_faster = command is not None and not selection.track_ids and not self._worker.busy
-        timings["resize"], t = _ms_since(t), time.perf_counter()
+        timings["resize"], t = ms_since(t), time.perf_counter()
 
         # 2. Ego-motion: every stored box moves into this frame's pixels.
         frame = self.intake.context(small, gray, stamp)
         self.candidates.carry(frame.ego_affine, stamp)
-        timings["ego_motion"], t = _ms_since(t), time.perf_counter()
+        self.keyframer.motion.add(frame.index, frame.ego_affine)
+        timings["ego_motion"], t = ms_since(t), time.perf_counter()
 
         # 3. Propagation of every track's mask.
         masks = self.candidates.propagate(frame)
-        timings["propagate"], t = _ms_since(t), time.perf_counter()
+        timings["propagate"], t = ms_since(t), time.perf_counter()
 
         # 4. Keyframe: detection, association, births, keyframe masks.
         keyframe = self._keyframe(image, frame, masks, command, update.new is not None, search_faster, selection,
@@ -218,16 +234,16 @@ class Engine:
             self.recorder.record(stamp, frame.ego_affine, masks, self.store, small)
         self.intake.finish(frame, np.logical_or.reduce(list(masks.values())) if masks else None)
         self._masks = masks
-        timings["store"], t = _ms_since(t), time.perf_counter()
+        timings["store"], t = ms_since(t), time.perf_counter()
 
         # 6. Reasoning: submit when due, apply the newest finished outcome (selection, pruning).
         self._reason(stamp, command, selection, force=update.new is not None)
-        timings["reason"], t = _ms_since(t), time.perf_counter()
+        timings["reason"], t = ms_since(t), time.perf_counter()
 
         # 7. Output at the input resolution.
         result = self._output(frame.index, stamp, image.shape[:2], keyframe, command)
-        timings["output"] = _ms_since(t)
-        timings["total"] = _ms_since(t0)
+        timings["output"] = ms_since(t)
+        timings["total"] = ms_since(t0)
         result.timings_ms = timings
         self._counts["frames"] += 1
         return result
@@ -235,29 +251,14 @@ class Engine:
     def _keyframe(self, image: np.ndarray, frame: FrameContext, masks: dict[int, np.ndarray],
                   command: Command | None, new_command: bool, search_faster: bool, selection: Selection,
                   timings: dict[str, float]) -> bool:
-        """Ground the command's phrases on ``frame`` when a keyframe is due; ``masks`` updated.
-        Returns whether this was a keyframe."""
+        """Step 4; returns whether detections were applied on this frame (``masks`` updated)."""
         phrases = command.parsed.candidates if command is not None else self._idle_phrases()
-        scheduled = self.keyframes.due(frame.index, new_command, search_faster)
-        # An extra keyframe for tracks started without motion keeps the schedule where it was.
-        restart_motionless = bool(self.candidates.motionless and frame.prev_gray is not None)
-        if not phrases or not (scheduled or restart_motionless):
+        grounding = self.keyframer.step(image, frame, masks, phrases, new_command, search_faster, selection,
+                                        self.recorder, timings)
+        if grounding is None:
             return False
-        t = time.perf_counter()
-        detections = self.detector.detect(frame, phrases)
-        if scheduled:  # only a keyframe that got its detections moves the schedule
-            self.keyframes.done(frame.index)
         self._counts["keyframes"] += 1
-        timings["detect"], t = _ms_since(t), time.perf_counter()
-        grounding = self.candidates.ground(frame, masks, detections, wide=selection.searching,
-                                           recorder=self.recorder)
         self.reasons.births += len(grounding.born)
-        timings["associate"], t = _ms_since(t), time.perf_counter()
-        if self.keyframe_masks is not None:
-            found = self.keyframe_masks.masks(image, masks, selection.track_ids, grounding.born, grounding.boxes)
-            if found:
-                masks.update(self.candidates.checked(self.segmenter.set_masks(frame, found), frame.gray.shape))
-            timings["keyframe_masks"] = _ms_since(t)
         return True
 
     def _idle_phrases(self) -> tuple[str, ...]:

@@ -1,16 +1,8 @@
-"""Reasoning: one job (motion reasoner, pose verifier, parts, not-found) and the worker that runs jobs.
-
-``ReasoningWorker`` has one API for both forms: inline (the job runs inside ``submit``, for
-deterministic offline runs and tests) and threaded (``submit`` hands the job to a background
-thread and returns at once). Latest wins: a job submitted while another waits replaces it.
-"""
+"""Reasoning: one job (motion reasoner, pose verifier, parts, not-found), run by a ``worker.Worker``."""
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -19,11 +11,8 @@ from parse_vos_ros.reasoning.grounded import not_found_reason
 from parse_vos_ros.reasoning.parts import wholes_for_parts
 from parse_vos_ros.types import ParsedCommand, ReasoningResult, SceneSummary
 
-LOG = logging.getLogger(__name__)
-
 POSE_MARGIN = 0.1  # candidates scoring within this of the best "remain" for pose verification
 POSE_NEUTRAL = 0.5  # a pose score of a track the verifier did not score; above it, the pose fits
-JOIN_TIMEOUT_S = 5.0  # how long ``close`` waits for a running job
 
 
 @dataclass(frozen=True)
@@ -102,90 +91,6 @@ def reason(job: ReasoningJob, reasoner, pose_verifier, trigger_above: int) -> Re
     return ReasoningOutcome(job.generation, result, extra, job.stamp)
 
 
-class ReasoningWorker:
-    """Runs ``ReasoningJob`` s inline or in one background thread; every field is touched only
-    under ``_lock``.
-
-    Args:
-        run: computes a job's outcome (``reason`` with the engine's backends).
-        threaded: run jobs in a background thread (``submit`` never waits).
-        cancel: called when the command changes, to stop an in-flight job early (an LLM call
-            would otherwise run to its timeout for a result that is discarded); may be None.
-    """
-
-    def __init__(self, run: Callable[[ReasoningJob], ReasoningOutcome], threaded: bool,
-                 cancel: Callable[[], None] | None = None) -> None:
-        self._run = run
-        self._cancel = cancel
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._job: ReasoningJob | None = None  # waiting for the thread
-        self._outcome: ReasoningOutcome | None = None  # done, not yet polled
-        self._busy = False  # the thread is running a job
-        self._generation = 0  # outcomes of older generations are dropped
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        if threaded:
-            self._thread = threading.Thread(target=self._loop, name="parse-vos-reasoner", daemon=True)
-            self._thread.start()
-
-    @property
-    def busy(self) -> bool:
-        """The thread is running a job (always False inline)."""
-        with self._lock:
-            return self._busy
-
-    def submit(self, job: ReasoningJob) -> None:
-        """Run ``job`` now (inline) or hand it to the thread, replacing one that still waits."""
-        if self._thread is None:
-            self._store(job, self._run(job))
-            return
-        with self._lock:
-            self._job = job
-            self._wake.notify()
-
-    def poll(self) -> ReasoningOutcome | None:
-        """The newest finished outcome not yet taken, or None."""
-        with self._lock:
-            outcome, self._outcome = self._outcome, None
-            return outcome
-
-    def invalidate(self, generation: int) -> None:
-        """The command changed to ``generation``: drop waiting jobs and older outcomes, cancel a
-        running one."""
-        with self._lock:
-            self._generation = max(self._generation, generation)
-            self._job = None
-            if self._cancel is not None:
-                self._cancel()
-
-    def close(self) -> None:
-        """Stop the thread (waits up to ``JOIN_TIMEOUT_S`` for a running job)."""
-        with self._lock:
-            self._closed = True
-            self._wake.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=JOIN_TIMEOUT_S)
-
-    def _store(self, job: ReasoningJob, outcome: ReasoningOutcome) -> None:
-        with self._lock:
-            self._busy = False
-            if job.generation == self._generation:  # a newer command preempts this outcome
-                self._outcome = outcome
-
-    def _loop(self) -> None:
-        while True:
-            with self._lock:
-                while self._job is None and not self._closed:
-                    self._wake.wait()
-                if self._closed:
-                    return
-                job, self._job = self._job, None
-                self._busy = True
-            try:
-                outcome = self._run(job)
-            except Exception as exc:  # a failing reasoner must not kill the thread: report it in the trace
-                LOG.exception("reasoning failed")
-                outcome = ReasoningOutcome(job.generation, ReasoningResult((), f"reasoning failed: {exc}", "error"),
-                                           {}, job.stamp)
-            self._store(job, outcome)
+def failed(job: ReasoningJob, exc: Exception) -> ReasoningOutcome:
+    """The outcome of a job whose reasoner raised: nothing chosen, the error in the rationale."""
+    return ReasoningOutcome(job.generation, ReasoningResult((), f"reasoning failed: {exc}", "error"), {}, job.stamp)

@@ -122,7 +122,13 @@ class KeyframeMasks:
             found = self.masker.segment(image, box * scale, out_size=(w, h))
             if found is None:
                 continue
-            found = supported(found, masks[tid])
-            if found is not None and mask_iou(found, masks[tid]) >= self.min_iou:
+            found = self.accept(found, masks[tid])
+            if found is not None:
                 out[tid] = found
         return out
+
+    def accept(self, found: np.ndarray, prior: np.ndarray) -> np.ndarray | None:
+        """The parts of the model's ``(h, w) bool`` mask ``found`` that touch the track's ``prior``
+        mask, when they overlap it at least ``min_iou``; None otherwise."""
+        found = supported(found, prior)
+        return found if found is not None and mask_iou(found, prior) >= self.min_iou else None
