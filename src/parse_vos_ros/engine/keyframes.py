@@ -35,7 +35,8 @@ MOTION_FRAMES = 64  # camera motion kept for this many frames: older keyframe wo
 
 @dataclass(frozen=True)
 class KeyframeJob:
-    """The keyframe work of frame ``frame.index``."""
+    """The keyframe work of frame ``frame.index``: detection (``phrases``), or keyframe masks (no
+    phrases) for the selected tracks and those ``born`` with their ``detection_boxes``."""
 
     generation: int  # the keyframe epoch (command and stream) it was made for
     frame: FrameContext
@@ -44,6 +45,8 @@ class KeyframeJob:
     masks: dict[int, np.ndarray]  # every track's (h, w) bool mask on the frame
     selected: tuple[int, ...]  # the selected tracks on the frame
     scheduled: bool  # a scheduled keyframe (not only a re-cut of motionless tracks)
+    born: tuple[int, ...] = ()  # tracks started by the detections this keyframe's masks follow
+    detection_boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy per matched or born track
     submitted: float = field(default_factory=time.perf_counter)  # perf_counter() seconds
 
 
@@ -53,20 +56,20 @@ class KeyframeOutcome:
 
     job: KeyframeJob
     detections: list[Detection]
-    target_masks: dict[int, np.ndarray]  # the selected tracks' keyframe masks, (h, w) bool on job.frame
+    target_masks: dict[int, np.ndarray]  # keyframe masks, (h, w) bool on job.frame
     detect_ms: float
     masks_ms: float
 
 
 def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks | None) -> KeyframeOutcome:
-    """The worker's part: detection, then the selected targets' keyframe masks."""
+    """The worker's part: detection, or the keyframe masks once the detections are applied."""
     t0 = time.perf_counter()
-    detections = detector.detect(job.frame, job.phrases)
-    t1 = time.perf_counter()
+    if job.phrases:
+        return KeyframeOutcome(job, detector.detect(job.frame, job.phrases), {}, ms_since(t0), 0.0)
     found = {}
     if keyframe_masks is not None and job.masks:
-        found = keyframe_masks.masks(job.image, job.masks, job.selected, (), {})
-    return KeyframeOutcome(job, detections, found, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
+        found = keyframe_masks.masks(job.image, job.masks, job.selected, job.born, job.detection_boxes)
+    return KeyframeOutcome(job, [], found, 0.0, ms_since(t0))
 
 
 def failed_keyframe(job: KeyframeJob, exc: Exception) -> KeyframeOutcome:
@@ -115,12 +118,22 @@ def carried_boxes(masks: Mapping[int, np.ndarray], ids: list[int], affine: np.nd
     return out
 
 
-def carried_masks(masks: Mapping[int, np.ndarray], affine: np.ndarray) -> dict[int, np.ndarray]:
-    """``(h, w) bool`` masks of frame t warped to now by the camera motion ``(2, 3)``."""
+def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray], now: Mapping[int, np.ndarray],
+                  affine: np.ndarray) -> dict[int, np.ndarray]:
+    """Keyframe masks ``found`` of frame t (``(h, w) bool``) moved to now: by the camera motion
+    ``(2, 3)``, then by the object's own motion, the shift of its propagated mask's centroid from
+    ``then`` (frame t, carried by the camera motion) to ``now``. Tracks no longer visible are left out."""
     out = {}
-    for tid, mask in masks.items():
+    for tid, mask in found.items():
+        if tid not in now or tid not in then or not now[tid].any() or not then[tid].any():
+            continue
+        ys, xs = np.nonzero(then[tid])
+        before = affine[:, :2] @ np.array([xs.mean(), ys.mean()]) + affine[:, 2]
+        ys, xs = np.nonzero(now[tid])
+        moved = affine.copy()
+        moved[:, 2] += np.array([xs.mean(), ys.mean()]) - before
         h, w = mask.shape
-        out[tid] = cv2.warpAffine(mask.view(np.uint8), affine, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
+        out[tid] = cv2.warpAffine(mask.view(np.uint8), moved, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
     return out
 
 
@@ -203,7 +216,8 @@ class Keyframer:
             if scheduled:
                 self.schedule.done(frame.index)
         outcome = self._worker.poll()
-        return None if outcome is None else self._apply_late(outcome, frame, masks, selection, recorder, timings)
+        return None if outcome is None else self._apply_late(outcome, image, frame, masks, selection, recorder,
+                                                             timings)
 
     def _apply_now(self, outcome: KeyframeOutcome, image: np.ndarray, frame: FrameContext,
                    masks: dict[int, np.ndarray], selection: Selection, recorder: HistoryRecorder | None,
@@ -220,8 +234,8 @@ class Keyframer:
             timings["keyframe_masks"] = ms_since(t)
         return grounding
 
-    def _apply_late(self, outcome: KeyframeOutcome, frame: FrameContext, masks: dict[int, np.ndarray],
-                    selection: Selection, recorder: HistoryRecorder | None,
+    def _apply_late(self, outcome: KeyframeOutcome, image: np.ndarray, frame: FrameContext,
+                    masks: dict[int, np.ndarray], selection: Selection, recorder: HistoryRecorder | None,
                     timings: dict[str, float]) -> Grounding | None:
         """Apply the worker's keyframe of an earlier frame on ``frame``, carried by the camera motion since."""
         job = outcome.job
@@ -229,23 +243,28 @@ class Keyframer:
         if affine is None:
             return None
         t = time.perf_counter()
-        timings["detect"] = 0.0  # it ran in the worker (worker_detect)
-        timings["worker_detect"] = outcome.detect_ms
-        timings["worker_keyframe_masks"] = outcome.masks_ms
         timings["keyframe_latency_ms"] = (t - job.submitted) * 1e3
         timings["keyframe_latency_frames"] = float(frame.index - job.frame.index)
-        then = tracks_then(job, self.candidates.store.ids, affine)
-        grounding = self.candidates.ground(frame, masks, carried_detections(outcome.detections, affine),
-                                           wide=selection.searching, recorder=recorder, then=then)
-        timings["associate"], t = ms_since(t), time.perf_counter()
-        if self.keyframe_masks is not None and outcome.target_masks:
+        if not job.phrases:  # keyframe masks: warped to now, kept where they agree with propagation
+            timings["worker_keyframe_masks"] = outcome.masks_ms
             found = {}
-            for tid, mask in carried_masks(outcome.target_masks, affine).items():
-                kept = self.keyframe_masks.accept(mask, masks[tid]) if tid in masks else None
+            for tid, mask in carried_masks(outcome.target_masks, job.masks, masks, affine).items():
+                kept = self.keyframe_masks.accept(mask, masks[tid]) if self.keyframe_masks else None
                 if kept is not None:
                     found[tid] = kept
             self._set_masks(frame, masks, found)
             timings["keyframe_masks"] = ms_since(t)
+            return None
+        timings["detect"] = 0.0  # it ran in the worker (worker_detect)
+        timings["worker_detect"] = outcome.detect_ms
+        then = tracks_then(job, self.candidates.store.ids, affine)
+        grounding = self.candidates.ground(frame, masks, carried_detections(outcome.detections, affine),
+                                           wide=selection.searching, recorder=recorder, then=then)
+        timings["associate"] = ms_since(t)
+        if self.keyframe_masks is not None and self._worker is not None:
+            # The masks follow from the worker too: of this frame, for the tracks just matched or born.
+            self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
+                                            False, tuple(grounding.born), dict(grounding.boxes)))
         return grounding
 
     def _set_masks(self, frame: FrameContext, masks: dict[int, np.ndarray], found: dict[int, np.ndarray]) -> None:
