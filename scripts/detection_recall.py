@@ -33,8 +33,7 @@ import numpy as np
 from parse_vos_ros.backends import build_detector, build_parser
 from parse_vos_ros.config import load_config
 from parse_vos_ros.eval.datasets import read_davis
-from parse_vos_ros.grounding.association import iou_matrix
-from parse_vos_ros.tracking.embedded import mask_box
+from parse_vos_ros.geometry import iou_matrix, mask_box
 from parse_vos_ros.types import FrameContext
 
 IOU_HIT = 0.5

@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.config import Config, load_config, parse_override
-from parse_vos_ros.tracking.embedded import EmbeddedSegmenter, mask_box
+from parse_vos_ros.geometry import mask_box
+from parse_vos_ros.tracking.embedded import EmbeddedSegmenter
 from parse_vos_ros.types import FrameContext
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016"

@@ -91,7 +91,7 @@ def fake_node_command(*ros_args: str, autostart: bool = True) -> list[str]:
     """A child process running the node with FakeEngine (default profile)."""
     script = f"""
         from parse_vos_ros.config import load_config
-        from parse_vos_ros.ros.node import spin
+        from parse_vos_ros.ros.spin import spin
         from ros_support import FakeEngine
         sys.exit(spin(load_config("default"), sys.argv[1:], engine_factory=FakeEngine, autostart={autostart!r}))
         """

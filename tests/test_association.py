@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from parse_vos_ros.grounding.association import associate, iou_matrix, mask_iou_matrix
+from parse_vos_ros.geometry import iou_matrix, mask_iou_matrix
+from parse_vos_ros.grounding.association import associate
 from parse_vos_ros.tracking.store import TrackStore
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from parse_vos_ros.config import load_config
-from parse_vos_ros.tracking.embedded import EmbeddedSegmenter, SegmenterParams, mask_box
+from parse_vos_ros.geometry import mask_box
+from parse_vos_ros.tracking.embedded import EmbeddedSegmenter, SegmenterParams
 from parse_vos_ros.types import FrameContext
 
 H, W = 240, 320

@@ -480,8 +480,9 @@ def test_a_lost_selection_gives_way_to_a_visible_one_scoring_a_little_higher(cli
         assert engine.push_frame(clip.frames[3], 3 / clip.fps).track_ids == (a,)
         engine.store.info[a].area = 0.0 if lost else engine.store.info[a].area
         reasoner.scores = {a: 0.44, b: 0.5}  # b better, by less than switch_margin (0.1)
-        engine._maybe_reason(0.2, force=True)
-        assert engine._result_for((240, 320), 0.2, False).track_ids == (want,)
+        command = engine._commands.take().active
+        engine._reason(0.2, command, engine._selection, force=True)
+        assert engine._output(4, 0.2, (240, 320), False, command).track_ids == (want,)
 
 
 def test_offline_replaces_the_first_cut_of_a_restarted_track(clip) -> None:

@@ -11,7 +11,8 @@ import pytest
 from test_eval_cli import dataset, doubles_engine, options  # noqa: F401 (a fixture)
 
 from parse_vos_ros.eval.runner import run_eval
-from parse_vos_ros.eval.stages import StageProbe, mask_iou, mean_stages
+from parse_vos_ros.eval.stages import StageProbe, mean_stages
+from parse_vos_ros.geometry import mask_iou
 from parse_vos_ros.types import Detection, FrameContext
 
 H, W = 40, 60
@@ -93,7 +94,7 @@ def test_probe_counts_a_missed_detection_and_empty_frames() -> None:
 
 
 def test_helpers() -> None:
-    assert mask_iou(np.zeros((3, 3), bool), np.zeros((3, 3), bool)) == 1.0
+    assert mask_iou(np.zeros((3, 3), bool), np.zeros((3, 3), bool), empty=1.0) == 1.0
     rows = [{"detection_recall": 1.0, "selected_iou": 0.2}, {"detection_recall": 0.5}]
     assert mean_stages(rows) == {"detection_recall": 0.75, "selected_iou": 0.2}
     assert not StageProbe.supports(object())

@@ -10,7 +10,7 @@ import pytest
 
 from parse_vos_ros.backends import build_detector
 from parse_vos_ros.config import load_config
-from parse_vos_ros.grounding.association import iou_matrix
+from parse_vos_ros.geometry import iou_matrix
 from parse_vos_ros.types import FrameContext
 
 pytest.importorskip("onnxruntime")

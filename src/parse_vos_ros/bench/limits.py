@@ -18,6 +18,7 @@ import numpy as np
 from parse_vos_ros.bench.stats import summarize_ms
 from parse_vos_ros.bench.streams import SyntheticStream
 from parse_vos_ros.config import Config
+from parse_vos_ros.geometry import resize_to_width
 
 _FLOW_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -35,12 +36,6 @@ def _time(fn: Callable[[int], object], n: int) -> list[float]:
     return out
 
 
-def _resize_to(image: np.ndarray, width: int) -> np.ndarray:
-    """Downscale to ``width`` (0 or larger than the image: unchanged), as the engine does."""
-    h, w = image.shape[:2]
-    if width == 0 or w <= width:
-        return image
-    return cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
 
 
 def physical_limits(config: Config, width: int, height: int, frames: int = 100, seed: int = 0) -> dict[str, object]:
@@ -64,11 +59,11 @@ def physical_limits(config: Config, width: int, height: int, frames: int = 100, 
     def convert(i: int) -> np.ndarray:
         # Bytes -> array (zero copy) -> working resolution -> luminance: the engine's entry cost.
         img = np.frombuffer(raw[i % k], np.uint8).reshape(height, width, 3)
-        small = np.ascontiguousarray(_resize_to(img, ww))
+        small = np.ascontiguousarray(resize_to_width(img, ww))
         return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
 
     grays = [convert(i) for i in range(k)]
-    internal = [_resize_to(g, internal_w) for g in grays]
+    internal = [resize_to_width(g, internal_w) for g in grays]
     dis = cv2.DISOpticalFlow_create(_FLOW_PRESETS[config.tracking.embedded_flow])
 
     def flow(i: int) -> np.ndarray:

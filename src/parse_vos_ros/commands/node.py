@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"parse-vos node: {exc}", file=sys.stderr)
         return 2
     from parse_vos_ros.ros.launch import ros_arguments
-    from parse_vos_ros.ros.node import EngineStartError, spin
+    from parse_vos_ros.ros.spin import EngineStartError, spin
 
     ros_args = ros_arguments(camera_topic=args.camera_topic, namespace=args.namespace, name=args.name)
     try:

@@ -12,29 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from parse_vos_ros.geometry import overlap_matrix
 from parse_vos_ros.types import OcclusionFact
-
-
-def overlap_matrix(boxes: np.ndarray) -> np.ndarray:
-    """Pairwise intersection over the smaller box area.
-
-    Args:
-        boxes: ``(N, 4)`` xyxy pixels.
-
-    Returns:
-        ``(N, N) float`` in [0, 1]; the diagonal is 0.
-    """
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    x0 = np.maximum(b[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(b[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(b[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(b[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    smaller = np.minimum(area[:, None], area[None, :])
-    out = np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
-    np.fill_diagonal(out, 0.0)
-    return out
 
 
 def occlusion_facts(

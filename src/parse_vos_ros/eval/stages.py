@@ -20,21 +20,13 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 
-from parse_vos_ros.grounding.association import iou_matrix
-from parse_vos_ros.tracking.embedded import mask_box
+from parse_vos_ros.geometry import iou_matrix, mask_box, mask_iou, upscale_mask
 from parse_vos_ros.types import Detection, FrameContext
 
 DETECTION_IOU = 0.5  # a keyframe's target counts as detected at this box IoU (the PASCAL/COCO convention)
 STAGE_KEYS = ("detection_recall", "detection_best_iou", "best_candidate_iou", "selected_iou")
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two ``(H, W) bool`` masks; 1 when both are empty (J's convention)."""
-    union = np.count_nonzero(a | b)
-    return float(np.count_nonzero(a & b) / union) if union else 1.0
 
 
 class _RecordingDetector:
@@ -105,8 +97,8 @@ class StageProbe:
         h, w = gt.shape
         best = 0.0 if gt.any() else 1.0  # no object: choosing no track is perfect
         for mask in self.engine.track_masks.values():
-            full = mask if mask.shape == gt.shape else _upscale(mask, (w, h))
-            best = max(best, mask_iou(full, gt))
+            full = mask if mask.shape == gt.shape else upscale_mask(mask, (w, h))
+            best = max(best, mask_iou(full, gt, empty=1.0))
         self.best_candidate.append(best)
         self.overhead_s += time.perf_counter() - start
 
@@ -122,7 +114,7 @@ class StageProbe:
             sx, sy = size[0] / gt.shape[2], size[1] / gt.shape[1]
             target = target * np.array([sx, sy, sx, sy])
             best_ious.append(max((float(iou_matrix(b, target)[0, 0]) for b in boxes), default=0.0))
-        selected = [mask_iou(np.asarray(m, bool), g) for m, g in zip(masks, gt, strict=True)]
+        selected = [mask_iou(np.asarray(m, bool), g, empty=1.0) for m, g in zip(masks, gt, strict=True)]
         return {
             "keyframes": len(best_ious),
             "detection_recall": float(np.mean([v >= DETECTION_IOU for v in best_ious])) if best_ious else 0.0,
@@ -132,10 +124,6 @@ class StageProbe:
         }
 
 
-def _upscale(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``(h, w) bool`` -> ``(H, W) bool`` at ``size`` = (W, H), linear then half threshold (as the engine's output)."""
-    up = cv2.resize(mask.astype(np.uint8) * np.uint8(255), size, interpolation=cv2.INTER_LINEAR)
-    return up > 127
 
 
 def mean_stages(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:

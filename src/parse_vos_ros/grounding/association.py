@@ -14,36 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` xyxy boxes -> ``(N, M)`` in [0, 1]."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
-def mask_iou_matrix(masks_a: list[np.ndarray | None], masks_b: list[np.ndarray | None]) -> np.ndarray:
-    """Pairwise mask IoU; pairs where either mask is None score 0. Masks are ``(H, W) bool``."""
-    out = np.zeros((len(masks_a), len(masks_b)))
-    ia = [i for i, m in enumerate(masks_a) if m is not None]
-    ib = [j for j, m in enumerate(masks_b) if m is not None]
-    if not ia or not ib:
-        return out
-    # One matrix product of flattened masks gives all intersections at once.
-    fa = np.stack([masks_a[i].reshape(-1) for i in ia]).astype(np.float32)
-    fb = np.stack([masks_b[j].reshape(-1) for j in ib]).astype(np.float32)
-    inter = fa @ fb.T
-    union = fa.sum(1)[:, None] + fb.sum(1)[None, :] - inter
-    out[np.ix_(ia, ib)] = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-    return out
+from parse_vos_ros.geometry import iou_matrix, mask_iou_matrix
 
 
 @dataclass

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.config import Config
+from parse_vos_ros.geometry import nms
 from parse_vos_ros.grounding import cues
 from parse_vos_ros.grounding.vocabulary import analyse_phrase
 from parse_vos_ros.types import Detection, FrameContext
@@ -151,7 +152,7 @@ class EmbeddedDetector:
             # the background), not an object in it: fade out from half the frame to all of it.
             frame_share = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / float(w * h)
             scores = scores * np.clip((_SCENE_SHARE - frame_share) / (_SCENE_SHARE - 0.5), 0.0, 1.0)
-            keep = cues.nms(boxes, scores, p.nms_iou)
+            keep = nms(boxes, scores, p.nms_iou)
             for i in keep:
                 box = np.clip(boxes[i] / s, 0, [full_w, full_h, full_w, full_h])
                 if box[2] - box[0] >= 1 and box[3] - box[1] >= 1:

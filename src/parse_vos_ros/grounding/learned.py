@@ -34,8 +34,8 @@ import numpy as np
 
 from parse_vos_ros.backends import BackendLoadError
 from parse_vos_ros.config import Config
+from parse_vos_ros.geometry import iou_matrix
 from parse_vos_ros.grounding import cues
-from parse_vos_ros.grounding.association import iou_matrix
 from parse_vos_ros.grounding.crop_classifier import CropClassifier, load_labels, subtree_mass
 from parse_vos_ros.grounding.embedded import EmbeddedDetector
 from parse_vos_ros.grounding.vocabulary import analyse_phrase

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from parse_vos_ros.grounding.cues import nms
+from parse_vos_ros.geometry import nms
 
 INPUT_SIZE = 416  # square network input, pixels
 STRIDES = (8, 16, 32)  # output grids, finest first (the order of the 3549 rows)

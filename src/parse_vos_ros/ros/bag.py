@@ -34,6 +34,7 @@ from rosbags.typesys.store import Typestore
 
 from parse_vos_ros import image_codec
 from parse_vos_ros.context.depth import DepthError, DepthFrame, Intrinsics, decode_depth
+from parse_vos_ros.geometry import resize_to_width
 
 IMAGE_TOPIC = "/image"
 COMMAND_TOPIC = "/command_stamped"
@@ -317,7 +318,7 @@ def load_frames(source: str | os.PathLike[str], max_frames: int = 0, max_width: 
         raise BagError(f"{src} is neither an image folder nor a video file")
     if not frames:
         raise BagError(f"no frames found in {src}")
-    return [_fit_width(f, max_width, cv2.INTER_AREA) for f in frames]
+    return [resize_to_width(f, max_width, cv2.INTER_AREA) for f in frames]
 
 
 def load_masks(folder: str | os.PathLike[str], count: int, max_width: int = 0) -> list[np.ndarray]:
@@ -330,16 +331,10 @@ def load_masks(folder: str | os.PathLike[str], count: int, max_width: int = 0) -
         m = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
         if m is None:
             raise BagError(f"cannot read mask {p}")
-        masks.append(_fit_width((m > 0).astype(np.uint8), max_width, cv2.INTER_NEAREST) > 0)
+        masks.append(resize_to_width((m > 0).astype(np.uint8), max_width, cv2.INTER_NEAREST) > 0)
     return masks
 
 
-def _fit_width(image: np.ndarray, max_width: int, interpolation: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    if not max_width or w <= max_width:
-        return image
-    new_h = max(1, round(h * max_width / w))
-    return cv2.resize(image, (max_width, new_h), interpolation=interpolation)
 
 
 def parse_timed_command(text: str) -> TimedCommand:

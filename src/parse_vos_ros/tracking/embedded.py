@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.config import Config
+from parse_vos_ros.geometry import box_iou, mask_box
 from parse_vos_ros.tracking import refine
 from parse_vos_ros.types import FrameContext
 
@@ -58,23 +59,6 @@ class SegmenterParams:
     occluded_fraction: float = 0.6  # visible area below this x its peak counts as occluded
     reappear_fraction: float = 0.3  # colour support covering this x the last full view revives it
     ghost_frames: int = 45  # the last full view is remembered this many frames
-
-
-def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def mask_box(mask: np.ndarray) -> np.ndarray | None:
-    """``(4,) float`` xyxy box of a ``(h, w) bool`` mask (x1/y1 exclusive), None when empty."""
-    ys = np.flatnonzero(mask.any(axis=1))
-    if ys.size == 0:
-        return None
-    xs = np.flatnonzero(mask.any(axis=0))
-    return np.array([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1], dtype=np.float64)
 
 
 class EmbeddedSegmenter:
@@ -277,7 +261,7 @@ class EmbeddedSegmenter:
             if obj is not None and obj.mask.any():
                 old_box = mask_box(obj.mask)
                 assert old_box is not None
-                if _box_iou(old_box, np.asarray(ibox, np.float64)) >= self.params.reanchor_iou:
+                if box_iou(old_box, np.asarray(ibox, np.float64)) >= self.params.reanchor_iou:
                     x0, y0, x1, y1 = ibox
                     mx, my = max(2, (x1 - x0) // 8), max(2, (y1 - y0) // 8)
                     clip = np.zeros((h, w), bool)

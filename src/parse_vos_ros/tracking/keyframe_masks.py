@@ -22,15 +22,10 @@ import numpy as np
 
 from parse_vos_ros.backends import Fallback, record_fallback
 from parse_vos_ros.config import Config
+from parse_vos_ros.geometry import mask_box, mask_iou
 from parse_vos_ros.tracking.deeplab import DeepLabLoadError, DeepLabMasker
 
 SUPPORT_DILATE_PX = 3  # the model's components touching the track's mask grown by this many pixels are kept
-
-
-def _mask_box(mask: np.ndarray) -> np.ndarray | None:
-    """xyxy box of a ``(h, w) bool`` mask (x1/y1 exclusive), None when empty."""
-    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
-    return None if w == 0 else np.array([x, y, x + w, y + h], float)
 
 
 def supported(candidate: np.ndarray, prior: np.ndarray) -> np.ndarray | None:
@@ -48,11 +43,6 @@ def supported(candidate: np.ndarray, prior: np.ndarray) -> np.ndarray | None:
     if keep.size == n - 1:
         return candidate
     return np.isin(labels, keep)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.count_nonzero(a | b)
-    return float(np.count_nonzero(a & b) / union) if union else 0.0
 
 
 class KeyframeMasks:
@@ -124,7 +114,7 @@ class KeyframeMasks:
         scale = np.array([image.shape[1] / w, image.shape[0] / h] * 2)
         out = {}
         for tid in chosen:
-            box = _mask_box(masks[tid])
+            box = mask_box(masks[tid])
             assert box is not None  # order() keeps non-empty masks only
             det = detection_boxes.get(tid)
             if det is not None and np.all(np.isfinite(det)):
@@ -132,7 +122,13 @@ class KeyframeMasks:
             found = self.masker.segment(image, box * scale, out_size=(w, h))
             if found is None:
                 continue
-            found = supported(found, masks[tid])
-            if found is not None and _iou(found, masks[tid]) >= self.min_iou:
+            found = self.accept(found, masks[tid])
+            if found is not None:
                 out[tid] = found
         return out
+
+    def accept(self, found: np.ndarray, prior: np.ndarray) -> np.ndarray | None:
+        """The parts of the model's ``(h, w) bool`` mask ``found`` that touch the track's ``prior``
+        mask, when they overlap it at least ``min_iou``; None otherwise."""
+        found = supported(found, prior)
+        return found if found is not None and mask_iou(found, prior) >= self.min_iou else None

@@ -1,0 +1,300 @@
+"""The candidate tracks: carried by ego-motion, grounded by keyframe detections, merged, expired, pruned.
+
+Every track that leaves goes through ``Candidates.remove``, which drops it from the store, the
+segmenter and the frame's masks at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from parse_vos_ros.config import Config
+from parse_vos_ros.geometry import iou_matrix, mask_box
+from parse_vos_ros.grounding.association import associate
+from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore, affine_boxes
+from parse_vos_ros.types import Detection, FrameContext
+
+LOG = logging.getLogger(__name__)
+
+MERGE_IOU = 0.7  # two tracks whose masks overlap this much are the same object
+MERGE_BOX_IOU = 0.8 * MERGE_IOU  # box IoU above which the masks of two tracks are compared
+BIRTH_RELATIVE = 0.3  # a detection starts a track only if it scores at least this x the keyframe's best
+SUPPRESS_IOU = 0.5  # detections overlapping a just-pruned track this much start no track
+PRUNE_AFTER_S = 1.0  # a track is judged (and may be pruned) only after this much history
+SEARCH_BIRTHS_FACTOR = 2  # births per keyframe are multiplied by this while nothing is selected unambiguously
+RECUT_IOU = 0.85  # a track started without motion is cut again unless its next box agrees this much
+MIN_CROP_SIDE_PX = 4  # keyframe crops smaller than this on a side are not kept
+
+
+@dataclass(frozen=True)
+class PrunedBox:
+    """A pruned track's box, moved on at its velocity, so its object is not started again at once."""
+
+    box: np.ndarray  # (4,) xyxy, current-frame pixels
+    velocity: np.ndarray  # (2,) compensated pixels per second
+    stamp: float
+    expiry: float
+
+    def moved(self, affine: np.ndarray, stamp: float) -> PrunedBox:
+        """Carried into the next frame: camera motion ``(2, 3)`` plus its own motion up to ``stamp``."""
+        shift = self.velocity * (stamp - self.stamp)
+        box = affine_boxes(affine, self.box) + np.concatenate([shift, shift])
+        return PrunedBox(box, affine[:, :2] @ self.velocity, stamp, self.expiry)
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """What a keyframe's detections did to the tracks."""
+
+    born: list[int] = field(default_factory=list)  # ids of the tracks started
+    boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy detection box per matched or started track
+
+
+@dataclass(frozen=True)
+class TracksThen:
+    """The tracks as they were on the frame a keyframe's detections were made on."""
+
+    ids: list[int]
+    current: np.ndarray  # (N, 4) xyxy mask boxes in the present frame's pixels, NaN rows when not visible
+    masks: list[np.ndarray | None]  # (h, w) bool masks on the detections' frame, None when not visible
+    stamp: float  # the detections' frame (s)
+    moving: bool  # that frame had a previous one (motion could seed the cuts)
+
+
+class Candidates:
+    """The tracks of the current stream and the segmenter objects that carry their masks.
+
+    Args:
+        config: the validated configuration.
+        store: the bounded track window.
+        segmenter: the mask propagation backend (``Segmenter``).
+
+    Attributes:
+        suppressed: boxes of pruned tracks, followed at constant velocity until they expire.
+        motionless: tracks started on a frame without a previous one (no motion cue, no motion
+            seed): the next frame grounds again and starts them afresh from their detection there.
+        births, pruned: counters since construction.
+    """
+
+    def __init__(self, config: Config, store: TrackStore, segmenter) -> None:
+        self.config = config
+        self.store = store
+        self.segmenter = segmenter
+        self.births = 0
+        self.pruned = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track (the store and the segmenter too)."""
+        self.store.clear()
+        self.segmenter.reset()
+        self.suppressed: list[PrunedBox] = []
+        self.motionless: set[int] = set()
+
+    def regrounded(self) -> None:
+        """A new command: tracks keep their history but must be grounded again by its phrases."""
+        for info in self.store.info.values():
+            info.candidate = False
+            info.score_sum, info.detections, info.keyframes = 0.0, 0, 0  # scores were for other phrases
+        self.suppressed = []
+
+    def carry(self, affine: np.ndarray, stamp: float) -> None:
+        """Move every stored box into the new frame's pixels by the ``(2, 3)`` camera motion."""
+        self.store.apply_ego(affine)
+        self.suppressed = [p.moved(affine, stamp) for p in self.suppressed if p.expiry >= stamp]
+
+    def propagate(self, frame: FrameContext) -> dict[int, np.ndarray]:
+        """Every track's mask on ``frame`` by the segmenter: ``{track_id: (h, w) bool}``."""
+        return self.checked(self.segmenter.propagate(frame) if len(self.store) else {}, frame.gray.shape)
+
+    def checked(self, masks: Mapping[int, np.ndarray], shape: tuple[int, ...]) -> dict[int, np.ndarray]:
+        """Masks of live tracks as ``(h, w) bool`` at the working resolution, whatever the backend gave."""
+        out = {}
+        for tid, mask in masks.items():
+            if tid not in self.store.info:
+                continue
+            if mask.shape != shape:
+                # A backend that answers at another resolution must not break the frame loop.
+                LOG.debug("segmenter mask %s for a %s frame; resizing", mask.shape, shape)
+                mask = cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+            out[tid] = mask.astype(bool, copy=False)
+        return out
+
+    def ground(
+        self, frame: FrameContext, masks: dict[int, np.ndarray], detections: list[Detection], *,
+        wide: bool, recorder: HistoryRecorder | None, then: TracksThen | None = None,
+    ) -> Grounding:
+        """Associate keyframe detections with tracks; start and re-anchor tracks (``masks`` updated).
+
+        ``wide``: nothing is told apart yet, so more detections may start tracks
+        (``SEARCH_BIRTHS_FACTOR``); ``recorder``: the offline history, told of tracks cut again;
+        ``then``: the detections were made on an earlier frame (boxes already moved to ``frame``):
+        they are associated with the tracks as they were on that frame. Default: on ``frame``.
+        """
+        max_det = self.config.grounding.max_detections
+        detections = [d for d in detections if np.all(np.isfinite(d.box))][:max_det]
+        self.store.count_keyframe(self.store.ids)
+        if then is None:
+            then = self.tracks_now(frame, masks)
+        ids = [tid for tid in then.ids if tid in self.store.info]
+        keep = [i for i, tid in enumerate(then.ids) if tid in self.store.info]
+        current, track_masks = then.current[keep].reshape(-1, 4), [then.masks[i] for i in keep]
+        predicted = self.store.predict(ids, then.stamp)
+        det_boxes = np.array([d.box for d in detections], float).reshape(-1, 4)
+        det_masks = [d.mask if d.mask is not None and d.mask.shape == frame.gray.shape else None for d in detections]
+        result = associate(predicted, det_boxes, self.config.tracking.iou_gate, current, track_masks, det_masks)
+        anchors: dict[int, np.ndarray] = {}
+        moving = then.moving
+        out = Grounding()
+        for ti, di, _ in result.matches:
+            tid, det = ids[ti], detections[di]
+            out.boxes[tid] = det.box
+            self.store.add_detection(tid, det.phrase, det.score, frame.stamp, det.source)
+            prop = current[ti]
+            # A track not visible on this frame agrees with no box (-1 is below every threshold).
+            overlap = -1.0 if np.isnan(prop[0]) else float(iou_matrix(prop, det.box)[0, 0])
+            if moving and tid in self.motionless and overlap < RECUT_IOU:
+                # Started without motion, a box on a still image was cut by colour alone (a black
+                # swan together with dark water): unless the new box agrees with that cut, cut it
+                # again now that motion can seed the cut.
+                self.segmenter.remove_objects([tid])
+                if recorder is not None:
+                    recorder.drop(tid)  # offline: backfilled from the new cut instead
+                anchors[tid] = det.box
+            elif overlap < self.config.engine.reanchor_iou:
+                anchors[tid] = det.box
+        if moving:
+            self.motionless.clear()
+        for det in self._births(detections, result.unmatched_detections, wide):
+            tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp, det.source)
+            if tid is None:
+                break  # all slots taken: the weakest detections are dropped (they come last)
+            anchors[tid] = det.box
+            out.boxes[tid] = det.box
+            out.born.append(tid)
+            if not moving:
+                self.motionless.add(tid)
+            self.births += 1
+        if anchors:
+            masks.update(self.checked(self.segmenter.add_objects(frame, anchors), frame.gray.shape))
+        return out
+
+    def tracks_now(self, frame: FrameContext, masks: Mapping[int, np.ndarray]) -> TracksThen:
+        """Every track as it is on ``frame`` with its ``(h, w) bool`` ``masks``."""
+        ids = self.store.ids
+        current = np.full((len(ids), 4), np.nan)
+        for i, tid in enumerate(ids):
+            box = mask_box(masks[tid]) if tid in masks else None
+            if box is not None:
+                current[i] = box
+        return TracksThen(ids, current, [masks.get(tid) for tid in ids], frame.stamp, frame.prev_gray is not None)
+
+    def _births(self, detections: list[Detection], unmatched: list[int], wide: bool) -> list[Detection]:
+        """The unmatched detections that start tracks: strong enough, not just pruned, best first, capped.
+
+        Every track costs propagation time on every frame, so weak detections (below
+        ``engine.min_detection_score`` or ``BIRTH_RELATIVE`` x the keyframe's best) and those
+        covering a track the reasoner pruned moments ago start none.
+        """
+        if not unmatched:
+            return []
+        ec = self.config.engine
+        floor = max(ec.min_detection_score, BIRTH_RELATIVE * max(d.score for d in detections))
+        chosen = sorted((detections[i] for i in unmatched if detections[i].score >= floor), key=lambda d: -d.score)
+        if self.suppressed and chosen:
+            blocked = iou_matrix(np.array([d.box for d in chosen]), np.array([p.box for p in self.suppressed]))
+            chosen = [d for d, row in zip(chosen, blocked, strict=True) if row.max() < SUPPRESS_IOU]
+        # Nothing told apart yet: cast a wider net; pruning trims it once motion is known.
+        cap = ec.max_births_per_keyframe * (SEARCH_BIRTHS_FACTOR if wide else 1)
+        return chosen[:cap]
+
+    def merge(self, masks: dict[int, np.ndarray]) -> None:
+        """Remove the younger of two tracks whose masks overlap by more than ``MERGE_IOU``: two
+        tracks can converge onto one object between keyframes (drift, re-anchoring)."""
+        ids = [tid for tid in masks if masks[tid].any()]
+        if len(ids) < 2:
+            return
+        boxes = np.array([mask_box(masks[t]) for t in ids])
+        close = np.argwhere(np.triu(iou_matrix(boxes, boxes) > MERGE_BOX_IOU, k=1))
+        dead: set[int] = set()
+        for i, j in close.tolist():
+            a, b = ids[i], ids[j]
+            if a in dead or b in dead:
+                continue
+            inter = np.count_nonzero(masks[a] & masks[b])
+            union = np.count_nonzero(masks[a] | masks[b])
+            if union and inter / union > MERGE_IOU:
+                old, young = (a, b) if a < b else (b, a)
+                self.store.info[old].candidate |= self.store.info[young].candidate
+                dead.add(young)
+        self.remove(dead, masks)
+
+    def observe(self, stamp: float, masks: Mapping[int, np.ndarray]) -> None:
+        """Record each track's box and area on this frame in the store."""
+        observations = {}
+        for tid, mask in masks.items():
+            box = mask_box(mask)
+            if box is not None:
+                observations[tid] = (box, float(np.count_nonzero(mask)))
+        self.store.update(stamp, observations, self.config.tracking.min_mask_area_px)
+
+    def expire(self, stamp: float, masks: dict[int, np.ndarray], command_stamp: float | None) -> None:
+        """Death: unseen for ``lost_after_s``, or not grounded by the command (set at
+        ``command_stamp``, None without one) within that time."""
+        lost_after = self.config.tracking.lost_after_s
+        dead = [
+            tid
+            for tid, info in self.store.info.items()
+            if stamp - info.last_seen > lost_after
+            or (not info.candidate and command_stamp is not None
+                and stamp - max(command_stamp, info.born) > lost_after)
+        ]
+        self.remove(dead, masks)
+
+    def prune(self, scores: Mapping[int, float], selected: tuple[int, ...], stamp: float,
+              masks: dict[int, np.ndarray]) -> None:
+        """Remove unselected tracks that clearly do not fit the command (after ``PRUNE_AFTER_S``)."""
+        ratio = self.config.engine.prune_ratio
+        if ratio <= 0 or not selected:
+            return
+        best = max(scores.get(t, 0.0) for t in selected)
+        dead = [
+            tid
+            for tid, sc in scores.items()
+            if tid not in selected
+            and tid in self.store.info
+            and stamp - self.store.info[tid].born >= PRUNE_AFTER_S
+            and sc < ratio * best
+        ]
+        expiry = stamp + self.config.tracking.lost_after_s
+        self.suppressed.extend(
+            PrunedBox(self.store.info[t].box.copy(), self.store.info[t].velocity.copy(), stamp, expiry) for t in dead
+        )
+        self.pruned += len(dead)
+        self.remove(dead, masks)
+
+    def remove(self, ids: Iterable[int], masks: dict[int, np.ndarray]) -> None:
+        """Drop ``ids`` from the store, the segmenter and ``masks``."""
+        ids = list(ids)
+        if not ids:
+            return
+        self.store.remove(ids)
+        self.segmenter.remove_objects(ids)
+        for tid in ids:
+            masks.pop(tid, None)
+
+    def keep_crops(self, image: np.ndarray, stamp: float) -> None:
+        """Store each visible candidate's ``(h, w, 3)`` crop of the working ``image`` (keyframes)."""
+        h, w = image.shape[:2]
+        for tid, info in self.store.info.items():
+            if info.area <= 0 or not info.candidate:
+                continue
+            x0, y0, x1, y1 = np.round(info.box).astype(int)
+            x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+            if x1 - x0 >= MIN_CROP_SIDE_PX and y1 - y0 >= MIN_CROP_SIDE_PX:
+                self.store.add_crop(tid, stamp, image[y0:y1, x0:x1])

@@ -1,0 +1,276 @@
+"""Keyframe work off the frame path (``engine.async_keyframes``): detection with crop recognition
+and the selected targets' keyframe masks run in a ``worker.Worker`` on frame t; the frame loop
+applies them on the frame the work finishes, carried there with the camera motion it has already
+estimated.
+
+A detection made on frame t is associated with the tracks as they were on frame t (their masks
+then, kept in the job) in the present frame's pixels: detection boxes and the tracks' frame-t mask
+boxes are both moved by the camera motion from t to now; mask overlap compares frame-t masks
+with frame-t detection masks. A keyframe mask of frame t is warped to now the same way and kept
+only where it still agrees with the propagated mask (``KeyframeMasks.accept``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+
+from parse_vos_ros.context.ego_motion import IDENTITY
+from parse_vos_ros.engine.candidates import Candidates, Grounding, TracksThen
+from parse_vos_ros.engine.schedule import KeyframeSchedule
+from parse_vos_ros.engine.selection import Selection
+from parse_vos_ros.engine.worker import Worker, ms_since
+from parse_vos_ros.geometry import mask_box
+from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
+from parse_vos_ros.tracking.store import HistoryRecorder, affine_boxes
+from parse_vos_ros.types import Detection, FrameContext
+
+MOTION_FRAMES = 64  # camera motion kept for this many frames: older keyframe work is dropped
+
+
+@dataclass(frozen=True)
+class KeyframeJob:
+    """The keyframe work of frame ``frame.index``: detection (``phrases``), or keyframe masks (no
+    phrases) for the selected tracks and those ``born`` with their ``detection_boxes``."""
+
+    generation: int  # the keyframe epoch (command and stream) it was made for
+    frame: FrameContext
+    image: np.ndarray  # (H, W, 3) uint8 RGB at the camera's resolution
+    phrases: tuple[str, ...]
+    masks: dict[int, np.ndarray]  # every track's (h, w) bool mask on the frame
+    selected: tuple[int, ...]  # the selected tracks on the frame
+    scheduled: bool  # a scheduled keyframe (not only a re-cut of motionless tracks)
+    born: tuple[int, ...] = ()  # tracks started by the detections this keyframe's masks follow
+    detection_boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy per matched or born track
+    submitted: float = field(default_factory=time.perf_counter)  # perf_counter() seconds
+
+
+@dataclass(frozen=True)
+class KeyframeOutcome:
+    """What the worker found on a keyframe."""
+
+    job: KeyframeJob
+    detections: list[Detection]
+    target_masks: dict[int, np.ndarray]  # keyframe masks, (h, w) bool on job.frame
+    detect_ms: float
+    masks_ms: float
+
+
+def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks | None) -> KeyframeOutcome:
+    """The worker's part: detection, or the keyframe masks once the detections are applied."""
+    t0 = time.perf_counter()
+    if job.phrases:
+        return KeyframeOutcome(job, detector.detect(job.frame, job.phrases), {}, ms_since(t0), 0.0)
+    found = {}
+    if keyframe_masks is not None and job.masks:
+        found = keyframe_masks.masks(job.image, job.masks, job.selected, job.born, job.detection_boxes)
+    return KeyframeOutcome(job, [], found, 0.0, ms_since(t0))
+
+
+def failed_keyframe(job: KeyframeJob, exc: Exception) -> KeyframeOutcome:
+    """A keyframe whose detector raised finds nothing (the next one is scheduled as usual)."""
+    return KeyframeOutcome(job, [], {}, 0.0, 0.0)
+
+
+class MotionLog:
+    """The camera motion of the last ``MOTION_FRAMES`` frames, to carry frame-t work to now."""
+
+    def __init__(self) -> None:
+        self._affines: deque[tuple[int, np.ndarray]] = deque(maxlen=MOTION_FRAMES)
+
+    def clear(self) -> None:
+        """A new stream."""
+        self._affines.clear()
+
+    def add(self, index: int, affine: np.ndarray) -> None:
+        """Frame ``index`` moved the camera by ``affine`` ``(2, 3)`` from the frame before."""
+        self._affines.append((index, affine))
+
+    def since(self, index: int) -> np.ndarray | None:
+        """The ``(2, 3)`` motion from frame ``index`` to the newest one; None when no longer known."""
+        if not self._affines or index < self._affines[0][0] - 1:
+            return None
+        total = np.vstack([IDENTITY, [0.0, 0.0, 1.0]])
+        for k, affine in self._affines:
+            if k > index:
+                total = np.vstack([affine, [0.0, 0.0, 1.0]]) @ total
+        return total[:2]
+
+
+def carried_detections(detections: list[Detection], affine: np.ndarray) -> list[Detection]:
+    """Detections of frame t with their boxes moved to now by the camera motion ``(2, 3)`` (their
+    masks stay on frame t, where the association compares them with the tracks' frame-t masks)."""
+    return [replace(d, box=affine_boxes(affine, np.asarray(d.box, float))) for d in detections]
+
+
+def carried_boxes(masks: Mapping[int, np.ndarray], ids: list[int], affine: np.ndarray) -> np.ndarray:
+    """``(N, 4)`` mask boxes of frame t moved to now; NaN rows for tracks not visible then."""
+    out = np.full((len(ids), 4), np.nan)
+    for i, tid in enumerate(ids):
+        box = mask_box(masks[tid]) if tid in masks else None
+        if box is not None:
+            out[i] = affine_boxes(affine, box)
+    return out
+
+
+def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray], now: Mapping[int, np.ndarray],
+                  affine: np.ndarray) -> dict[int, np.ndarray]:
+    """Keyframe masks ``found`` of frame t (``(h, w) bool``) moved to now: by the camera motion
+    ``(2, 3)``, then by the object's own motion, the shift of its propagated mask's centroid from
+    ``then`` (frame t, carried by the camera motion) to ``now``. Tracks no longer visible are left out."""
+    out = {}
+    for tid, mask in found.items():
+        if tid not in now or tid not in then or not now[tid].any() or not then[tid].any():
+            continue
+        ys, xs = np.nonzero(then[tid])
+        before = affine[:, :2] @ np.array([xs.mean(), ys.mean()]) + affine[:, 2]
+        ys, xs = np.nonzero(now[tid])
+        moved = affine.copy()
+        moved[:, 2] += np.array([xs.mean(), ys.mean()]) - before
+        h, w = mask.shape
+        out[tid] = cv2.warpAffine(mask.view(np.uint8), moved, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
+    return out
+
+
+def tracks_then(job: KeyframeJob, ids: list[int], affine: np.ndarray) -> TracksThen:
+    """The tracks ``ids`` as they were on the job's frame, their boxes moved to now by ``affine``."""
+    return TracksThen(ids, carried_boxes(job.masks, ids, affine), [job.masks.get(tid) for tid in ids],
+                      job.frame.stamp, job.frame.prev_gray is not None)
+
+
+class Keyframer:
+    """Step 4 of a frame: detection, association and births, keyframe masks, inline or with the
+    detection and the keyframe masks in a worker thread (see the module docstring).
+
+    Args:
+        detector: the ``Detector`` backend.
+        keyframe_masks: the keyframe mask model, or None.
+        candidates: the tracks (association, births and re-anchoring happen there).
+        schedule: when keyframes are due.
+        threaded: run the worker's part in a background thread.
+
+    Attributes:
+        motion: the camera motion of the last frames, which carries a keyframe to the present.
+    """
+
+    def __init__(self, detector, keyframe_masks: KeyframeMasks | None, candidates: Candidates,
+                 schedule: KeyframeSchedule, threaded: bool) -> None:
+        self.detector = detector
+        self.keyframe_masks = keyframe_masks
+        self.candidates = candidates
+        self.schedule = schedule
+        self.motion = MotionLog()
+        self._epoch = 0  # keyframe work of an older command or stream is dropped
+        self._worker: Worker[KeyframeJob, KeyframeOutcome] | None = None
+        if threaded:
+            self._worker = Worker("parse-vos-keyframes", self._detect, True, failed_keyframe)
+
+    def reset(self) -> None:
+        """A new stream: forget the motion, drop work in flight."""
+        self.motion.clear()
+        self.new_epoch()
+
+    def new_epoch(self) -> None:
+        """Keyframe work in flight belongs to another command or stream."""
+        self._epoch += 1
+        if self._worker is not None:
+            self._worker.invalidate(self._epoch)
+
+    def close(self) -> None:
+        """Stop the worker thread."""
+        if self._worker is not None:
+            self._worker.close()
+
+    def step(self, image: np.ndarray, frame: FrameContext, masks: dict[int, np.ndarray], phrases: tuple[str, ...],
+             new_command: bool, search_faster: bool, selection: Selection, recorder: HistoryRecorder | None,
+             timings: dict[str, float]) -> Grounding | None:
+        """Ground ``phrases`` when a keyframe is due, on this frame or (threaded, while a target is
+        tracked) in the worker; apply the keyframe the worker finished. ``masks`` updated. Returns
+        what the detections applied on this frame did, None when none were."""
+        scheduled = self.schedule.due(frame.index, new_command, search_faster)
+        # An extra keyframe for tracks started without motion keeps the schedule where it was.
+        restart_motionless = bool(self.candidates.motionless and frame.prev_gray is not None)
+        due = bool(phrases) and (scheduled or restart_motionless)
+        job = (KeyframeJob(self._epoch, frame, image, phrases, dict(masks), selection.track_ids, scheduled)
+               if due else None)
+        # While no target is told apart (a new command, a search, a cut to redo) there is nothing to
+        # hold steady and everything to find: the keyframe runs on this frame, as without a worker.
+        if job is not None and (self._worker is None or new_command or selection.searching or restart_motionless):
+            if self._worker is not None:
+                self._worker.wait_idle()
+                self._worker.poll()  # this keyframe is newer than the one that just finished
+            outcome = detect_on_keyframe(job, self.detector, None)
+            if scheduled:  # only a keyframe that got its detections moves the schedule
+                self.schedule.done(frame.index)
+            return self._apply_now(outcome, image, frame, masks, selection, recorder, timings)
+        if self._worker is None:
+            return None
+        if job is not None and self._worker.idle:
+            # A keyframe that comes while one runs is skipped (retried next frame), never queued.
+            self._worker.submit(job)
+            if scheduled:
+                self.schedule.done(frame.index)
+        outcome = self._worker.poll()
+        return None if outcome is None else self._apply_late(outcome, image, frame, masks, selection, recorder,
+                                                             timings)
+
+    def _apply_now(self, outcome: KeyframeOutcome, image: np.ndarray, frame: FrameContext,
+                   masks: dict[int, np.ndarray], selection: Selection, recorder: HistoryRecorder | None,
+                   timings: dict[str, float]) -> Grounding:
+        """Apply detections made on ``frame`` itself, then its keyframe masks."""
+        timings["detect"] = outcome.detect_ms
+        t = time.perf_counter()
+        grounding = self.candidates.ground(frame, masks, outcome.detections, wide=selection.searching,
+                                           recorder=recorder)
+        timings["associate"], t = ms_since(t), time.perf_counter()
+        if self.keyframe_masks is not None:
+            found = self.keyframe_masks.masks(image, masks, selection.track_ids, grounding.born, grounding.boxes)
+            self._set_masks(frame, masks, found)
+            timings["keyframe_masks"] = ms_since(t)
+        return grounding
+
+    def _apply_late(self, outcome: KeyframeOutcome, image: np.ndarray, frame: FrameContext,
+                    masks: dict[int, np.ndarray], selection: Selection, recorder: HistoryRecorder | None,
+                    timings: dict[str, float]) -> Grounding | None:
+        """Apply the worker's keyframe of an earlier frame on ``frame``, carried by the camera motion since."""
+        job = outcome.job
+        affine = self.motion.since(job.frame.index)
+        if affine is None:
+            return None
+        t = time.perf_counter()
+        timings["keyframe_latency_ms"] = (t - job.submitted) * 1e3
+        timings["keyframe_latency_frames"] = float(frame.index - job.frame.index)
+        if not job.phrases:  # keyframe masks: warped to now, kept where they agree with propagation
+            timings["worker_keyframe_masks"] = outcome.masks_ms
+            found = {}
+            for tid, mask in carried_masks(outcome.target_masks, job.masks, masks, affine).items():
+                kept = self.keyframe_masks.accept(mask, masks[tid]) if self.keyframe_masks else None
+                if kept is not None:
+                    found[tid] = kept
+            self._set_masks(frame, masks, found)
+            timings["keyframe_masks"] = ms_since(t)
+            return None
+        timings["detect"] = 0.0  # it ran in the worker (worker_detect)
+        timings["worker_detect"] = outcome.detect_ms
+        then = tracks_then(job, self.candidates.store.ids, affine)
+        grounding = self.candidates.ground(frame, masks, carried_detections(outcome.detections, affine),
+                                           wide=selection.searching, recorder=recorder, then=then)
+        timings["associate"] = ms_since(t)
+        if self.keyframe_masks is not None and self._worker is not None:
+            # The masks follow from the worker too: of this frame, for the tracks just matched or born.
+            self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
+                                            False, tuple(grounding.born), dict(grounding.boxes)))
+        return grounding
+
+    def _set_masks(self, frame: FrameContext, masks: dict[int, np.ndarray], found: dict[int, np.ndarray]) -> None:
+        if found:
+            segmenter = self.candidates.segmenter
+            masks.update(self.candidates.checked(segmenter.set_masks(frame, found), frame.gray.shape))
+
+    def _detect(self, job: KeyframeJob) -> KeyframeOutcome:
+        return detect_on_keyframe(job, self.detector, self.keyframe_masks)

@@ -1,0 +1,107 @@
+"""Box and mask geometry, written once: box IoU and overlap, mask-to-box, mask IoU, resizing.
+
+Boxes are xyxy pixels with x1/y1 exclusive (a one-pixel mask at (x, y) has box (x, y, x+1, y+1));
+masks are ``(H, W) bool``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MASK_THRESHOLD_U8 = 127  # a linearly resized 0/255 mask is foreground above this (half way)
+
+
+def _intersections(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairwise intersection areas ``(N, M)`` and the areas ``(N,)``, ``(M,)`` of xyxy boxes."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    return inter, area_a, area_b
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` xyxy boxes -> ``(N, M)`` in [0, 1]."""
+    inter, area_a, area_b = _intersections(a, b)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two ``(4,)`` xyxy boxes, in [0, 1]."""
+    return float(iou_matrix(a, b)[0, 0])
+
+
+def overlap_matrix(boxes: np.ndarray) -> np.ndarray:
+    """Pairwise intersection over the smaller box area of ``(N, 4)`` xyxy boxes -> ``(N, N)`` in
+    [0, 1], the diagonal 0."""
+    inter, area, _ = _intersections(boxes, boxes)
+    smaller = np.minimum(area[:, None], area[None, :])
+    out = np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
+    np.fill_diagonal(out, 0.0)
+    return out
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices of ``(N, 4)`` xyxy ``boxes`` kept by greedy non-maximum suppression, best score first."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        order = rest[iou_matrix(boxes[i], boxes[rest])[0] <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def mask_box(mask: np.ndarray) -> np.ndarray | None:
+    """``(4,) float`` xyxy box of a ``(h, w) bool`` mask (x1/y1 exclusive), None when empty."""
+    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(mask, dtype=bool).view(np.uint8))
+    return None if w == 0 else np.array([x, y, x + w, y + h], np.float64)
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray, empty: float = 0.0) -> float:
+    """IoU of two ``(H, W) bool`` masks; ``empty`` when both are empty."""
+    union = np.count_nonzero(a | b)
+    return float(np.count_nonzero(a & b) / union) if union else empty
+
+
+def mask_iou_matrix(masks_a: list[np.ndarray | None], masks_b: list[np.ndarray | None]) -> np.ndarray:
+    """Pairwise mask IoU; pairs where either mask is None score 0. Masks are ``(H, W) bool``."""
+    out = np.zeros((len(masks_a), len(masks_b)))
+    ia = [i for i, m in enumerate(masks_a) if m is not None]
+    ib = [j for j, m in enumerate(masks_b) if m is not None]
+    if not ia or not ib:
+        return out
+    # One matrix product of flattened masks gives all intersections at once.
+    fa = np.stack([masks_a[i].reshape(-1) for i in ia]).astype(np.float32)
+    fb = np.stack([masks_b[j].reshape(-1) for j in ib]).astype(np.float32)
+    inter = fa @ fb.T
+    union = fa.sum(1)[:, None] + fb.sum(1)[None, :] - inter
+    out[np.ix_(ia, ib)] = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return out
+
+
+def resize_to_width(image: np.ndarray, width: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    """``image`` scaled down to ``width`` pixels, aspect kept; unchanged when ``width`` is 0 or the
+    image is no wider."""
+    h, w = image.shape[:2]
+    if width == 0 or w <= width:
+        return image
+    return cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=interpolation)
+
+
+def upscale_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(h, w) bool`` mask -> ``(H, W) bool`` at ``size`` = (W, H): linear interpolation then a
+    half threshold, for smooth edges instead of blocky ones."""
+    if (mask.shape[1], mask.shape[0]) == size:
+        return mask
+    up = cv2.resize(np.ascontiguousarray(mask, dtype=bool).view(np.uint8) * np.uint8(255), size,
+                    interpolation=cv2.INTER_LINEAR)
+    return up > MASK_THRESHOLD_U8

@@ -1,0 +1,195 @@
+"""The node's frame path: the image callback's latest-frame slot and the worker thread that
+applies queued changes and commands, decodes, checks the stream, runs the engine and publishes.
+
+``FrameWorker`` is a part of ``ParseVosNode`` (a mixin): it uses the node's slot (``_slot``,
+``_slot_lock``, ``_slot_event``), counters, fault log, engine (under ``_engine_lock``) and the
+stream state it owns, ``_last_size`` and ``_last_stamp``: it decides whether a frame continues
+the stream, restarts it (size change, stamp far back: the engine is reset first, so under the
+node the engine's own restart check never fires) or is refused (duplicate or out-of-order stamp).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sensor_msgs.msg import Image
+
+from parse_vos_ros import image_codec
+from parse_vos_ros.context.depth import DepthFrame
+from parse_vos_ros.ros import memory, messages, qos
+from parse_vos_ros.types import MIN_IMAGE_SIDE, TargetState
+
+# Frames dated more than this ahead of the node's clock are refused (``stamp_in_future``): taking
+# one as the stream's newest stamp would make every following, correctly dated frame look like a
+# jump back in time, and reset tracking. Generous for clocks that are not synchronised by NTP.
+MAX_STAMP_AHEAD_S = 10.0
+# Seconds after an oversized message was refused before the worker hands freed heap back to the
+# OS: by then the executor has dropped its last reference to the message.
+TRIM_DELAY_S = 0.05
+STAMP_REJECTIONS = ("duplicate_stamp", "stamp_out_of_order")
+
+
+class FrameWorker:
+    """Image intake and the worker thread of ``ParseVosNode`` (see the module docstring)."""
+
+    def _subscribe_images(self, reliability: str) -> Any:
+        return self.create_subscription(Image, "image", self._on_image, qos.image_qos(reliability))
+
+    def _resubscribe(self, reliability: str) -> None:
+        if reliability == self._reliability:
+            return
+        old = self._image_sub
+        self._image_sub = self._subscribe_images(reliability)
+        self.destroy_subscription(old)
+        self.get_logger().info(f"image subscription is now {reliability} (publishers: {self._publisher_summary()})")
+        self._reliability = reliability
+
+    def _offered_reliability(self) -> list[Any]:
+        infos = self.get_publishers_info_by_topic(self._image_sub.topic_name)
+        return [info.qos_profile.reliability for info in infos]
+
+    def _publisher_summary(self) -> str:
+        return ", ".join(str(r.name).lower() for r in self._offered_reliability()) or "none"
+
+    def _check_reliability(self) -> None:
+        """Follow the camera: best effort only while some publisher is best effort."""
+        wanted = qos.choose_image_reliability(self._offered_reliability(), self.config.ros.image_reliability)
+        if wanted != self._reliability:
+            self._resubscribe(wanted)
+
+    def _on_image(self, msg: Image) -> None:
+        """Never blocks: keep the newest message, count the one it replaces as dropped. An image
+        over ``ros.max_image_pixels`` is refused here, so it never waits in the slot, and the
+        worker hands the freed memory back to the OS shortly after."""
+        limit = self.config.ros.max_image_pixels
+        too_large = int(msg.width) * int(msg.height) > limit
+        with self._slot_lock:
+            self._counters["received"] += 1
+            self._last_arrival = time.monotonic()
+            if self.lifecycle != "active":
+                self._counters["ignored_inactive"] += 1
+                return
+            if too_large:
+                self._counters["rejected"] += 1
+                self._trim_at = time.monotonic() + TRIM_DELAY_S
+            else:
+                if self._slot is not None:
+                    self._counters["dropped"] += 1
+                self._slot = msg
+        if too_large:
+            self._faults.report(image_codec.TOO_LARGE, f"image dropped: {msg.width}x{msg.height} has more than "
+                                f"ros.max_image_pixels={limit} pixels")
+        self._slot_event.set()
+
+    def _release_memory_when_due(self) -> None:
+        """After an oversized message was refused: give the freed heap back (worker thread)."""
+        with self._slot_lock:
+            due = self._trim_at is not None and time.monotonic() >= self._trim_at
+            if due:
+                self._trim_at = None
+                self._counters["memory_trims"] += 1
+        if due:
+            memory.release_memory()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            self._release_memory_when_due()
+            if not self._slot_event.wait(timeout=0.1):
+                continue
+            with self._slot_lock:
+                msg, self._slot = self._slot, None
+                self._slot_event.clear()
+            try:
+                self._apply_pending()
+                self._apply_queued_command()
+                if msg is not None:
+                    start = time.perf_counter()
+                    self._process(msg)
+                    self._process_ms.append((time.perf_counter() - start) * 1e3)
+            except Exception as exc:  # e.g. publishing while SIGINT shuts the context down
+                if self._stop.is_set() or not self.context.ok():
+                    return
+                self._faults.report("internal_error", f"worker: {type(exc).__name__}: {exc}")
+
+    def _reject(self, kind: str, message: str) -> None:
+        self._counters["rejected"] += 1
+        self._faults.report(kind, message)
+
+    def _process(self, msg: Image) -> None:
+        """Validate the frame completely (decode, size, stamp), only then change any state: reset
+        on a new size or a stream restart, run the engine and publish (worker thread)."""
+        try:
+            image = image_codec.decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
+                                             msg.data, max_pixels=self.config.ros.max_image_pixels,
+                                             min_side=MIN_IMAGE_SIDE)
+        except image_codec.ImageDecodeError as exc:
+            self._reject(exc.kind, f"image dropped: {exc}")
+            return
+        now = self.get_clock().now().nanoseconds * 1e-9
+        stamp = messages.stamp_seconds(msg.header)
+        if stamp <= 0.0:  # unstamped camera driver: fall back to arrival time
+            stamp = now
+        if now > 0.0 and stamp - now > MAX_STAMP_AHEAD_S:  # now is 0 until a simulated clock ticks
+            self._reject("stamp_in_future", f"image dropped: stamp {stamp:.3f} is {stamp - now:.1f} s ahead of "
+                         f"this node's clock (more than {MAX_STAMP_AHEAD_S:g} s; camera clock not synchronised?)")
+            return
+        size = (int(msg.width), int(msg.height))
+        event = self._stream_event(size, stamp)
+        if event is not None and event[0] in STAMP_REJECTIONS:
+            self._reject(*event)
+            return
+        # Valid from here on: only now may the frame change the stream state.
+        if event is not None:
+            self._faults.report(*event)
+            self._reset_engine()
+        self._last_size, self._last_stamp = size, stamp
+        depth = self._pair_depth(stamp, size)
+        try:
+            with self._engine_lock:
+                if self._engine is None:
+                    return  # cleaned up while this frame was in flight
+                result = (self._engine.push_frame(image, stamp) if depth is None
+                          else self._engine.push_frame(image, stamp, depth=depth))
+        except Exception as exc:  # the node must stay up whatever a backend does on one frame
+            self._reject("engine_error", f"frame {stamp:.3f} failed in the engine: {type(exc).__name__}: {exc}")
+            return
+        with self._slot_lock:
+            self._counters["processed"] += 1
+            self._command_answered = True
+            if self.lifecycle == "active":
+                self._last_result = result
+        if depth is not None and not result.points and result.state in (TargetState.TRACKING, TargetState.AMBIGUOUS):
+            self._faults.report("depth_invalid_on_target", f"frame {stamp:.3f}: no valid depth under the target's "
+                                                           "mask (holes, NaN or zeros): no target_point")
+        self._outputs.publish(result, msg.header, image, self.config.ros.frame_id_override, self._command_text)
+
+    def _pair_depth(self, stamp: float, size: tuple[int, int]) -> DepthFrame | None:
+        """The depth paired with this colour frame; a depth fault is counted and the frame stays 2D."""
+        depth, fault = self._depth_input.pair(stamp, *size)
+        if fault is not None:
+            self._faults.report(fault.kind, fault.message)
+        if depth is not None:
+            with self._slot_lock:
+                self._counters["with_depth"] += 1
+        return depth
+
+    def _stream_event(self, size: tuple[int, int], stamp: float) -> tuple[str, str] | None:
+        """What a decoded frame of ``size`` (w, h) at ``stamp`` means for the stream, without
+        changing anything: None (it continues the stream), a restart (``size_change``,
+        ``stream_restart``) or a rejection (one of ``STAMP_REJECTIONS``), as (kind, message)."""
+        if self._last_size is not None and size != self._last_size:
+            return "size_change", f"frame size changed {self._last_size} -> {size}; tracks reset"
+        last = self._last_stamp
+        if last is None or stamp > last:
+            return None
+        if last - stamp <= self.config.ros.stream_restart_s:
+            kind = "duplicate_stamp" if stamp == last else "stamp_out_of_order"
+            return kind, f"image dropped: stamp {stamp:.6f} not after the previous {last:.6f}"
+        return "stream_restart", f"stamp jumped back {last - stamp:.2f} s; tracks reset"
+
+    def _reset_engine(self) -> None:
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.reset()
+        self._last_stamp = None

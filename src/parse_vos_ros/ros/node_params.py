@@ -1,0 +1,92 @@
+"""The node's parameters: every config key declared as a parameter, a change validated as a whole
+new Config and applied by the worker between frames (in place, by resubscribing, or by rebuilding
+the engine). ``NodeParameters`` is a part of ``ParseVosNode`` (a mixin); it owns ``_pending``
+(under ``_slot_lock``) and replaces ``config`` and the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.parameter import Parameter
+
+from parse_vos_ros.config import Config, ConfigError
+from parse_vos_ros.parsing.base import CommandParseError
+from parse_vos_ros.ros import params, qos
+
+
+class NodeParameters:
+    """Parameter handling of ``ParseVosNode`` (see the module docstring)."""
+
+    def _declare_config(self, config: Config) -> Config:
+        """Declare every config key as a parameter (defaults from ``config``) and read overrides."""
+        values: dict[str, Any] = {}
+        for key, default in params.config_keys(config):
+            descriptor = ParameterDescriptor(description=f"config key {key}", dynamic_typing=True)
+            param = self.declare_parameter(key, params.to_parameter_value(default), descriptor)
+            values[key] = param.value
+        return params.config_from_values(values, base=config)
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        """Validate a change as a whole new Config; the worker applies it between frames."""
+        changes = {p.name: p.value for p in parameters if p.name != "use_sim_time"}
+        if not changes:
+            return SetParametersResult(successful=True)
+        with self._slot_lock:
+            # A change not applied yet is the base of the next one, so none is lost.
+            pending = self._pending
+            try:
+                plan = params.classify_changes(pending.config if pending else self.config, changes)
+            except ConfigError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            self._pending = pending.then(plan) if pending else plan
+        self._slot_event.set()
+        return SetParametersResult(successful=True)
+
+    def _apply_pending(self) -> None:
+        """Apply a validated parameter change (worker thread, between frames)."""
+        with self._slot_lock:
+            plan, self._pending = self._pending, None
+        if plan is None:
+            return
+        self.config = plan.config
+        if plan.resubscribe:
+            self._resubscribe(qos.choose_image_reliability(self._offered_reliability(),
+                                                           plan.config.ros.image_reliability))
+        self._depth_input.tolerance_s = plan.config.ros.depth_tolerance_s
+        if "ros.fault_log_period_s" in plan.live:
+            self._faults.period_s = plan.config.ros.fault_log_period_s
+        if "ros.diagnostics_period_s" in plan.live:
+            self._diag_timer.cancel()
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = self.create_timer(plan.config.ros.diagnostics_period_s, self._publish_diagnostics)
+        if plan.rebuild_engine:
+            self._rebuild_engine(plan.config)
+        self.get_logger().info(
+            f"parameters applied (in place: {sorted(plan.live) or '-'}, engine rebuilt: {plan.rebuild_engine})"
+        )
+
+    def _rebuild_engine(self, config: Config) -> None:
+        """Replace the engine (tracks are lost) and re-issue the current command."""
+        if self._engine is None:
+            return  # unconfigured: configure will build it with the new config
+        try:
+            engine = self._engine_factory(config)
+        except Exception as exc:  # a backend failing to load must not take the node down
+            self._faults.report("engine_rebuild", f"new parameters kept, engine rebuild failed: {exc}")
+            return
+        with self._engine_lock:
+            old, self._engine = self._engine, engine
+            if old is None:  # cleaned up while the new engine was being built
+                self._engine = None
+                old = engine
+            elif self._command_text:
+                try:
+                    engine.set_command(self._command_text, None, self._command_id)
+                except CommandParseError as exc:
+                    self._faults.report("command_rejected", f"command dropped after rebuild: {exc}")
+                    self._command_text = self._command_id = ""
+        old.close()
+        self._backends = self._backend_summary(engine)
+        self._last_size = None

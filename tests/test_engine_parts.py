@@ -1,0 +1,185 @@
+"""The engine's parts on their own: the worker, the command slot, the motion log, geometry, and the
+engine with keyframe work in a worker thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pytest
+from engine_doubles import RedBlobDetector, RedBlobSegmenter, iou, two_balls
+
+from parse_vos_ros.config import load_config
+from parse_vos_ros.engine import Engine
+from parse_vos_ros.engine.commands import CommandSlot
+from parse_vos_ros.engine.keyframes import MotionLog, carried_masks
+from parse_vos_ros.engine.worker import Worker
+from parse_vos_ros.geometry import mask_box, nms, overlap_matrix, resize_to_width, upscale_mask
+from parse_vos_ros.types import ParsedCommand, TargetState
+
+RIGHT = ParsedCommand("the ball moving to the right", ("ball",), motion=("moving", "to the right"))
+
+
+@dataclass(frozen=True)
+class _Job:
+    generation: int
+    value: int
+
+
+def _failed(job: _Job, exc: Exception) -> int:
+    return -1
+
+
+def test_threaded_worker_latest_wins_and_drops_stale_generations() -> None:
+    gate = threading.Event()
+    seen: list[int] = []
+
+    def run(job: _Job) -> int:
+        gate.wait(5.0)
+        seen.append(job.value)
+        return job.value * 10
+
+    worker: Worker[_Job, int] = Worker("test-worker", run, threaded=True, failed=_failed)
+    try:
+        worker.submit(_Job(0, 1))  # runs, held at the gate
+        deadline = time.monotonic() + 5.0
+        while not worker.busy and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert worker.busy and not worker.idle
+        worker.submit(_Job(0, 2))
+        worker.submit(_Job(0, 3))  # replaces 2, which never runs
+        gate.set()
+        outcomes = []
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.001)
+            outcome = worker.poll()
+            if outcome is not None:
+                outcomes.append(outcome)
+        time.sleep(0.01)
+        last = worker.poll()
+        outcomes += [last] if last is not None else []
+        assert seen == [1, 3] and outcomes[-1] == 30
+        gate.clear()
+        worker.submit(_Job(0, 4))
+        while not worker.busy and time.monotonic() < deadline:
+            time.sleep(0.001)
+        worker.invalidate(1)  # the job in flight belongs to generation 0
+        gate.set()
+        while worker.busy and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert worker.poll() is None and worker.idle
+    finally:
+        gate.set()
+        worker.close()
+
+
+def test_inline_worker_runs_in_submit_and_lets_errors_through() -> None:
+    def run(job: _Job) -> int:
+        if job.value < 0:
+            raise RuntimeError("broken backend")
+        return job.value
+
+    worker: Worker[_Job, int] = Worker("test-inline", run, threaded=False, failed=_failed)
+    worker.submit(_Job(0, 7))
+    assert worker.poll() == 7 and worker.poll() is None
+    with pytest.raises(RuntimeError, match="broken backend"):
+        worker.submit(_Job(0, -1))
+
+
+def test_threaded_worker_reports_a_failure_as_an_outcome() -> None:
+    def run(job: _Job) -> int:
+        raise RuntimeError("broken backend")
+
+    worker: Worker[_Job, int] = Worker("test-failing", run, threaded=True, failed=_failed)
+    try:
+        worker.submit(_Job(0, 1))
+        deadline = time.monotonic() + 5.0
+        outcome = None
+        while outcome is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+            outcome = worker.poll()
+        assert outcome == -1
+    finally:
+        worker.close()
+
+
+def test_command_slot_takes_set_and_clear_once() -> None:
+    slot = CommandSlot()
+    assert not slot.take().changed
+    gen = slot.set(RIGHT, "c1", 1.0)
+    update = slot.take()
+    assert update.changed and update.new is not None and update.new.generation == gen
+    assert update.active is update.new and slot.current is RIGHT
+    again = slot.take()
+    assert not again.changed and again.new is None and again.active is update.new
+    slot.regrounded()
+    assert slot.take().new is update.new  # grounded afresh after a reset, same generation
+    slot.clear()
+    cleared = slot.take()
+    assert cleared.changed and cleared.active is None and slot.current is None
+
+
+def test_motion_log_composes_the_camera_motion_since_a_frame() -> None:
+    log = MotionLog()
+    shift = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, -1.0]])
+    for k in range(1, 5):
+        log.add(k, shift)
+    np.testing.assert_allclose(log.since(1), [[1, 0, 6], [0, 1, -3]])
+    np.testing.assert_allclose(log.since(4), np.eye(2, 3))
+    log.clear()
+    assert log.since(1) is None
+    mask = np.zeros((20, 20), bool)
+    mask[5:10, 5:10] = True
+    camera = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, 2.0]])
+    moved = carried_masks({1: mask}, {1: mask}, {1: np.roll(mask, (2, 3), axis=(0, 1))}, camera)[1]
+    np.testing.assert_array_equal(mask_box(moved), [8, 7, 13, 12])  # the object moved with the camera
+    still = np.roll(mask, (2, 1), axis=(0, 1))  # the object itself moved 2 px left of the camera's shift
+    moved = carried_masks({1: mask}, {1: mask}, {1: still}, camera)[1]
+    np.testing.assert_array_equal(mask_box(moved), [6, 7, 11, 12])
+    assert carried_masks({1: mask}, {1: mask}, {}, camera) == {}  # no longer visible
+
+
+def test_geometry_hand_values() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], float)
+    assert list(nms(boxes, np.array([0.5, 0.9, 0.8]), 0.5)) == [1, 2]
+    overlap = overlap_matrix(boxes)
+    assert overlap[0, 1] == pytest.approx(1.0) and overlap[0, 2] == 0.0 and overlap[0, 0] == 0.0
+    mask = np.zeros((8, 8), bool)
+    assert mask_box(mask) is None
+    mask[2:4, 3:6] = True
+    np.testing.assert_array_equal(mask_box(mask), [3, 2, 6, 4])
+    image = np.zeros((100, 200, 3), np.uint8)
+    assert resize_to_width(image, 50).shape == (25, 50, 3) and resize_to_width(image, 0) is image
+    big = upscale_mask(mask, (16, 16))
+    np.testing.assert_array_equal(mask_box(big), [6, 4, 12, 8])
+    assert cv2.countNonZero(big.view(np.uint8)) == 24
+
+
+def test_async_keyframes_track_the_target_with_detections_of_earlier_frames() -> None:
+    """With detection in a worker, the frame loop grounds a new command on its own frame, then,
+    while the target is tracked, applies each keyframe a few frames later (carried by the camera
+    motion) and still follows the ball moving right."""
+    clip = two_balls(n=60, pan_px=1.0)
+    config = load_config(None, {"engine.async_keyframes": True})
+
+    class SlowDetector(RedBlobDetector):
+        def detect(self, frame, phrases):  # type: ignore[no-untyped-def]
+            time.sleep(0.03)  # a keyframe takes longer than a frame
+            return super().detect(frame, phrases)
+
+    with Engine(config, detector=SlowDetector(), segmenter=RedBlobSegmenter()) as engine:
+        engine.set_command(RIGHT)
+        results = []
+        for i, frame in enumerate(clip.frames):
+            results.append(engine.push_frame(frame, i / clip.fps))
+            time.sleep(0.01)  # a camera's frame period (short, to keep the test fast)
+        lags = [r.timings_ms["keyframe_latency_frames"] for r in results if "keyframe_latency_frames" in r.timings_ms]
+    assert lags and min(lags) >= 1  # applied on a later frame than the one detected on
+    assert results[0].timings_ms["detect"] > 0.0  # the command's first keyframe ran on its frame
+    assert all(r.timings_ms["detect"] == 0.0 for r in results if "keyframe_latency_frames" in r.timings_ms)
+    ious = np.array([iou(r.mask, clip.masks[0][i]) for i, r in enumerate(results)])
+    assert (ious[15:] > 0.7).mean() >= 0.85, ious
+    assert results[-1].state is TargetState.TRACKING
