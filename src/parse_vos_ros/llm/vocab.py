@@ -27,17 +27,21 @@ def cached_vocab_path() -> Path:
     return cache_dir() / "llama-vocab" / LLAMA3_VOCAB_FILE
 
 
+def _candidates(explicit: str | os.PathLike[str] | None) -> list[Path]:
+    """The places looked at, in order: ``explicit``, ``$PARSE_VOS_LLAMA_VOCAB``, the cache."""
+    return [Path(c) for c in (explicit, os.environ.get(VOCAB_ENV), cached_vocab_path()) if c]
+
+
 def llama_vocab_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     """The first existing tokenizer file of: ``explicit``, ``$PARSE_VOS_LLAMA_VOCAB``, the cache.
 
     Returns None when none exists; :func:`missing_vocab_message` says what to do then.
     """
-    candidates = [explicit, os.environ.get(VOCAB_ENV), cached_vocab_path()]
-    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+    return next((c for c in _candidates(explicit) if c.is_file()), None)
 
 
 def missing_vocab_message(explicit: str | os.PathLike[str] | None = None) -> str:
     """One line naming the places looked at and the fix."""
-    looked = [str(p) for p in (explicit, os.environ.get(VOCAB_ENV), cached_vocab_path()) if p]
+    looked = [str(c) for c in _candidates(explicit)]
     return (f"Llama 3 tokenizer ({LLAMA3_VOCAB_FILE}) not found (looked at: {', '.join(looked)}); "
             f"run `make setup`, or pass its path with --llama-vocab or ${VOCAB_ENV}")
