@@ -3,6 +3,7 @@ through ``StageProbe``, then the whole ``parse-vos eval`` run reporting them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from test_eval_cli import dataset, doubles_engine, options  # noqa: F401 (a fixture)
 
-from parse_vos_ros.eval.runner import run_eval
+from parse_vos_ros.eval.runner import EvalOptions, run_eval
 from parse_vos_ros.eval.stages import StageProbe, mean_stages
 from parse_vos_ros.geometry import mask_iou
 from parse_vos_ros.types import Detection, FrameContext
@@ -114,3 +115,19 @@ def test_eval_reports_stages_per_sequence_and_overall(dataset: Path, tmp_path: P
     assert metrics["sequences"]["balls"]["stages"]["selected_iou"] == pytest.approx(overall["selected_iou"])
     report = (out / "report.md").read_text()
     assert "## Per stage" in report and "best-candidate IoU" in report
+
+
+@pytest.mark.parametrize("mode", ["streaming", "offline"])
+def test_eval_with_depth_and_ground_truth_scores_stages_and_position(tmp_path: Path, mode: str) -> None:
+    # The probe wraps push_frame; the depth keyword must reach the engine through it.
+    from parse_vos_ros.synth import write_dataset
+
+    write_dataset(tmp_path / "synth", 4, 1, 6, (96, 72), depth=True)
+    out = tmp_path / "run"
+    opts = EvalOptions(dataset="synth", root=tmp_path / "synth", expressions=None, out=out, mode=mode, limit=1)
+    metrics = run_eval(opts, stream=None, factory=doubles_engine)
+    assert metrics["counts"]["failed"] == 0, metrics["counts"]
+    (item,) = metrics["expressions"].values()
+    assert "stages" in item
+    result = json.loads(next(out.rglob("result.json")).read_text())
+    assert result["status"] == "ok" and "position_3d" in result, result.get("error")

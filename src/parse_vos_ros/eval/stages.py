@@ -72,8 +72,8 @@ class StageProbe:
         self.engine.detector = _RecordingDetector(self._detector, self.keyframes)
         inner_push = self.engine.push_frame
 
-        def push_frame(image: np.ndarray, stamp: float) -> Any:
-            result = inner_push(image, stamp)
+        def push_frame(image: np.ndarray, stamp: float, **kwargs: Any) -> Any:
+            result = inner_push(image, stamp, **kwargs)  # depth= and whatever else the engine takes
             self._candidates(self._frame)
             self._frame += 1
             return result
