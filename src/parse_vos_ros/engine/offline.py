@@ -21,6 +21,12 @@ BACKFILL_COVERED = 0.5  # backfilling stops where another selected track covers 
 UNBOUNDED_SAMPLES = 2**31 - 1  # the whole-video distance history keeps every sample
 
 
+def depth_kwargs(depth: DepthFrame | None) -> dict[str, DepthFrame]:
+    """``push_frame`` keyword arguments for one frame's depth: ``depth=`` only when there is depth,
+    so engines without depth support keep working on data without depth."""
+    return {} if depth is None else {"depth": depth}
+
+
 def run_offline(
     engine: Engine, frames: Iterable[np.ndarray], command: str | ParsedCommand, fps: float = 30.0,
     depths: Iterable[DepthFrame | None] | None = None,
@@ -45,9 +51,7 @@ def run_offline(
     try:
         for i, image in enumerate(frames):
             depth = next(depth_iter, None) if depth_iter is not None else None
-            # Engines without depth support keep working on data without depth.
-            results.append(engine.push_frame(image, i / fps) if depth is None
-                           else engine.push_frame(image, i / fps, depth=depth))
+            results.append(engine.push_frame(image, i / fps, **depth_kwargs(depth)))
             shapes.append(image.shape[:2])
             depth_frames.append(engine.working_depth)
         recorder, distances = engine.recorder, engine.depths.whole_video

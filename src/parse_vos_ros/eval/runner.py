@@ -128,19 +128,21 @@ def resolve_factory(spec: str | None) -> EngineFactory:
         raise ValueError(f"engine factory {spec!r} not found ({exc})") from None
 
 
-def run_item(engine: Any, item: ExpressionItem, mode: str) -> tuple[list[np.ndarray], list[dict[str, Any]], float]:
-    """Masks ``(H, W) bool`` per frame, per-frame records (state, score, timings) and wall seconds."""
-    from parse_vos_ros.engine import run_offline
+def run_item(engine: Any, item: ExpressionItem, mode: str, depths: list[Any] | None = None,
+             ) -> tuple[list[np.ndarray], list[dict[str, Any]], float]:
+    """Masks ``(H, W) bool`` per frame, per-frame records (state, score, timings) and wall seconds.
 
-    depths = item_depth(item)
+    ``depths`` are the item's aligned depth frames (``load_depth``), None without depth.
+    """
+    from parse_vos_ros.engine.offline import depth_kwargs, run_offline
+
     start = time.perf_counter()
     if mode == "offline":
         results = run_offline(engine, item.frames(), item.text, fps=item.fps, depths=depths)
     elif mode == "streaming":
         engine.reset()
         engine.set_command(item.text, 0.0)
-        # Only with depth is the keyword passed: engines without depth support run data without depth.
-        with_depth = [{"depth": d} for d in depths] if depths else itertools.repeat({})
+        with_depth = [depth_kwargs(d) for d in depths] if depths else itertools.repeat({})
         results = [engine.push_frame(image, t / item.fps, **kw)
                    for t, (image, kw) in enumerate(zip(item.frames(), with_depth, strict=False))]
     else:
@@ -161,22 +163,12 @@ def run_item(engine: Any, item: ExpressionItem, mode: str) -> tuple[list[np.ndar
     return [np.asarray(r.mask, dtype=bool) for r in results], records, wall
 
 
-def item_depth(item: ExpressionItem) -> list[Any] | None:
-    """The aligned depth frames of an item's video (``synth --depth`` layout), None without depth."""
-    from parse_vos_ros.synth_depth import load_depth
-
-    loaded = load_depth(item.image_paths)
-    return loaded[0] if loaded else None
-
-
-def _position_3d(item: ExpressionItem, records: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """3D position errors of the predicted points against the true centres (None without depth)."""
-    from parse_vos_ros.synth_depth import load_depth
-
-    loaded = load_depth(item.image_paths)
-    if loaded is None or not records or "points" not in records[0]:
+def _position_3d(item: ExpressionItem, records: list[dict[str, Any]],
+                 centres: dict[int, np.ndarray] | None) -> dict[str, Any] | None:
+    """3D position errors of the predicted points against the true ``centres`` (None without depth)."""
+    if centres is None or not records or "points" not in records[0]:
         return None
-    absolute, relative, missing = position3d.frame_errors([r["points"] for r in records], loaded[1], item.obj_ids)
+    absolute, relative, missing = position3d.frame_errors([r["points"] for r in records], centres, item.obj_ids)
     return {**position3d.summary(absolute, relative, missing), "abs_errors_m": absolute, "rel_errors": relative,
             "missing": missing}
 
@@ -185,15 +177,19 @@ def evaluate_item(engine: Any, item: ExpressionItem, options: EvalOptions, signa
     """Run, score and write one expression; returns its ``result.json`` content."""
     base = {"video": item.video, "exp_id": item.exp_id, "text": item.text, "meta": item.meta, "signature": signature}
     try:
+        from parse_vos_ros.synth_depth import load_depth
+
+        loaded = load_depth(item.image_paths)  # read once: the frames for the run, the centres for the score
+        depths, centres = loaded if loaded is not None else (None, None)
         gt = item.ground_truth() if item.has_gt else None
         probe = StageProbe(engine) if gt is not None and StageProbe.supports(engine) else None
         if probe is not None:
             probe.watch(gt)
             with probe:
-                masks, records, wall = run_item(engine, item, options.mode)
+                masks, records, wall = run_item(engine, item, options.mode, depths)
             wall -= probe.overhead_s  # engine time only
         else:
-            masks, records, wall = run_item(engine, item, options.mode)
+            masks, records, wall = run_item(engine, item, options.mode, depths)
         out_masks = mask_dir(options.out, item)
         for name, mask in zip(item.frame_names, masks, strict=True):
             write_mask(out_masks / f"{name}.png", mask)
@@ -211,7 +207,7 @@ def evaluate_item(engine: Any, item: ExpressionItem, options: EvalOptions, signa
             result["scores"] = scores.summary()
             for record, j, f in zip(records, scores.j, scores.f, strict=True):
                 record["J"], record["F"] = float(j), float(f)
-            position = _position_3d(item, records)
+            position = _position_3d(item, records, centres)
             if position is not None:
                 result["position_3d"] = position
             if probe is not None:
