@@ -151,6 +151,7 @@ class LearnedDetector:
         wanted = [self._candidates(found, words) for _, words in plans]
         recognized = self._recognize(frame, found, [np.flatnonzero(recog) for _, recog in wanted])
         out: list[Detection] = []
+        needing: list[str] = []  # phrases nothing the models name scores for: the weight-free cues' turn
         hsv: tuple[np.ndarray, float] | None = None  # working-size HSV image and its scale, made on demand
         for (phrase, words), (chosen, recog) in zip(plans, wanted, strict=True):
             dets = self._score(phrase, words, found, chosen, recog, recognized)
@@ -162,8 +163,12 @@ class LearnedDetector:
                 for d, f in zip(dets, cues.colour_factors(hsv[0], boxes, cue.colours, cue.part_colours), strict=True):
                     d.score *= float(f)
             if not any(d.score >= self.yolox.score_threshold for d in dets):
-                dets += self.fallback.detect(frame, [phrase])  # nothing the models name: weight-free cues
+                needing.append(phrase)
             out += dets
+        if needing:
+            # One weight-free pass for all of them: its flow, saliency and HOG are made once, and its
+            # memory of the last keyframe (the long-baseline motion cue) serves every phrase.
+            out += self.fallback.detect(frame, needing)
         out.sort(key=lambda d: -d.score)
         return out[: self.params.max_detections]
 
