@@ -239,13 +239,21 @@ def colour_factors(hsv: np.ndarray, boxes: np.ndarray, colours: tuple[str, ...],
     if len(boxes) == 0:
         return factors
     if colours:
-        share = box_mean(colours_mask(hsv, colours), boxes)
-        fit = COLOUR_FLOOR + (1.0 - COLOUR_FLOOR) * np.clip(share / COLOUR_FULL_SHARE, 0.0, 1.0)
-        factors *= fit / fit.max()
+        factors *= colour_fit(colours_mask(hsv, colours), boxes)
     if part_colours:
         share = box_mean(colours_mask(hsv, part_colours), boxes)
         factors *= PART_FLOOR + (1.0 - PART_FLOOR) * np.clip(share / PART_FULL_SHARE, 0.0, 1.0)
     return factors
+
+
+def colour_fit(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """``(N,)`` factors in [``COLOUR_FLOOR``, 1] for ``(N, 4)`` boxes from the object colours' ``(h, w) bool``
+    mask (``colours_mask``): each box's share of the colours, relative to the best box (ones when no box)."""
+    if len(boxes) == 0:
+        return np.ones(0)
+    share = box_mean(mask, boxes)
+    fit = COLOUR_FLOOR + (1.0 - COLOUR_FLOOR) * np.clip(share / COLOUR_FULL_SHARE, 0.0, 1.0)
+    return fit / fit.max()
 
 
 def box_mean(values: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -138,8 +138,8 @@ class EmbeddedDetector:
             if (info.colours or info.part_colours) and hsv is None:
                 hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
             if info.colours:
-                scores = scores * cues.colour_factors(hsv, boxes, info.colours, ())
                 colour = cues.colours_mask(hsv, info.colours)
+                scores = scores * cues.colour_fit(colour, boxes)
                 cb, cs = cues.colour_boxes(colour, cues.colour_purity(hsv, info.colours), min_area, merge_px)
                 boxes, scores = np.concatenate([boxes, cb]), np.concatenate([scores, cs * _W_COLOUR])
                 cue = np.concatenate([cue, np.full(len(cs), "colour")])
