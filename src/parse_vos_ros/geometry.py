@@ -105,3 +105,9 @@ def upscale_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     up = cv2.resize(np.ascontiguousarray(mask, dtype=bool).view(np.uint8) * np.uint8(255), size,
                     interpolation=cv2.INTER_LINEAR)
     return up > MASK_THRESHOLD_U8
+
+
+def downscale_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(H, W) bool`` mask -> ``(h, w) bool`` at ``size`` = (w, h): area averaging then a half
+    threshold, a fair downscale of a binary mask (a pixel is set when at least half its area was)."""
+    return cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5

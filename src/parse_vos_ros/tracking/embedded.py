@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.config import Config
-from parse_vos_ros.geometry import box_iou, mask_box
+from parse_vos_ros.geometry import box_iou, downscale_mask, mask_box
 from parse_vos_ros.tracking import refine
 from parse_vos_ros.types import FrameContext
 
@@ -309,7 +309,7 @@ class EmbeddedSegmenter:
             obj = self._objects.get(oid)
             if obj is None or not mask.any():
                 continue
-            small = cv2.resize(mask.astype(np.float32), self._size, interpolation=cv2.INTER_AREA) >= 0.5
+            small = downscale_mask(mask, self._size)
             if not small.any():
                 continue
             obj.mask = small
