@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from parse_vos_ros import models
 from parse_vos_ros.config import ConfigError, load_config
 from parse_vos_ros.tracking import deeplab
 from parse_vos_ros.tracking.deeplab import DeepLabLoadError, DeepLabMasker, crop_box, letterbox
@@ -160,7 +161,7 @@ def test_config_keys_are_validated() -> None:
 
 
 def test_missing_model_falls_back_only_when_asked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(deeplab, "MODEL_DIR", tmp_path)
+    monkeypatch.setattr(models, "vendored_dir", lambda: tmp_path)
     with pytest.raises(DeepLabLoadError, match=r"deeplabv3_mnv2_dm05_pascal_quant.tflite"):
         KeyframeMasks.from_config(load_config("default"))
     assert KeyframeMasks.from_config(load_config("default", {"fallback": "embedded"})) is None

@@ -18,10 +18,10 @@ import numpy as np
 
 INPUT_SIDE = 224  # pixels, square
 NUM_OUTPUTS = 1001  # background + 1000 ImageNet classes
-CROP_MARGIN = 0.1  # each side of a box is widened by this fraction of its size (context helps the classifier)
+CROP_MARGIN_PER_SIDE = 0.1  # each side of a box is widened by this fraction of its size (context helps the classifier)
 
 
-def crop_square(image: np.ndarray, box: np.ndarray, margin: float = CROP_MARGIN,
+def crop_square(image: np.ndarray, box: np.ndarray, margin: float = CROP_MARGIN_PER_SIDE,
                 side: int = INPUT_SIDE) -> np.ndarray:
     """The ``(side, side, 3) uint8`` classifier input for ``box`` on ``image``.
 

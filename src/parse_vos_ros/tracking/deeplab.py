@@ -2,7 +2,7 @@
 
 The vendored DeepLabV3 + MobileNetV2 models (PASCAL VOC, 21 labels; ``data/models/coral``, see its
 PROVENANCE.md) take ``uint8 [1, 513, 513, 3]`` raw RGB and return ``int64 [1, 513, 513]`` label ids.
-``DeepLabMasker.segment`` cuts the box (grown by ``CROP_MARGIN``) out of the image, fits it into
+``DeepLabMasker.segment`` cuts the box (grown by ``CROP_GROWTH_TOTAL``) out of the image, fits it into
 the 513 x 513 input keeping its aspect ratio (the rest is padded grey), and calls every
 non-background label inside the crop the object: PASCAL's 20 classes are broad (person, the
 animals, the vehicles), and inside a box around one object its label is the one present. The
@@ -19,9 +19,13 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from parse_vos_ros.backends import BackendLoadError
+from parse_vos_ros.geometry import downscale_mask
+from parse_vos_ros.models import require_vendored, vendored_path
+
 LOG = logging.getLogger(__name__)
 
-MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models" / "coral"
+MODEL_FOLDER = "coral"  # the models' folder under the vendored data/models
 MODELS: dict[str, str] = {
     "dm05": "deeplabv3_mnv2_dm05_pascal_quant.tflite",  # half-width backbone: ~2x faster, slightly worse
     "full": "deeplabv3_mnv2_pascal_quant.tflite",
@@ -30,7 +34,7 @@ LABELS_FILE = "pascal_voc_segmentation_labels.txt"
 INPUT_SIDE = 513  # the models' fixed square input, pixels
 BACKGROUND = 0  # PASCAL VOC label id of the background
 PAD_VALUE = 128  # grey padding around a non-square crop (the models were trained on mean-padded crops)
-CROP_MARGIN = 0.1  # the crop is the box grown by this fraction of its width / height (half on each side)
+CROP_GROWTH_TOTAL = 0.1  # the crop is the box grown by this fraction of its width / height in all (half on each side)
 MIN_BOX_FRACTION = 0.03  # a result covering less than this fraction of the box counts as nothing found
 MIN_CROP_PX = 4  # boxes narrower or lower than this many pixels are not segmented
 
@@ -43,10 +47,10 @@ def model_path(model: str) -> Path:
     """The vendored ``.tflite`` file of ``model`` ("dm05" or "full")."""
     if model not in MODELS:
         raise ValueError(f"unknown DeepLab model {model!r} (known: {', '.join(MODELS)})")
-    return MODEL_DIR / MODELS[model]
+    return vendored_path(f"{MODEL_FOLDER}/{MODELS[model]}")
 
 
-def crop_box(box: np.ndarray, width: int, height: int, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+def crop_box(box: np.ndarray, width: int, height: int, margin: float = CROP_GROWTH_TOTAL) -> tuple[int, int, int, int]:
     """``(x0, y0, x1, y1)`` integer crop: ``box`` grown by ``margin``, clipped to a ``width`` x ``height`` image."""
     x0, y0, x1, y1 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
     gx, gy = 0.5 * margin * (x1 - x0), 0.5 * margin * (y1 - y0)
@@ -112,8 +116,14 @@ class DeepLabMasker:
 
     @classmethod
     def named(cls, model: Literal["dm05", "full"] | str = "dm05", threads: int = 1) -> DeepLabMasker:
-        """The vendored model ``model`` ("dm05": half width, "full")."""
-        return cls(model_path(model), threads)
+        """The vendored model ``model`` ("dm05": half width, "full"), checked against its size and
+        SHA-256 first (``models.require_vendored``)."""
+        path = model_path(model)
+        try:
+            require_vendored(path, "tracking.keyframe_mask_model")
+        except BackendLoadError as exc:
+            raise DeepLabLoadError(str(exc)) from None
+        return cls(path, threads)
 
     def _read_labels(self) -> tuple[str, ...]:
         path = self.path.parent / LABELS_FILE
@@ -187,7 +197,5 @@ def _paste_scaled(
     mask = np.zeros((out_size[1], out_size[0]), bool)
     if ox1 <= ox0 or oy1 <= oy0:
         return None
-    # Area averaging then a half threshold: a fair downscale of a binary mask.
-    soft = cv2.resize(inside.astype(np.float32), (ox1 - ox0, oy1 - oy0), interpolation=cv2.INTER_AREA)
-    mask[oy0:oy1, ox0:ox1] = soft >= 0.5
+    mask[oy0:oy1, ox0:ox1] = downscale_mask(inside, (ox1 - ox0, oy1 - oy0))
     return mask if mask.any() else None

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import cv2
 import numpy as np
 
-from parse_vos_ros.backends import Fallback, record_fallback
+from parse_vos_ros.backends import FALLBACK_VALUES, Fallback, record_fallback
 from parse_vos_ros.config import Config
 from parse_vos_ros.geometry import mask_box, mask_iou
 from parse_vos_ros.tracking.deeplab import DeepLabLoadError, DeepLabMasker
@@ -73,7 +73,7 @@ class KeyframeMasks:
         try:
             masker = DeepLabMasker.named(t.keyframe_mask_model, t.keyframe_mask_threads)
         except DeepLabLoadError as exc:
-            if config.fallback == "none":
+            if config.fallback not in FALLBACK_VALUES:
                 raise
             record_fallback(Fallback("keyframe masks", t.keyframe_masks, "none", str(exc)))
             return None
