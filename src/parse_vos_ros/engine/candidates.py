@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.config import Config
-from parse_vos_ros.geometry import iou_matrix, mask_box
+from parse_vos_ros.geometry import box_iou, iou_matrix, mask_box, mask_iou
 from parse_vos_ros.grounding.association import associate
 from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore, affine_boxes
 from parse_vos_ros.types import Detection, FrameContext
@@ -64,6 +64,24 @@ class TracksThen:
     masks: list[np.ndarray | None]  # (h, w) bool masks on the detections' frame, None when not visible
     stamp: float  # the detections' frame (s)
     moving: bool  # that frame had a previous one (motion could seed the cuts)
+
+
+def tracks_on(frame: FrameContext, masks: Mapping[int, np.ndarray], ids: list[int],
+              affine: np.ndarray | None = None) -> TracksThen:
+    """The tracks ``ids`` as they are on ``frame`` with their ``(h, w) bool`` ``masks``; their mask
+    boxes moved to the present frame by the camera motion ``affine`` ``(2, 3)`` (None: ``frame`` is
+    the present one)."""
+    current = np.full((len(ids), 4), np.nan)
+    for i, tid in enumerate(ids):
+        box = mask_box(masks[tid]) if tid in masks else None
+        if box is not None:
+            current[i] = box if affine is None else affine_boxes(affine, box)
+    return TracksThen(ids, current, [masks.get(tid) for tid in ids], frame.stamp, frame.prev_gray is not None)
+
+
+def mask_boxes(masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray | None]:
+    """The ``(4,)`` xyxy box of every ``(h, w) bool`` mask, None for an empty one."""
+    return {tid: mask_box(mask) for tid, mask in masks.items()}
 
 
 class Candidates:
@@ -134,16 +152,15 @@ class Candidates:
         ``wide``: nothing is told apart yet, so more detections may start tracks
         (``SEARCH_BIRTHS_FACTOR``); ``recorder``: the offline history, told of tracks cut again;
         ``then``: the detections were made on an earlier frame (boxes already moved to ``frame``):
-        they are associated with the tracks as they were on that frame. Default: on ``frame``.
+        they are associated with the tracks as they were on that frame, every live track
+        (``tracks_on`` with the store's ids). Default: on ``frame``.
         """
         max_det = self.config.grounding.max_detections
         detections = [d for d in detections if np.all(np.isfinite(d.box))][:max_det]
         self.store.count_keyframe(self.store.ids)
         if then is None:
-            then = self.tracks_now(frame, masks)
-        ids = [tid for tid in then.ids if tid in self.store.info]
-        keep = [i for i, tid in enumerate(then.ids) if tid in self.store.info]
-        current, track_masks = then.current[keep].reshape(-1, 4), [then.masks[i] for i in keep]
+            then = tracks_on(frame, masks, self.store.ids)
+        ids, current, track_masks = then.ids, then.current, then.masks
         predicted = self.store.predict(ids, then.stamp)
         det_boxes = np.array([d.box for d in detections], float).reshape(-1, 4)
         det_masks = [d.mask if d.mask is not None and d.mask.shape == frame.gray.shape else None for d in detections]
@@ -157,7 +174,7 @@ class Candidates:
             self.store.add_detection(tid, det.phrase, det.score, frame.stamp, det.source)
             prop = current[ti]
             # A track not visible on this frame agrees with no box (-1 is below every threshold).
-            overlap = -1.0 if np.isnan(prop[0]) else float(iou_matrix(prop, det.box)[0, 0])
+            overlap = -1.0 if np.isnan(prop[0]) else box_iou(prop, det.box)
             if moving and tid in self.motionless and overlap < RECUT_IOU:
                 # Started without motion, a box on a still image was cut by colour alone (a black
                 # swan together with dark water): unless the new box agrees with that cut, cut it
@@ -184,16 +201,6 @@ class Candidates:
             masks.update(self.checked(self.segmenter.add_objects(frame, anchors), frame.gray.shape))
         return out
 
-    def tracks_now(self, frame: FrameContext, masks: Mapping[int, np.ndarray]) -> TracksThen:
-        """Every track as it is on ``frame`` with its ``(h, w) bool`` ``masks``."""
-        ids = self.store.ids
-        current = np.full((len(ids), 4), np.nan)
-        for i, tid in enumerate(ids):
-            box = mask_box(masks[tid]) if tid in masks else None
-            if box is not None:
-                current[i] = box
-        return TracksThen(ids, current, [masks.get(tid) for tid in ids], frame.stamp, frame.prev_gray is not None)
-
     def _births(self, detections: list[Detection], unmatched: list[int], wide: bool) -> list[Detection]:
         """The unmatched detections that start tracks: strong enough, not just pruned, best first, capped.
 
@@ -213,32 +220,31 @@ class Candidates:
         cap = ec.max_births_per_keyframe * (SEARCH_BIRTHS_FACTOR if wide else 1)
         return chosen[:cap]
 
-    def merge(self, masks: dict[int, np.ndarray]) -> None:
+    def merge(self, masks: dict[int, np.ndarray], boxes: Mapping[int, np.ndarray | None]) -> None:
         """Remove the younger of two tracks whose masks overlap by more than ``MERGE_IOU``: two
-        tracks can converge onto one object between keyframes (drift, re-anchoring)."""
-        ids = [tid for tid in masks if masks[tid].any()]
+        tracks can converge onto one object between keyframes (drift, re-anchoring). ``boxes``:
+        ``mask_boxes(masks)``."""
+        ids = [tid for tid in masks if boxes[tid] is not None]
         if len(ids) < 2:
             return
-        boxes = np.array([mask_box(masks[t]) for t in ids])
-        close = np.argwhere(np.triu(iou_matrix(boxes, boxes) > MERGE_BOX_IOU, k=1))
+        box_rows = np.array([boxes[t] for t in ids])
+        close = np.argwhere(np.triu(iou_matrix(box_rows, box_rows) > MERGE_BOX_IOU, k=1))
         dead: set[int] = set()
         for i, j in close.tolist():
             a, b = ids[i], ids[j]
             if a in dead or b in dead:
                 continue
-            inter = np.count_nonzero(masks[a] & masks[b])
-            union = np.count_nonzero(masks[a] | masks[b])
-            if union and inter / union > MERGE_IOU:
+            if mask_iou(masks[a], masks[b]) > MERGE_IOU:
                 old, young = (a, b) if a < b else (b, a)
                 self.store.info[old].candidate |= self.store.info[young].candidate
                 dead.add(young)
         self.remove(dead, masks)
 
-    def observe(self, stamp: float, masks: Mapping[int, np.ndarray]) -> None:
-        """Record each track's box and area on this frame in the store."""
+    def observe(self, stamp: float, masks: Mapping[int, np.ndarray], boxes: Mapping[int, np.ndarray | None]) -> None:
+        """Record each track's box and area on this frame in the store (``boxes``: ``mask_boxes(masks)``)."""
         observations = {}
         for tid, mask in masks.items():
-            box = mask_box(mask)
+            box = boxes[tid]
             if box is not None:
                 observations[tid] = (box, float(np.count_nonzero(mask)))
         self.store.update(stamp, observations, self.config.tracking.min_mask_area_px)

@@ -12,7 +12,7 @@ import numpy as np
 from parse_vos_ros import backends
 from parse_vos_ros.config import Config
 from parse_vos_ros.context.depth import DepthFrame
-from parse_vos_ros.engine.candidates import Candidates
+from parse_vos_ros.engine.candidates import Candidates, mask_boxes
 from parse_vos_ros.engine.commands import Command, CommandSlot
 from parse_vos_ros.engine.intake import FrameIntake, check_input
 from parse_vos_ros.engine.keyframes import Keyframer
@@ -211,7 +211,6 @@ class Engine:
         # 2. Ego-motion: every stored box moves into this frame's pixels.
         frame = self.intake.context(small, gray, stamp)
         self.candidates.carry(frame.ego_affine, stamp)
-        self.keyframer.motion.add(frame.index, frame.ego_affine)
         timings["ego_motion"], t = ms_since(t), time.perf_counter()
 
         # 3. Propagation of every track's mask.
@@ -224,8 +223,9 @@ class Engine:
         t = time.perf_counter()
 
         # 5. Candidates: merge, record, expire; depth, crops, history; the next frame's ego-motion features.
-        self.candidates.merge(masks)
-        self.candidates.observe(stamp, masks)
+        boxes = mask_boxes(masks)  # once for both
+        self.candidates.merge(masks, boxes)
+        self.candidates.observe(stamp, masks, boxes)
         self.candidates.expire(stamp, masks, self._command_stamp if command is not None else None)
         self.depths.measure(stamp, self.intake.depth, masks, self.store)
         if keyframe:

@@ -21,11 +21,10 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.context.ego_motion import IDENTITY
-from parse_vos_ros.engine.candidates import Candidates, Grounding, TracksThen
+from parse_vos_ros.engine.candidates import Candidates, Grounding, tracks_on
 from parse_vos_ros.engine.schedule import KeyframeSchedule
 from parse_vos_ros.engine.selection import Selection
 from parse_vos_ros.engine.worker import Worker, ms_since
-from parse_vos_ros.geometry import mask_box
 from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
 from parse_vos_ros.tracking.store import HistoryRecorder, affine_boxes
 from parse_vos_ros.types import Detection, FrameContext
@@ -108,16 +107,6 @@ def carried_detections(detections: list[Detection], affine: np.ndarray) -> list[
     return [replace(d, box=affine_boxes(affine, np.asarray(d.box, float))) for d in detections]
 
 
-def carried_boxes(masks: Mapping[int, np.ndarray], ids: list[int], affine: np.ndarray) -> np.ndarray:
-    """``(N, 4)`` mask boxes of frame t moved to now; NaN rows for tracks not visible then."""
-    out = np.full((len(ids), 4), np.nan)
-    for i, tid in enumerate(ids):
-        box = mask_box(masks[tid]) if tid in masks else None
-        if box is not None:
-            out[i] = affine_boxes(affine, box)
-    return out
-
-
 def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray], now: Mapping[int, np.ndarray],
                   affine: np.ndarray) -> dict[int, np.ndarray]:
     """Keyframe masks ``found`` of frame t (``(h, w) bool``) moved to now: by the camera motion
@@ -137,12 +126,6 @@ def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray
     return out
 
 
-def tracks_then(job: KeyframeJob, ids: list[int], affine: np.ndarray) -> TracksThen:
-    """The tracks ``ids`` as they were on the job's frame, their boxes moved to now by ``affine``."""
-    return TracksThen(ids, carried_boxes(job.masks, ids, affine), [job.masks.get(tid) for tid in ids],
-                      job.frame.stamp, job.frame.prev_gray is not None)
-
-
 class Keyframer:
     """Step 4 of a frame: detection, association and births, keyframe masks, inline or with the
     detection and the keyframe masks in a worker thread (see the module docstring).
@@ -155,7 +138,7 @@ class Keyframer:
         threaded: run the worker's part in a background thread.
 
     Attributes:
-        motion: the camera motion of the last frames, which carries a keyframe to the present.
+        motion: the camera motion of the last frames (threaded only), which carries a keyframe to the present.
     """
 
     def __init__(self, detector, keyframe_masks: KeyframeMasks | None, candidates: Candidates,
@@ -192,6 +175,8 @@ class Keyframer:
         """Ground ``phrases`` when a keyframe is due, on this frame or (threaded, while a target is
         tracked) in the worker; apply the keyframe the worker finished. ``masks`` updated. Returns
         what the detections applied on this frame did, None when none were."""
+        if self._worker is not None:  # the motion log only carries the worker's keyframes to now
+            self.motion.add(frame.index, frame.ego_affine)
         scheduled = self.schedule.due(frame.index, new_command, search_faster)
         # An extra keyframe for tracks started without motion keeps the schedule where it was.
         restart_motionless = bool(self.candidates.motionless and frame.prev_gray is not None)
@@ -257,7 +242,8 @@ class Keyframer:
             return None
         timings["detect"] = 0.0  # it ran in the worker (worker_detect)
         timings["worker_detect"] = outcome.detect_ms
-        then = tracks_then(job, self.candidates.store.ids, affine)
+        # The tracks as they were on the job's frame, their boxes moved to now.
+        then = tracks_on(job.frame, job.masks, self.candidates.store.ids, affine)
         grounding = self.candidates.ground(frame, masks, carried_detections(outcome.detections, affine),
                                            wide=selection.searching, recorder=recorder, then=then)
         timings["associate"] = ms_since(t)
