@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from parse_vos_ros.geometry import iou_matrix, mask_box, mask_iou, upscale_mask
+from parse_vos_ros.geometry import box_iou, mask_box, mask_iou, upscale_mask
 from parse_vos_ros.types import Detection, FrameContext
 
 DETECTION_IOU = 0.5  # a keyframe's target counts as detected at this box IoU (the PASCAL/COCO convention)
@@ -113,7 +113,7 @@ class StageProbe:
                 continue
             sx, sy = size[0] / gt.shape[2], size[1] / gt.shape[1]
             target = target * np.array([sx, sy, sx, sy])
-            best_ious.append(max((float(iou_matrix(b, target)[0, 0]) for b in boxes), default=0.0))
+            best_ious.append(max((box_iou(b, target) for b in boxes), default=0.0))
         selected = [mask_iou(np.asarray(m, bool), g, empty=1.0) for m, g in zip(masks, gt, strict=True)]
         return {
             "keyframes": len(best_ious),
