@@ -16,6 +16,15 @@ from parse_vos_ros.geometry import overlap_matrix
 from parse_vos_ros.types import OcclusionFact
 
 
+def front_back(i: int, j: int, areas: np.ndarray, distances: np.ndarray | None = None) -> tuple[int, int, bool]:
+    """Which of tracks ``i`` and ``j`` (indices into ``areas`` and ``distances``) is nearer:
+    ``(front, back, measured)``. The smaller distance when both are measured (finite), else the
+    larger visible area; ties go to ``i``. ``distances`` None: no depth."""
+    measured = distances is not None and bool(np.isfinite(distances[i]) and np.isfinite(distances[j]))
+    i_front = distances[i] <= distances[j] if measured else areas[i] >= areas[j]
+    return (i, j, measured) if i_front else (j, i, measured)
+
+
 def occlusion_facts(
     track_ids: Sequence[int], boxes: np.ndarray, areas: np.ndarray, min_overlap: float = 0.1,
     distances: np.ndarray | None = None,
@@ -35,13 +44,11 @@ def occlusion_facts(
     """
     ov = overlap_matrix(boxes)
     areas = np.asarray(areas, dtype=np.float64)
-    dist = np.full(len(areas), np.nan) if distances is None else np.asarray(distances, dtype=np.float64)
+    dist = None if distances is None else np.asarray(distances, dtype=np.float64)
     ii, jj = np.nonzero(np.triu(ov >= min_overlap, k=1))
     facts = []
     for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
-        measured = bool(np.isfinite(dist[i]) and np.isfinite(dist[j]))
-        i_front = dist[i] <= dist[j] if measured else areas[i] >= areas[j]
-        front, back = (i, j) if i_front else (j, i)
+        front, back, measured = front_back(i, j, areas, dist)
         facts.append(OcclusionFact(int(track_ids[front]), int(track_ids[back]), float(ov[i, j]), measured))
     facts.sort(key=lambda f: -f.overlap)
     return facts

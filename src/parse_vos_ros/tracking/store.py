@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.context.ego_motion import scale_of
-from parse_vos_ros.context.occlusion import overlap_matrix
+from parse_vos_ros.context.occlusion import front_back
+from parse_vos_ros.geometry import overlap_matrix
 from parse_vos_ros.types import FrameContext, OcclusionFact, Trajectory
 
 
@@ -538,8 +539,8 @@ class HistoryRecorder:
             for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
                 a, b = rows[i], rows[j]
                 overlaps.setdefault((min(a, b), max(a, b)), []).append(float(ov[i, j]))
-                front, back = (a, b) if areas[i] >= areas[j] else (b, a)
-                front_votes[front, back] += 1
+                front, back, _ = front_back(i, j, areas)  # no depth in the history: by visible area
+                front_votes[rows[front], rows[back]] += 1
         facts = []
         for (a, b), values in overlaps.items():
             if len(values) < min_frames:
