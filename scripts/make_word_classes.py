@@ -38,11 +38,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from parse_vos_ros.grounding.crop_classifier import LABELS_FILE, load_labels  # noqa: E402
 from parse_vos_ros.grounding.yolox import COCO_CLASSES  # noqa: E402
+from parse_vos_ros.models import vendored_path  # noqa: E402
 
 DEFAULT_WORDNET = Path("/usr/share/wordnet")
 DEFAULT_OUT = REPO / "src" / "parse_vos_ros" / "data" / "word_classes.json"
-IMAGENET_LABELS = REPO / "src" / "parse_vos_ros" / "data" / "models" / "coral" / "imagenet_labels.txt"
+IMAGENET_LABELS = vendored_path(LABELS_FILE)
 
 # Lexicographer files (``lex_filenum`` in data.noun) used to pick a COCO class's sense.
 LEX = {"Tops": 3, "animal": 5, "artifact": 6, "communication": 10, "food": 13, "person": 18, "plant": 20}
@@ -228,7 +230,7 @@ def build(wn: WordNet) -> dict[str, object]:
     groups = {name: wn.sense(*spec) for name, spec in GROUPS.items()}
     physical = wn.sense(*PHYSICAL)
     animal, person, hominid = groups["animal"], groups["person"], wn.sense("hominid", "animal", 0)
-    labels = IMAGENET_LABELS.read_text(encoding="utf-8").splitlines()
+    labels = load_labels(IMAGENET_LABELS)
     inet = imagenet_synsets(wn, labels)
     inet_anc = [(i, wn.ancestors(o)) for i, o in enumerate(inet) if o is not None]
     coco_anc = {o: wn.ancestors(o) for o in coco_index}

@@ -18,6 +18,7 @@ import numpy as np
 
 INPUT_SIDE = 224  # pixels, square
 NUM_OUTPUTS = 1001  # background + 1000 ImageNet classes
+LABELS_FILE = "coral/imagenet_labels.txt"  # the class names, under the vendored data/models
 CROP_MARGIN_PER_SIDE = 0.1  # each side of a box is widened by this fraction of its size (context helps the classifier)
 
 

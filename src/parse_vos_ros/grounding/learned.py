@@ -36,7 +36,7 @@ from parse_vos_ros.backends import BackendLoadError
 from parse_vos_ros.config import Config
 from parse_vos_ros.geometry import iou_matrix
 from parse_vos_ros.grounding import cues
-from parse_vos_ros.grounding.crop_classifier import CropClassifier, load_labels, subtree_mass
+from parse_vos_ros.grounding.crop_classifier import LABELS_FILE, CropClassifier, load_labels, subtree_mass
 from parse_vos_ros.grounding.embedded import EmbeddedDetector
 from parse_vos_ros.grounding.vocabulary import analyse_phrase
 from parse_vos_ros.grounding.word_classes import WordClasses, classes_for
@@ -45,7 +45,6 @@ from parse_vos_ros.types import Detection, FrameContext
 
 YOLOX_FILE = "yolox-nano/yolox_nano.onnx"
 CLASSIFIER_FILE = "coral/mobilenet_v2_1.0_224_quant.tflite"
-LABELS_FILE = "coral/imagenet_labels.txt"
 
 # A noun's ImageNet mass at or above this counts as certain (the classifier spreads its mass over
 # sibling classes: a swan crop gives "black swan" 0.6 and "goose" 0.2).

@@ -59,8 +59,8 @@ COLOUR_SYNONYMS = {
 }
 
 SHADES = _words("dark light pale bright deep")  # modify a following colour word
-_PART_PREPOSITIONS = _words("with holding carrying")
-_PREPOSITIONS = _words("of in on with at by from near behind wearing holding")
+PART_PREPOSITIONS = _words("with holding carrying")  # what follows them is a part ("with a red beak")
+PREPOSITIONS = _words("of in on with at by from near behind wearing holding")
 _STOP = _words("a an the this that these those of in on with and or to at by from its his her their")
 
 
@@ -110,7 +110,7 @@ def analyse_phrase(phrase: str) -> PhraseCues:
     part_colours: list[str] = []
     found = colours
     for k, word in enumerate(words):
-        if word in _PART_PREPOSITIONS:
+        if word in PART_PREPOSITIONS:
             found = part_colours  # "a dog with a red harness": red is a small part of the dog
         colour = colour_name(word)
         if k > 0 and colour == "gray" and words[k - 1] in _GRAY_SHADES:
@@ -123,7 +123,7 @@ def analyse_phrase(phrase: str) -> PhraseCues:
     # "red sports car" -> car, "man in red" -> man, "the dog" -> dog.
     head: list[str] = []
     for word in words:
-        if word in _PREPOSITIONS and head:
+        if word in PREPOSITIONS and head:
             break
         if word not in _STOP and colour_name(word) is None:
             head.append(word)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from parse_vos_ros.grounding.vocabulary import analyse_phrase, colour_name
+from parse_vos_ros.grounding.vocabulary import PART_PREPOSITIONS, PREPOSITIONS, analyse_phrase, colour_name
 
 TABLE = "word_classes.json"
 _MAX_LEMMA_WORDS = 3  # longest multiword lemma tried ("black swan", "soapbox kart", "hot air balloon")
@@ -23,7 +23,9 @@ _FLAG_PHYSICAL, _FLAG_NARROWER = 1, 2
 _PLURALS = (
     ("ches", "ch"), ("shes", "sh"), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ies", "y"), ("men", "man"), ("s", "")
 )
-_PREPOSITIONS = frozenset("of in on with at by from near behind wearing holding carrying".split())  # noqa: SIM905
+_PREPOSITIONS = PREPOSITIONS | PART_PREPOSITIONS  # vocabulary's, and "carrying"
+# Determiners only: vocabulary's stop words also drop "and", "or", "to" and prepositions, which would
+# change the words a lemma is looked up from.
 _STOP = frozenset("a an the this that these those its his her their".split())  # noqa: SIM905
 
 
@@ -96,7 +98,7 @@ def head_words(phrase: str) -> list[str]:
     noun = analyse_phrase(phrase).noun
     out: list[str] = []
     for word in words:
-        if word in _PREPOSITIONS and any(w not in _STOP and colour_name(w) is None for w in out):
+        if word in _PREPOSITIONS and any(colour_name(w) is None for w in out):  # out holds no stop word
             break
         if word not in _STOP:
             out.append(word)

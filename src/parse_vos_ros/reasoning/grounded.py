@@ -28,14 +28,15 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
-from importlib import resources
 
 import cv2
 import numpy as np
 
+from parse_vos_ros.grounding.crop_classifier import LABELS_FILE, load_labels
 from parse_vos_ros.grounding.cues import colours_mask
-from parse_vos_ros.grounding.vocabulary import PERSON_WORDS, analyse_phrase, is_colour_word
+from parse_vos_ros.grounding.vocabulary import PART_PREPOSITIONS, PERSON_WORDS, analyse_phrase, is_colour_word
 from parse_vos_ros.grounding.word_classes import classes_for
+from parse_vos_ros.models import vendored_path
 from parse_vos_ros.parsing.lexicon import words
 from parse_vos_ros.types import ParsedCommand, Trajectory
 
@@ -53,8 +54,6 @@ GENERIC_OBJECT_NOUNS = words(
 # Colour words whose canonical colour (``vocabulary.colour_name``) only approximates what a camera
 # sees, and shade words; a phrase whose object colours come only from these needs no colour seen.
 LOOSE_COLOUR_WORDS = words("golden gold silver tan beige dark light pale bright deep")
-_PART_START = words("with holding carrying")  # colours after these belong to a part (vocabulary.py)
-_LABELS = ("data", "models", "coral", "imagenet_labels.txt")
 
 NounCheck = Callable[[str], "bool | None"]
 
@@ -62,9 +61,8 @@ NounCheck = Callable[[str], "bool | None"]
 @functools.cache
 def imagenet_words() -> frozenset[str]:
     """Lower-case words of the vendored ImageNet-1k labels ("African elephant" -> african, elephant)."""
-    path = resources.files("parse_vos_ros").joinpath(*_LABELS)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = "\n".join(load_labels(vendored_path(LABELS_FILE)))
     except OSError:
         return frozenset()
     return frozenset(re.findall(r"[a-z]+", text.lower())) - {"background"}
@@ -90,7 +88,7 @@ def required_colours(phrase: str) -> tuple[str, ...]:
     object (before "with", "holding" ...) is in ``LOOSE_COLOUR_WORDS``."""
     object_words = []
     for word in re.findall(r"[a-z]+", phrase.lower()):
-        if word in _PART_START:
+        if word in PART_PREPOSITIONS:  # colours after these belong to a part
             break
         object_words.append(word)
     strict = [w for w in object_words if is_colour_word(w) and w not in LOOSE_COLOUR_WORDS]
