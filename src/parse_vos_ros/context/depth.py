@@ -176,13 +176,15 @@ def median_depth(depth_m: np.ndarray, mask: np.ndarray) -> float:
     return float(np.median(values)) if values.size >= MIN_VALID_PIXELS else math.nan
 
 
-def target_point(depth: DepthFrame, mask: np.ndarray, track_id: int = 0) -> TargetPoint | None:
+def target_point(depth: DepthFrame, mask: np.ndarray, track_id: int = 0,
+                 median_m: float | None = None) -> TargetPoint | None:
     """The robust 3D point of the object under ``mask`` ``(H, W) bool`` (``depth``'s size).
 
     The mask pixels with valid depth within a band around their median depth are back-projected;
     the position is the per-axis median of those points (edge pixels that fall on the background
     and holes do not move it) and the extent their 5-95th percentile span. None when fewer than
-    ``MIN_VALID_PIXELS`` pixels have depth.
+    ``MIN_VALID_PIXELS`` pixels have depth. ``median_m``: ``median_depth(depth.depth_m, mask)``
+    when already measured (not measured again).
     """
     if mask.shape != depth.depth_m.shape:
         raise ValueError(f"mask {mask.shape} and depth {depth.depth_m.shape} differ in size")
@@ -196,7 +198,7 @@ def target_point(depth: DepthFrame, mask: np.ndarray, track_id: int = 0) -> Targ
     us, vs, z = us[ok], vs[ok], z[ok]
     # Keep the surface around the median depth: mask pixels that fall on a far background (or a
     # near occluder) at an object's edge would otherwise pull x and y (their rays diverge with z).
-    z_med = float(np.median(z))
+    z_med = float(np.median(z)) if median_m is None else median_m
     near = np.abs(z - z_med) <= max(SURFACE_BAND_M, SURFACE_BAND_REL * z_med)
     points = back_project(us[near], vs[near], z[near], depth.intrinsics)
     lo, hi = np.percentile(points, EXTENT_PERCENTILES, axis=0)

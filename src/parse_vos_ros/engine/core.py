@@ -292,4 +292,4 @@ class Engine:
     def _output(self, index: int, stamp: float, shape: tuple[int, int], keyframe: bool,
                 command: Command | None) -> FrameResult:
         return frame_result(index, stamp, shape, keyframe, command, self._selection, self.store.info,
-                            self._masks, self.intake.depth)
+                            self._masks, self.intake.depth, self.depths.frame)  # medians measured in step 5

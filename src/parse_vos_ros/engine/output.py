@@ -14,11 +14,14 @@ from parse_vos_ros.tracking.store import TrackInfo
 from parse_vos_ros.types import FrameResult, TargetPoint, TargetState
 
 
-def target_points(depth: DepthFrame | None, masks: Mapping[int, np.ndarray]) -> tuple[TargetPoint, ...]:
-    """3D points of ``masks`` (``{track_id: (h, w) bool}`` at ``depth``'s size), those with enough depth."""
+def target_points(depth: DepthFrame | None, masks: Mapping[int, np.ndarray],
+                  medians: Mapping[int, float] | None = None) -> tuple[TargetPoint, ...]:
+    """3D points of ``masks`` (``{track_id: (h, w) bool}`` at ``depth``'s size), those with enough
+    depth; ``medians``: the median depth already measured under some of these masks on ``depth``."""
     if depth is None:
         return ()
-    points = (target_point(depth, mask, tid) for tid, mask in masks.items() if mask.any())
+    medians = medians or {}
+    points = (target_point(depth, mask, tid, medians.get(tid)) for tid, mask in masks.items() if mask.any())
     return tuple(p for p in points if p is not None)
 
 
@@ -34,9 +37,10 @@ def union_at(masks: list[np.ndarray], shape: tuple[int, int]) -> tuple[np.ndarra
 
 def frame_result(index: int, stamp: float, shape: tuple[int, int], keyframe: bool, command: Command | None,
                  selection: Selection, info: Mapping[int, TrackInfo], masks: Mapping[int, np.ndarray],
-                 depth: DepthFrame | None) -> FrameResult:
+                 depth: DepthFrame | None, medians: Mapping[int, float] | None = None) -> FrameResult:
     """The result of frame ``index`` (input ``shape`` = (H, W)) for ``selection`` among the live
-    tracks ``info`` with their working-resolution ``masks``."""
+    tracks ``info`` with their working-resolution ``masks``; ``medians``: the median depth under
+    each of these masks on ``depth`` where already measured."""
     if command is None:
         return FrameResult(index, stamp, TargetState.IDLE, np.zeros(shape, bool), None)
     ids = tuple(t for t in selection.track_ids if t in info)
@@ -52,4 +56,4 @@ def frame_result(index: int, stamp: float, shape: tuple[int, int], keyframe: boo
     trace = dict(selection.trace) if selection.trace else {"command": {"text": parsed.text, **parsed.to_dict()}}
     trace["keyframe"] = keyframe
     return FrameResult(index, stamp, state, mask, box, ids, selection.score, command.command_id, trace,
-                       points=target_points(depth, visible))
+                       points=target_points(depth, visible, medians))
