@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.atomic import atomic_path, atomic_write_json
-from parse_vos_ros.context.depth import DepthFrame, Intrinsics, decode_depth, encode_depth_mm
+from parse_vos_ros.context.depth import DepthFrame, Intrinsics, back_project, depth_from_mm, encode_depth_mm
 from parse_vos_ros.synth import OCCLUDER_ID, Scene, camera_affine
 
 DEPTH_DIR = "Depth"
@@ -59,6 +59,7 @@ def render_depth(scene: Scene) -> tuple[np.ndarray, np.ndarray, dict[int, np.nda
     z_far = max(float(z.max()) for z in z_of.values()) * BACKGROUND_MARGIN
     z_near = min(float(z.min()) for z in z_of.values()) * OCCLUDER_NEAR
     rows = np.linspace(1.0 + BACKGROUND_SLANT, 1.0, height, dtype=np.float64)[:, None]
+    background = np.broadcast_to(z_far * rows, (height, width))  # the same plane on every frame
     depth_mm = np.zeros((frames, height, width), np.uint16)
     intrinsics = np.zeros((frames, 4))
     centres = {o.obj_id: np.full((frames, 3), np.nan) for o in spec.objects}
@@ -67,19 +68,20 @@ def render_depth(scene: Scene) -> tuple[np.ndarray, np.ndarray, dict[int, np.nda
         zoom = float(np.sqrt(abs(np.linalg.det(cam[:, :2]))))
         fx = f0 * zoom
         intrinsics[t] = (fx, fx, cx, cy)
+        k = Intrinsics(fx, fx, cx, cy, width, height)
         ids = scene.ids[t]
-        z = np.broadcast_to(z_far * rows, (height, width)).copy()
+        z = background.copy()
         z[ids == OCCLUDER_ID] = z_near
         for o in spec.objects:
             where = ids == o.obj_id
             if not where.any():
                 continue
-            z[where] = z_of[o.obj_id][t]
+            zt = z_of[o.obj_id][t]
+            z[where] = zt
             x, y = o.centre(t)
             u = cam[0, 0] * x + cam[0, 1] * y + cam[0, 2]
             v = cam[1, 0] * x + cam[1, 1] * y + cam[1, 2]
-            zt = z_of[o.obj_id][t]
-            centres[o.obj_id][t] = ((u - cx) * zt / fx, (v - cy) * zt / fx, zt)
+            centres[o.obj_id][t] = back_project(np.array([u]), np.array([v]), np.array([zt]), k)[0]
         noisy = z + rng.normal(0.0, 1.0, z.shape) * NOISE_PER_M2 * z**2
         noisy[rng.random(z.shape) < HOLE_FRACTION] = np.nan
         depth_mm[t] = encode_depth_mm(noisy)
@@ -147,8 +149,7 @@ def load_depth(image_paths: list[Path]) -> tuple[list[DepthFrame], dict[int, np.
     if not image_paths or not (depth_folder(image_paths[0]) / CAMERA_FILE).is_file():
         return None
     images, camera = read_depth_folder(depth_folder(image_paths[0]), [p.stem for p in image_paths])
-    frames = [DepthFrame(decode_depth("16UC1", mm.shape[0], mm.shape[1], mm.shape[1] * 2, False, mm.tobytes()),
-                         k, str(camera["frame_id"])) for mm, k in images]
+    frames = [DepthFrame(depth_from_mm(mm), k, str(camera["frame_id"])) for mm, k in images]
     centres = {int(k): np.array([[np.nan] * 3 if c is None else c for c in v], float)
                for k, v in dict(camera["centres"]).items()}
     return frames, centres

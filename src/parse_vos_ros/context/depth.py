@@ -139,8 +139,12 @@ def decode_depth(encoding: str, height: int, width: int, step: int, is_bigendian
     if buf.size < step * height:
         buf = np.concatenate([buf, np.zeros(step * height - buf.size, np.uint8)])
     raw = buf.reshape(height, step)[:, :row].copy().view(dtype).reshape(height, width)
-    metres = raw.astype(np.float32) / np.float32(MM_PER_M) if encoding != "32FC1" else raw.astype(np.float32)
-    return mark_invalid(metres)
+    return mark_invalid(raw.astype(np.float32)) if encoding == "32FC1" else depth_from_mm(raw)
+
+
+def depth_from_mm(depth_mm: np.ndarray) -> np.ndarray:
+    """``(H, W) uint16`` millimetres (16UC1, 0 = no measurement) -> ``(H, W) float32`` metres, NaN where invalid."""
+    return mark_invalid(depth_mm.astype(np.float32) / np.float32(MM_PER_M))
 
 
 def mark_invalid(depth_m: np.ndarray) -> np.ndarray:
