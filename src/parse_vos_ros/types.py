@@ -225,11 +225,6 @@ class TargetPoint:
     valid_fraction: float
     frame_id: str = ""
 
-    @property
-    def distance(self) -> float:
-        """Euclidean distance from the camera centre, metres."""
-        return float(np.linalg.norm(self.position))
-
 
 @dataclass
 class FrameResult:

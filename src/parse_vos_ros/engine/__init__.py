@@ -31,8 +31,6 @@ runs a whole video and then revises the selection with the whole trajectories.
 
 from parse_vos_ros.engine.core import Engine
 from parse_vos_ros.engine.offline import run_offline
-from parse_vos_ros.engine.output import target_points
-from parse_vos_ros.engine.scene import with_distances
 from parse_vos_ros.engine.selection import SWITCH_AFTER_S
 
-__all__ = ["SWITCH_AFTER_S", "Engine", "run_offline", "target_points", "with_distances"]
+__all__ = ["SWITCH_AFTER_S", "Engine", "run_offline"]

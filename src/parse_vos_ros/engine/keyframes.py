@@ -43,7 +43,6 @@ class KeyframeJob:
     phrases: tuple[str, ...]
     masks: dict[int, np.ndarray]  # every track's (h, w) bool mask on the frame
     selected: tuple[int, ...]  # the selected tracks on the frame
-    scheduled: bool  # a scheduled keyframe (not only a re-cut of motionless tracks)
     born: tuple[int, ...] = ()  # tracks started by the detections this keyframe's masks follow
     detection_boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy per matched or born track
     submitted: float = field(default_factory=time.perf_counter)  # perf_counter() seconds
@@ -181,7 +180,7 @@ class Keyframer:
         # An extra keyframe for tracks started without motion keeps the schedule where it was.
         restart_motionless = bool(self.candidates.motionless and frame.prev_gray is not None)
         due = bool(phrases) and (scheduled or restart_motionless)
-        job = (KeyframeJob(self._epoch, frame, image, phrases, dict(masks), selection.track_ids, scheduled)
+        job = (KeyframeJob(self._epoch, frame, image, phrases, dict(masks), selection.track_ids)
                if due else None)
         # While no target is told apart (a new command, a search, a cut to redo) there is nothing to
         # hold steady and everything to find: the keyframe runs on this frame, as without a worker.
@@ -250,7 +249,7 @@ class Keyframer:
         if self.keyframe_masks is not None and self._worker is not None:
             # The masks follow from the worker too: of this frame, for the tracks just matched or born.
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
-                                            False, tuple(grounding.born), dict(grounding.boxes)))
+                                            tuple(grounding.born), dict(grounding.boxes)))
         return grounding
 
     def _set_masks(self, frame: FrameContext, masks: dict[int, np.ndarray], found: dict[int, np.ndarray]) -> None:

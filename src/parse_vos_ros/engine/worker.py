@@ -64,11 +64,6 @@ class Worker(Generic[J, O]):
             self._thread.start()
 
     @property
-    def threaded(self) -> bool:
-        """Jobs run in the background thread."""
-        return self._thread is not None
-
-    @property
     def busy(self) -> bool:
         """The thread is running a job (always False inline)."""
         with self._lock:

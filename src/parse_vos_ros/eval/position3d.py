@@ -12,8 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-POSITION_KEYS = ("abs_m_mean", "abs_m_median", "rel_mean", "rel_median", "coverage", "frames")
-
 
 def frame_errors(points: Sequence[Sequence[Sequence[float]]], centres: dict[int, np.ndarray],
                  obj_ids: Sequence[int]) -> tuple[list[float], list[float], int]:
