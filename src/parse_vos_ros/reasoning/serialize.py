@@ -51,6 +51,12 @@ def direction_word(vx: float, vy: float) -> str:
     return "-".join(parts)
 
 
+def _slope(t: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of ``y`` over ``t`` ``(N,)`` (the times must not all be equal)."""
+    tc = t - t.mean()
+    return float(np.dot(tc, y - y.mean()) / np.dot(tc, tc))
+
+
 def _pick(n: int, k: int) -> np.ndarray:
     """``min(n, k)`` indices spread evenly over ``range(n)``, first and last included."""
     if n <= k:
@@ -72,9 +78,7 @@ def _track_line(traj: Trajectory, size: tuple[int, int], newest: float, max_samp
     samples = " ".join(f"{stamps[i] - newest:.1f}:{boxes[i, 0]:.0f},{boxes[i, 1]:.0f}" for i in picked)
     size_now = f"{boxes[-1, 2]:.0f}x{boxes[-1, 3]:.0f}"
     if n_vis >= 2 and stamps[-1] - stamps[0] > 1e-6:
-        t = stamps - stamps.mean()
-        vx = float(np.dot(t, boxes[:, 0] - boxes[:, 0].mean()) / np.dot(t, t))
-        vy = float(np.dot(t, boxes[:, 1] - boxes[:, 1].mean()) / np.dot(t, t))
+        vx, vy = _slope(stamps, boxes[:, 0]), _slope(stamps, boxes[:, 1])
         change = areas[-1] / max(areas[0], 1e-6) - 1.0
         trend = "growing" if change > SIZE_TREND else "shrinking" if change < -SIZE_TREND else "steady"
         summary = f"v {vx:+.0f},{vy:+.0f}%/s {direction_word(vx, vy)}; size {size_now} {trend}"
@@ -93,8 +97,7 @@ def _depth_summary(traj: Trajectory) -> str:
     t, d = np.asarray(traj.stamps, dtype=float)[ok], np.asarray(traj.distances, dtype=float)[ok]
     text = f"; dist {d[-1]:.2f}m"
     if len(t) >= 2 and t[-1] - t[0] > 1e-6:
-        tc = t - t.mean()
-        radial = float(np.dot(tc, d - d.mean()) / np.dot(tc, tc))
+        radial = _slope(t, d)
         word = "steady" if abs(radial) < RADIAL_STILL_M_S else "toward" if radial < 0 else "away"
         text += f" radial {radial:+.2f}m/s ({word})"
     return text
