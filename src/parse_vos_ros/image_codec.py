@@ -62,6 +62,14 @@ class RawImage:
     data: bytes
 
 
+def check_pixels(height: int, width: int, max_pixels: int) -> None:
+    """Raise ``ImageDecodeError(TOO_LARGE)`` when ``height * width`` exceeds ``max_pixels``."""
+    if height * width > max_pixels:
+        raise ImageDecodeError(
+            TOO_LARGE, f"image {width}x{height} has more than ros.max_image_pixels={max_pixels} pixels"
+        )
+
+
 def decode_image(
     encoding: str,
     height: int,
@@ -91,10 +99,8 @@ def decode_image(
         raise ImageDecodeError(EMPTY, f"image has zero size ({width}x{height})")
     if height < min_side or width < min_side:
         raise ImageDecodeError(TOO_SMALL, f"image {width}x{height} is smaller than {min_side}x{min_side} pixels")
-    if max_pixels is not None and height * width > max_pixels:
-        raise ImageDecodeError(
-            TOO_LARGE, f"image {width}x{height} has more than ros.max_image_pixels={max_pixels} pixels"
-        )
+    if max_pixels is not None:
+        check_pixels(height, width, max_pixels)
     if enc not in _LAYOUT:
         raise ImageDecodeError(
             BAD_ENCODING, f"unsupported encoding '{encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})"

@@ -22,17 +22,13 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from parse_vos_ros.context.depth import DepthError, DepthFrame, Intrinsics, decode_depth
+from parse_vos_ros.ros.stamps import stamp_seconds
 
 DEPTH_BUFFER = 8  # depth images kept for pairing (at 30 Hz: ~0.25 s, several frames of processing lag)
 CAMERA_INFO_BUFFER = 8
 MIN_VALID_FRACTION = 0.01  # a depth image with fewer valid pixels than this is reported as empty
 
 T = TypeVar("T")
-
-
-def header_seconds(header: Any) -> float:
-    """A std_msgs/Header stamp in seconds."""
-    return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
 
 
 class StampBuffer(Generic[T]):
@@ -97,11 +93,11 @@ class DepthInput:
 
     def on_depth(self, msg: Any) -> None:
         """Depth callback: store only (never blocks)."""
-        self.depth.add(header_seconds(msg.header), msg)
+        self.depth.add(stamp_seconds(msg.header), msg)
 
     def on_camera_info(self, msg: Any) -> None:
         """camera_info callback: store only."""
-        self.camera_info.add(header_seconds(msg.header), msg)
+        self.camera_info.add(stamp_seconds(msg.header), msg)
 
     @property
     def active(self) -> bool:

@@ -17,7 +17,8 @@ from sensor_msgs.msg import Image
 
 from parse_vos_ros import image_codec
 from parse_vos_ros.context.depth import DepthFrame
-from parse_vos_ros.ros import memory, messages, qos
+from parse_vos_ros.ros import memory, qos
+from parse_vos_ros.ros.stamps import stamp_seconds
 from parse_vos_ros.types import MIN_IMAGE_SIDE, TargetState
 
 # Frames dated more than this ahead of the node's clock are refused (``stamp_in_future``): taking
@@ -62,28 +63,34 @@ class FrameWorker:
         """Never blocks: keep the newest message, count the one it replaces as dropped. An image
         over ``ros.max_image_pixels`` is refused here, so it never waits in the slot, and the
         worker hands the freed memory back to the OS shortly after."""
-        limit = self.config.ros.max_image_pixels
-        too_large = int(msg.width) * int(msg.height) > limit
+        # Keep only the text of a refusal: the exception's traceback would hold this frame, and with
+        # it the huge message, in a reference cycle until the garbage collector runs.
+        refusal: tuple[str, str] | None = None
+        try:
+            image_codec.check_pixels(int(msg.height), int(msg.width), self.config.ros.max_image_pixels)
+        except image_codec.ImageDecodeError as exc:
+            refusal = exc.kind, f"image dropped: {exc}"
         with self._slot_lock:
             self._counters["received"] += 1
             self._last_arrival = time.monotonic()
             if self.lifecycle != "active":
                 self._counters["ignored_inactive"] += 1
                 return
-            if too_large:
+            if refusal is not None:
                 self._counters["rejected"] += 1
                 self._trim_at = time.monotonic() + TRIM_DELAY_S
             else:
                 if self._slot is not None:
                     self._counters["dropped"] += 1
                 self._slot = msg
-        if too_large:
-            self._faults.report(image_codec.TOO_LARGE, f"image dropped: {msg.width}x{msg.height} has more than "
-                                f"ros.max_image_pixels={limit} pixels")
+        if refusal is not None:
+            self._faults.report(*refusal)
         self._slot_event.set()
 
     def _release_memory_when_due(self) -> None:
         """After an oversized message was refused: give the freed heap back (worker thread)."""
+        if self._trim_at is None:  # the common case, read without the lock (set only under it)
+            return
         with self._slot_lock:
             due = self._trim_at is not None and time.monotonic() >= self._trim_at
             if due:
@@ -113,7 +120,8 @@ class FrameWorker:
                 self._faults.report("internal_error", f"worker: {type(exc).__name__}: {exc}")
 
     def _reject(self, kind: str, message: str) -> None:
-        self._counters["rejected"] += 1
+        with self._slot_lock:  # the image callback counts rejections too, on the executor thread
+            self._counters["rejected"] += 1
         self._faults.report(kind, message)
 
     def _process(self, msg: Image) -> None:
@@ -127,7 +135,7 @@ class FrameWorker:
             self._reject(exc.kind, f"image dropped: {exc}")
             return
         now = self.get_clock().now().nanoseconds * 1e-9
-        stamp = messages.stamp_seconds(msg.header)
+        stamp = stamp_seconds(msg.header)
         if stamp <= 0.0:  # unstamped camera driver: fall back to arrival time
             stamp = now
         if now > 0.0 and stamp - now > MAX_STAMP_AHEAD_S:  # now is 0 until a simulated clock ticks

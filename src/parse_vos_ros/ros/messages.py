@@ -29,11 +29,6 @@ STATE_CODES: dict[TargetState, int] = {
 }
 
 
-def stamp_seconds(header: Header) -> float:
-    """Header stamp in seconds (float)."""
-    return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
-
-
 def image_message(raw: RawImage, header: Header) -> Image:
     """A sensor_msgs/Image from codec fields, sharing ``header``."""
     msg = Image()

@@ -15,7 +15,7 @@ from std_srvs.srv import Trigger
 
 from parse_vos_ros.msg import ReferringCommand
 from parse_vos_ros.parsing.base import CommandParseError
-from parse_vos_ros.ros import messages
+from parse_vos_ros.ros.stamps import stamp_seconds
 from parse_vos_ros.srv import SetCommand
 
 LOG_PREVIEW_CHARS = 80
@@ -87,13 +87,26 @@ class CommandHandling:
         return (f"text_length {declared} declared, {arrived} UTF-8 bytes arrived: the text was cut short "
                 "(a NUL byte ends a ROS string) or altered; send it again without NUL")
 
-    def _queue_command(self, text: str, command_id: str, stamp: float | None) -> None:
-        """Topic commands: queue for the worker, newest wins; the executor never waits on the engine."""
+    def _refused_as_truncated(self, text: str, command_id: str, declared: int) -> str:
+        """Count and report a command whose declared length does not match (see ``_truncated``);
+        returns why, "" when it is whole."""
+        why = self._truncated(text, declared)
+        if why:
+            self._count_command("rejected")
+            self._faults.report("command_truncated", f"command {command_id or _preview(text)} rejected: {why}")
+        return why
+
+    def _replace_queued(self, new: tuple[str, str, float | None] | None, why: str) -> None:
+        """Put ``new`` in the command queue; a command it replaces unapplied is reported superseded."""
         with self._slot_lock:
-            self._counters["commands_received"] += 1
-            replaced, self._queued_command = self._queued_command, (text, command_id, stamp)
+            replaced, self._queued_command = self._queued_command, new
         if replaced is not None:
-            self._superseded(replaced[1] or _preview(replaced[0]), "a newer command arrived before it was applied")
+            self._superseded(replaced[1] or _preview(replaced[0]), why)
+
+    def _queue_command(self, text: str, command_id: str, stamp: float | None) -> None:
+        """Topic commands (counted as received by the caller): queue for the worker, newest wins;
+        the executor never waits on the engine."""
+        self._replace_queued((text, command_id, stamp), "a newer command arrived before it was applied")
         self._slot_event.set()
 
     def _apply_queued_command(self) -> None:
@@ -104,30 +117,24 @@ class CommandHandling:
             self._set_command(*queued)
 
     def _on_command(self, msg: String) -> None:
+        self._count_command("received")
         self._queue_command(msg.data, "", None)
 
     def _on_command_stamped(self, msg: ReferringCommand) -> None:
-        why = self._truncated(msg.text, msg.text_length)
-        if why:
-            self._count_command("received")
-            self._count_command("rejected")
-            self._faults.report("command_truncated", f"command {msg.id or _preview(msg.text)} rejected: {why}")
+        self._count_command("received")
+        if self._refused_as_truncated(msg.text, msg.id, msg.text_length):
             return
-        stamp = messages.stamp_seconds(msg.header)
+        stamp = stamp_seconds(msg.header)
         self._queue_command(msg.text, msg.id, stamp if stamp > 0 else None)
 
     def _on_set_command(self, request: SetCommand.Request, response: SetCommand.Response) -> SetCommand.Response:
         self._count_command("received")
-        why = self._truncated(request.text, request.text_length)
+        why = self._refused_as_truncated(request.text, request.id, request.text_length)
         if why:
-            self._count_command("rejected")
-            self._faults.report("command_truncated", f"command {request.id or _preview(request.text)} rejected: {why}")
             response.success, response.message, response.command_id = False, f"rejected: {why}", request.id
             return response
-        with self._slot_lock:  # this command is newer than any queued topic command
-            replaced, self._queued_command = self._queued_command, None
-        if replaced is not None:
-            self._superseded(replaced[1] or _preview(replaced[0]), "set_command was called before it was applied")
+        # This command is newer than any queued topic command.
+        self._replace_queued(None, "set_command was called before it was applied")
         response.success, response.message, response.command_id = self._set_command(request.text, request.id, None)
         return response
 
