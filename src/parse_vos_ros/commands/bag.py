@@ -212,6 +212,7 @@ def _demo(args: argparse.Namespace) -> int:
     import rclpy
 
     from parse_vos_ros.ros.bag_live import run_through_node
+    from parse_vos_ros.ros.messages import STATE_CODES
 
     load_config(args.config)  # fail early on a bad profile
     args.out.mkdir(parents=True, exist_ok=True)
@@ -231,7 +232,7 @@ def _demo(args: argparse.Namespace) -> int:
         rclpy.try_shutdown()
     contents = bag.read_bag(in_bag)
     recorded = bag.read_outputs(out_bag)
-    names = {0: "idle", 1: "searching", 2: "tracking", 3: "ambiguous", 4: "lost"}
+    names = {code: state.value for state, code in STATE_CODES.items()}
     latency = np.array(list(run.latency_ms.values())) if run.latency_ms else np.zeros(0)
     summary: dict[str, object] = {
         "frames": len(contents.images),

@@ -12,7 +12,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from parse_vos_ros import backends
-from parse_vos_ros.ros import memory
+from parse_vos_ros.ros import memory, qos
 
 # Fault kinds that concern the engine rather than the input (diagnostics name them first).
 ENGINE_FAULTS = ("engine_error", "engine_rebuild", "internal_error")
@@ -33,7 +33,7 @@ class NodeDiagnostics:
         for key in ("commands_received", "commands_applied", "commands_rejected", "commands_superseded",
                     "commands_unanswered", "memory_trims"):
             values[key] = str(counters.get(key, 0))
-        values["command_queue_depth"] = str(self._command_qos.depth)
+        values["command_queue_depth"] = str(qos.COMMAND_DEPTH)
         values["rss_mb"] = f"{memory.rss_bytes() / BYTES_PER_MB:.1f}"
         values["lifecycle"] = self.lifecycle
         values["backends"] = self._backends

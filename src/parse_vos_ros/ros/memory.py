@@ -11,11 +11,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import os
 from collections.abc import Callable
-from pathlib import Path
 
-_STATM = Path("/proc/self/statm")
+from parse_vos_ros.bench.stats import rss_kb
 
 
 @functools.cache
@@ -38,9 +36,9 @@ def release_memory() -> bool:
 
 
 def rss_bytes() -> int:
-    """Resident set size of this process in bytes (0 where ``/proc`` is not available)."""
+    """Resident set size of this process in bytes (``bench.stats.rss_kb``; 0 where ``/proc`` is not
+    available, so diagnostics never fail on it)."""
     try:
-        resident_pages = int(_STATM.read_text().split()[1])
+        return round(rss_kb() * 1024)
     except (OSError, IndexError, ValueError):
         return 0
-    return resident_pages * os.sysconf("SC_PAGE_SIZE")

@@ -142,9 +142,8 @@ class ParseVosNode(FrameWorker, CommandHandling, NodeParameters, NodeDiagnostics
         # arriving just before or after its colour frame is still there when the worker pairs them.
         self.create_subscription(Image, "depth", self._depth_input.on_depth, qos.sensor_qos())
         self.create_subscription(CameraInfo, "camera_info", self._depth_input.on_camera_info, qos.sensor_qos())
-        self._command_qos = qos.command_qos()
-        self.create_subscription(String, "command", self._on_command, self._command_qos)
-        self.create_subscription(ReferringCommand, "command_stamped", self._on_command_stamped, self._command_qos)
+        self.create_subscription(String, "command", self._on_command, qos.command_qos())
+        self.create_subscription(ReferringCommand, "command_stamped", self._on_command_stamped, qos.command_qos())
         self.create_service(SetCommand, "set_command", self._on_set_command)
         self.create_service(Trigger, "reset", self._on_reset)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -230,10 +229,6 @@ class ParseVosNode(FrameWorker, CommandHandling, NodeParameters, NodeDiagnostics
             engine.close()
         self._last_size = self._last_stamp = None
         self._queued_command = None
-
-    # ----------------------------------------------------------------- images
-
-    # ----------------------------------------------------------------- diagnostics
 
     # ----------------------------------------------------------------- shutdown
     def shutdown(self) -> None:

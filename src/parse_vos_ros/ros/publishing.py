@@ -29,7 +29,7 @@ class ResultPublisher:
         self.target = node.create_lifecycle_publisher(TargetSegmentation, "target", out_qos)
         self._mask = node.create_lifecycle_publisher(Image, "mask", out_qos)
         self._debug = node.create_lifecycle_publisher(Image, "debug_image", qos.output_qos(depth=1))
-        self._reasoning = node.create_lifecycle_publisher(String, "reasoning", qos.command_qos())
+        self._reasoning = node.create_lifecycle_publisher(String, "reasoning", qos.command_qos(qos.REASONING_DEPTH))
         self._point = node.create_lifecycle_publisher(PointStamped, "target_point", out_qos)
         self._last_trace = ""  # command id + trace of the last reasoning message
 

@@ -68,10 +68,12 @@ def output_qos(depth: int = 5) -> QoSProfile:
 # text (the worker applies the newest), so it keeps up with a storm of 200 commands at 100 Hz;
 # 100 deep covers a second of such a storm while the executor is busy elsewhere.
 COMMAND_DEPTH = 100
+# The reasoning trace (one JSON string per reasoning) keeps the depth every reliable output had.
+REASONING_DEPTH = 10
 
 
 def command_qos(depth: int = COMMAND_DEPTH) -> QoSProfile:
-    """Commands must not be lost: reliable keep-last, ``COMMAND_DEPTH`` deep."""
+    """Reliable keep-last, ``depth`` deep (``COMMAND_DEPTH`` for the command inputs)."""
     return QoSProfile(
         history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE,
         durability=DurabilityPolicy.VOLATILE,
