@@ -7,13 +7,15 @@ same tests also run the node with the real engine.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -135,3 +137,34 @@ def fake_node_session(env: dict[str, str], *ros_args: str) -> Iterator[NodeProce
 def run_python(code: str, env: dict[str, str], timeout_s: float = 90.0, *args: str) -> subprocess.CompletedProcess:
     """Run ``code`` (see ``python_command``) in a child Python; stdout/stderr captured."""
     return subprocess.run(python_command(code, *args), env=env, capture_output=True, text=True, timeout=timeout_s)
+
+
+def last_json(stdout: str) -> Any:
+    """The last line a driver printed, parsed as JSON (drivers print their result last)."""
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def drive(code: str, env: dict[str, str], node: NodeProcess, timeout_s: float = 90.0) -> Any:
+    """Run driver ``code`` beside ``node``, which stays up (a module's shared node); the driver
+    must succeed (its stderr and the node's log tail say why not). Returns its result JSON."""
+    result = run_python(code, env, timeout_s)
+    assert result.returncode == 0, result.stderr + node.text()[-3000:]
+    return last_json(result.stdout)
+
+
+def drive_then_stop(code: str, env: dict[str, str], node: NodeProcess, timeout_s: float = 90.0) -> Any:
+    """Run driver ``code`` beside the started ``node``, then stop the node: the driver must
+    succeed and the node exit 0 with no traceback in its log. Returns the driver's result JSON."""
+    try:
+        result = run_python(code, env, timeout_s)
+    finally:
+        rc = node.stop()
+    log = node.text()
+    assert result.returncode == 0, result.stderr + log[-3000:]
+    assert rc == 0 and "Traceback" not in log, log[-3000:]
+    return last_json(result.stdout)
+
+
+def counter_delta(before: dict[str, str], after: dict[str, str]) -> Callable[[str], int]:
+    """``delta(key)``: how much the diagnostics counter ``key`` grew from ``before`` to ``after``."""
+    return lambda key: int(after.get(key, 0)) - int(before.get(key, 0))

@@ -22,12 +22,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ros_support import fake_node_command, fake_node_session, python_command, ros_env, ros_test_env, run_python
+from ros_support import (
+    counter_delta,
+    drive,
+    drive_then_stop,
+    fake_node_command,
+    fake_node_session,
+    python_command,
+    ros_env,
+    ros_test_env,
+    run_python,
+)
 
 from parse_vos_ros.ros.launch import NodeProcess, node_command
 
 pytestmark = pytest.mark.ros
-DOMAIN = 81
+DOMAIN = 91  # test_ros_depth uses 81-82
 STATE_TRACKING, STATE_NOT_FOUND = 2, 5
 
 
@@ -161,13 +171,9 @@ print(json.dumps({"before": before, "after": drv.diag()}))
 
 
 def test_a_frame_the_engine_cannot_take_changes_no_state(fake_node: NodeProcess, env: dict[str, str]) -> None:
-    result = run_python(ONE_BY_ONE, env, 90)
-    assert result.returncode == 0, result.stderr + fake_node.text()[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = drive(ONE_BY_ONE, env, fake_node)
     before, (after, level, message) = out["before"], out["after"]
-
-    def delta(key: str) -> int:
-        return int(after.get(key, 0)) - int(before.get(key, 0))
+    delta = counter_delta(before, after)
 
     assert delta("fault_too_small") == 1 and delta("frames_rejected") == 1
     # Before: the size-change reset ran before the engine refused the frame, and the next good
@@ -199,13 +205,9 @@ print(json.dumps({"before": before, "after": drv.diag(), "states": [int(x.state)
 
 def test_frames_dated_far_ahead_are_refused_and_16uc1_is_decoded(fake_node: NodeProcess, env: dict[str, str]) -> None:
     log_start = len(fake_node.text())
-    result = run_python(FUTURE_AND_DEPTH, env, 90)
-    assert result.returncode == 0, result.stderr + fake_node.text()[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = drive(FUTURE_AND_DEPTH, env, fake_node)
     before, (after, _, _) = out["before"], out["after"]
-
-    def delta(key: str) -> int:
-        return int(after.get(key, 0)) - int(before.get(key, 0))
+    delta = counter_delta(before, after)
 
     assert delta("fault_stamp_in_future") == 1
     assert "ahead of this node's clock" in fake_node.text()[log_start:]
@@ -407,14 +409,7 @@ def test_sentence_naming_nothing_in_view_is_not_found_with_the_real_engine() -> 
     env = ros_env(DOMAIN + 2)
     node = NodeProcess(node_command("default"), env=env)
     node.start(timeout_s=120)
-    try:
-        result = run_python(SENTENCES, env, 180)
-    finally:
-        rc = node.stop()
-    log = node.text()
-    assert result.returncode == 0, result.stderr + log[-3000:]
-    assert rc == 0 and "Traceback" not in log, log[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = drive_then_stop(SENTENCES, env, node, 180)
     for cid in ("red", "red2"):  # a sentence that names what is there is found and tracked
         assert out[cid]["states"] and set(out[cid]["states"]) == {STATE_TRACKING}, (cid, out[cid])
         assert min(out[cid]["mask_px"]) > 500, out[cid]

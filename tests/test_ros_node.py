@@ -15,7 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ros_support import fake_node_command, fake_node_session, python_command, ros_env, ros_test_env, run_python
+from ros_support import (
+    drive_then_stop,
+    fake_node_command,
+    fake_node_session,
+    python_command,
+    ros_env,
+    ros_test_env,
+    run_python,
+)
 from test_bag import red_square_frames
 
 from parse_vos_ros.config import load_config
@@ -311,12 +319,7 @@ def test_lifecycle_transitions_and_params_file(env: dict[str, str], tmp_path: Pa
     node = NodeProcess(fake_node_command("-r", "__ns:=/lc", "--params-file", str(tmp_path / "p.yaml"),
                                          autostart=False), env=env)
     node.start_process()
-    try:
-        result = run_python(LIFECYCLE_DRIVER, env, 60)
-    finally:
-        assert node.stop() == 0
-    assert result.returncode == 0, result.stderr + node.text()
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = drive_then_stop(LIFECYCLE_DRIVER, env, node, 60)
     assert "unconfigured" in out["early"]
     assert out["configure"] and out["command"] and out["activate"] and out["deactivate"] and out["activate2"]
     assert out["targets"] == [[2, "lc", STATE_TRACKING, "from_file"], [4, "lc", STATE_TRACKING, "from_file"]]
@@ -407,9 +410,8 @@ print(json.dumps({"fallbacks": values.get("fallbacks"), "backends": values.get("
 """
 
 
-def test_a_corrupt_model_fails_the_start_unless_fallback_weightfree_which_diagnostics_report(
-        env: dict[str, str], tmp_path: Path) -> None:
-    env = ros_env(DOMAIN + 4)
+def test_a_corrupt_model_fails_the_start_unless_fallback_weightfree_which_diagnostics_report(tmp_path: Path) -> None:
+    env = ros_test_env(DOMAIN + 4)
     corrupt = tmp_path / "yolox_nano.onnx"
     corrupt.write_bytes(b"not an onnx file" * 64)
     refused = subprocess.run(cli("node", "--set", f"grounding.yolox_model={corrupt}"), env=env,
@@ -419,12 +421,7 @@ def test_a_corrupt_model_fails_the_start_unless_fallback_weightfree_which_diagno
     node = NodeProcess(cli("node", "--set", f"grounding.yolox_model={corrupt}", "--set", "fallback=weightfree",
                            "--namespace", "/fb", "--ros-args", "-p", "ros.diagnostics_period_s:=0.2"), env=env)
     node.start()
-    try:
-        result = run_python(FALLBACK_WATCHER, env, 60)
-    finally:
-        assert node.stop() == 0
-    assert result.returncode == 0, result.stderr + node.text()
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = drive_then_stop(FALLBACK_WATCHER, env, node, 60)
     assert "detector backend 'learned' failed to load" in out["fallbacks"] and str(corrupt) in out["fallbacks"]
     assert "EmbeddedDetector" in out["backends"]
     assert out["level"] == 1 and "degraded" in out["message"], out
