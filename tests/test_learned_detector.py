@@ -86,3 +86,16 @@ def test_colour_words_tell_the_two_children_apart(detector, name: str, girl_x: f
 
     assert abs(centre_x("the child in blue") - girl_x) < 20
     assert abs(centre_x("the child in black") - girl_x) > 50
+
+
+def test_colour_words_are_judged_at_the_weight_free_working_size() -> None:
+    # 704 px wide at a 480 px working width: 187 rows scale to 127.5, where computing the scale first
+    # (187 * (480 / 704) = 127.4999...) rounded one row short of the weight-free detector's image.
+    from parse_vos_ros.grounding.learned import LearnedDetector
+
+    found = build_detector(load_config(None, {"grounding.backend": "learned", "grounding.embedded_width": 480}))
+    assert isinstance(found, LearnedDetector)
+    image = np.zeros((187, 704, 3), np.uint8)
+    hsv, scale = found._hsv(image)
+    assert hsv.shape == found.fallback.working_image(image)[0].shape == (128, 480, 3)
+    assert scale == 480 / 704

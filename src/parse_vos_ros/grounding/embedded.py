@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.config import Config
-from parse_vos_ros.geometry import nms
+from parse_vos_ros.geometry import nms, resize_to_width
 from parse_vos_ros.grounding import cues
 from parse_vos_ros.grounding.vocabulary import analyse_phrase
 from parse_vos_ros.types import Detection, FrameContext
@@ -87,10 +87,8 @@ class EmbeddedDetector:
             raise ValueError("EmbeddedDetector.detect needs at least one phrase")
         p = self.params
         full_h, full_w = image.shape[:2]
-        w = min(p.width, full_w) if p.width > 0 else full_w
-        h = max(1, round(full_h * w / full_w))
-        s = w / full_w  # working px per image px
-        rgb = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        rgb, s = self.working_image(image)  # s: working px per image px
+        h, w = rgb.shape[:2]
         min_area = max(4, int(p.min_area_frac * w * h))
         merge_px = max(2, w // 40)
 
@@ -161,11 +159,15 @@ class EmbeddedDetector:
         out.sort(key=lambda d: -d.score)
         return out[: p.max_detections]
 
+    def working_image(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """``(h, w, C)`` ``image`` at the cues' working width (``image`` itself when no wider) and the
+        scale (working px per image px)."""
+        small = resize_to_width(image, self.params.width)
+        return small, small.shape[1] / image.shape[1]
+
     def _detect_people(self, image: np.ndarray, s: float) -> cues.Boxes:
         """HOG people boxes in working-size pixels (HOG runs at ``hog_width``, its own resolution)."""
-        full_h, full_w = image.shape[:2]
-        hw = min(self.params.hog_width, full_w) if self.params.hog_width > 0 else full_w
-        hs = hw / full_w
-        small = cv2.resize(image, (hw, max(1, round(full_h * hs))), interpolation=cv2.INTER_AREA)
+        small = resize_to_width(image, self.params.hog_width)
+        hs = small.shape[1] / image.shape[1]
         boxes, scores = self._people.detect(small)
         return boxes * (s / hs), scores

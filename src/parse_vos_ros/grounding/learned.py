@@ -173,11 +173,8 @@ class LearnedDetector:
 
     def _hsv(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """``(h, w, 3) uint8`` OpenCV HSV of ``image`` at the weight-free detector's working width, and
-        the scale (working px per image px)."""
-        full_w = image.shape[1]
-        w = min(self.fallback.params.width, full_w) if self.fallback.params.width > 0 else full_w
-        s = w / full_w
-        small = cv2.resize(image, (w, max(1, round(image.shape[0] * s))), interpolation=cv2.INTER_AREA)
+        the scale (working px per image px): the size the weight-free detector's own colour cues use."""
+        small, s = self.fallback.working_image(image)
         return cv2.cvtColor(small, cv2.COLOR_RGB2HSV), s
 
     # -- per phrase -----------------------------------------------------------------------------------
