@@ -60,7 +60,6 @@ def test_nouns_outside_coco_keep_their_group_and_imagenet_subtree() -> None:
         found = classes_for(word)
         assert group in found.groups, word
         assert kind in imagenet_names(word), word
-        assert found.physical
     assert not coco("the tiger")  # a tiger is no COCO class (nor a cat: WordNet's cat is the true cat)
 
 
@@ -73,9 +72,10 @@ def test_multiword_plural_and_hyphenated_lookups() -> None:
     assert head_words("a pale green tractor with a trailer") == ["pale", "green", "tractor"]
 
 
-def test_abstract_and_unknown_nouns_are_not_physical() -> None:
+def test_abstract_and_unknown_nouns_are_not_in_the_table() -> None:
     for word in ("the instruction", "an idea", "the happiness"):
-        assert not classes_for(word).physical, word
+        found = classes_for(word)
+        assert found.noun == "" and not found.coco and not found.imagenet, word
     unknown = classes_for("a zorblax")
     assert unknown.noun == "" and not unknown.coco and not unknown.imagenet
 

@@ -18,7 +18,6 @@ from parse_vos_ros.grounding.vocabulary import PART_PREPOSITIONS, PREPOSITIONS, 
 
 TABLE = "word_classes.json"
 _MAX_LEMMA_WORDS = 3  # longest multiword lemma tried ("black swan", "soapbox kart", "hot air balloon")
-_FLAG_PHYSICAL, _FLAG_NARROWER = 1, 2
 # Regular English plural endings, longest first (WordNet's morphy rules for nouns).
 _PLURALS = (
     ("ches", "ch"), ("shes", "sh"), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ies", "y"), ("men", "man"), ("s", "")
@@ -38,7 +37,6 @@ class WordClasses:
         noun: the WordNet lemma found ("" when none).
         coco: COCO class indices (``yolox.COCO_CLASSES``) the noun is, is a kind of, or covers.
         imagenet: ImageNet-1k indices (1..1000 of ``imagenet_labels.txt``) in the noun's subtree.
-        physical: the noun names a physical thing (False for unknown and abstract nouns).
         narrower: the noun is a strict kind of its COCO class ("swan" of bird, "cyclist" of person).
         groups: broad groups the noun belongs to: "animal", "person", "vehicle".
     """
@@ -47,7 +45,6 @@ class WordClasses:
     noun: str
     coco: tuple[int, ...] = ()
     imagenet: tuple[int, ...] = ()
-    physical: bool = False
     narrower: bool = False
     groups: tuple[str, ...] = ()
 
@@ -108,20 +105,20 @@ def head_words(phrase: str) -> list[str]:
 
 
 def classes_for(phrase: str) -> WordClasses:
-    """The classes of ``phrase``'s head noun; an unknown noun gets empty classes and ``physical=False``."""
+    """The classes of ``phrase``'s head noun; an unknown or abstract noun (the table holds physical
+    nouns only) gets ``noun=""`` and empty classes."""
     words = head_words(phrase)
     noun = lookup(words) if words else ""
     if not noun:
         return WordClasses(phrase=phrase, noun="")
     table = _table()
-    coco, runs, flags, groups = table["entries"][table["lemmas"][noun]]  # type: ignore[index]
+    coco, runs, narrower, groups = table["entries"][table["lemmas"][noun]]  # type: ignore[index]
     imagenet = tuple(i for first, last in runs for i in range(first, last + 1))
     return WordClasses(
         phrase=phrase,
         noun=noun,
         coco=tuple(coco),
         imagenet=imagenet,
-        physical=bool(flags & _FLAG_PHYSICAL),
-        narrower=bool(flags & _FLAG_NARROWER),
+        narrower=bool(narrower),
         groups=tuple(g for g in str(groups).split("+") if g),
     )
