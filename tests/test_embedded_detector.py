@@ -194,6 +194,9 @@ def test_prev_frame_of_other_size_is_ignored() -> None:
         ("brown and white cow", "cow", ("brown", "white"), (), False),
         ("black swan with a red beak", "swan", ("black",), ("red",), False),
         ("man in a red shirt holding a blue umbrella", "man", ("red",), ("blue",), True),
+        ("a dog chasing a red ball", "dog", (), ("red",), False),  # the ball is red, not the dog
+        ("the woman wearing a red coat", "woman", ("red",), (), True),  # what she wears is hers
+        ("the kid in red riding a blue bike", "kid", ("red",), ("blue",), True),
     ],
 )
 def test_phrase_analysis(phrase: str, noun: str, colours: tuple[str, ...], parts: tuple[str, ...],

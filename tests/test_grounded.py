@@ -7,7 +7,7 @@ import numpy as np
 
 from parse_vos_ros.parsing.rule import RuleParser
 from parse_vos_ros.reasoning.grounded import default_noun_check, not_found_reason, shows_colour
-from parse_vos_ros.types import Trajectory
+from parse_vos_ros.types import ParsedCommand, Trajectory
 
 RED, BLUE = (220, 30, 30), (40, 70, 230)
 
@@ -73,3 +73,13 @@ def test_approximate_colour_words_are_no_requirement() -> None:
     assert "shows" not in (reason("a light golden dog with a red harness", [RED, BLUE]) or "")
     assert reason("a light golden dog with a red harness", [RED, BLUE]) is None  # dog: known, golden: loose
     assert "shows gray" in (reason("the silver grey elephant", [RED, BLUE]) or "")  # grey itself is a hue word
+
+
+def test_the_colour_of_what_the_referent_acts_on_is_no_requirement() -> None:
+    # An LLM parser may keep the whole phrase as the candidate: the ball is red, not the dog.
+    phrase = "a dog chasing a red ball"
+    command = ParsedCommand(text=phrase, candidates=(phrase,))
+    assert not_found_reason(command, [track(0, phrase)], {0: [crop(BLUE)]}) is None
+    worn = "a dog wearing a red collar"  # what the referent wears is its own colour
+    command = ParsedCommand(text=worn, candidates=(worn,))
+    assert "shows red" in (not_found_reason(command, [track(0, worn)], {0: [crop(BLUE)]}) or "")

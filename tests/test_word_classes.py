@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from parse_vos_ros.grounding.vocabulary import analyse_phrase
 from parse_vos_ros.grounding.word_classes import classes_for, head_words
 from parse_vos_ros.grounding.yolox import COCO_CLASSES
 
@@ -70,6 +71,21 @@ def test_multiword_plural_and_hyphenated_lookups() -> None:
     assert classes_for("the police van in the left lane").noun == "police van"
     assert coco("geese") == {"bird"}  # irregular plural (noun.exc)
     assert head_words("a pale green tractor with a trailer") == ["pale", "green", "tractor"]
+
+
+@pytest.mark.parametrize(("phrase", "noun"), [
+    ("the man carrying a red bag", "man"), ("the woman holding a umbrella", "woman"),
+    ("a dog chasing a ball", "dog"), ("the kid riding a bike", "kid"), ("the man with a hat", "man"),
+    ("the bird flying away", "bird"), ("the man dressed in black", "man"), ("the horse being led", "horse"),
+    ("the plane landing on the runway", "plane"), ("the boy who is riding a bike", "boy"),
+    # Not clauses: a participle before the noun, an -ing noun, an -ed adjective.
+    ("the running man", "man"), ("the tall building on the left", "building"), ("the long haired girl", "girl"),
+])
+def test_the_referent_is_the_subject_before_a_participle(phrase: str, noun: str) -> None:
+    # One rule for the cue analysis and the class lookup: they once read "carrying a red bag" as the bag.
+    assert analyse_phrase(phrase).noun == noun
+    assert head_words(phrase)[-1] == noun
+    assert classes_for(phrase).noun == noun
 
 
 def test_abstract_and_unknown_nouns_are_not_in_the_table() -> None:

@@ -1,4 +1,5 @@
-"""Word lists the embedded detector uses to decide which cues a noun phrase calls for.
+"""Word lists the detectors use to decide which cues a noun phrase calls for, and the one rule
+for a phrase's head noun (``head_noun``) that the cues and the WordNet class lookup share.
 
 Colour ranges are in OpenCV's 8-bit HSV: hue in [0, 180), saturation and value in [0, 256).
 """
@@ -6,7 +7,10 @@ Colour ranges are in OpenCV's 8-bit HSV: hue in [0, 180), saturation and value i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from parse_vos_ros.parsing import lexicon  # word lists only (no imports): the parser's -ing nouns and verb forms
 
 
 def _words(text: str) -> frozenset[str]:
@@ -60,8 +64,11 @@ COLOUR_SYNONYMS = {
 
 SHADES = _words("dark light pale bright deep")  # modify a following colour word
 PART_PREPOSITIONS = _words("with holding carrying")  # what follows them is a part ("with a red beak")
-PREPOSITIONS = _words("of in on with at by from near behind wearing holding")
+PREPOSITIONS = _words("of in on with at by from near behind wearing holding carrying")
 _STOP = _words("a an the this that these those of in on with and or to at by from its his her their")
+_MIN_PARTICIPLE_CHARS = 5  # an -ing or -ed participle is longer than "king", "ring", "shed", "sled"
+# After an -ed form these make it a participle with its complement ("dressed in", "parked by").
+_AFTER_PAST_PARTICIPLE = PREPOSITIONS | lexicon.DIRECTION_PREPOSITIONS
 
 
 @dataclass(frozen=True)
@@ -103,14 +110,70 @@ def is_colour_word(word: str) -> bool:
     return colour_name(word) is not None or word.lower() in SHADES
 
 
+def phrase_words(phrase: str) -> list[str]:
+    """The lower-case words of ``phrase`` (hyphenated words split: "kite-surfer" -> kite, surfer)."""
+    return re.findall(r"[a-z]+", phrase.lower())
+
+
+def is_content_word(word: str) -> bool:
+    """``word`` (lower case) may be or modify the head noun: no article, preposition or colour."""
+    return word not in _STOP and colour_name(word) is None
+
+
+def is_participle(word: str, next_word: str = "") -> bool:
+    """``word``, met after a noun's first content word, is a verb form that starts a new clause:
+    an -ing form that is no noun ("carrying", "chasing", but not "building"), or an -ed form
+    followed by a preposition ("dressed in", "parked on"; "long haired girl" is no clause)."""
+    if len(word) < _MIN_PARTICIPLE_CHARS or word in lexicon.ING_NOUNS:
+        return False
+    return word.endswith("ing") or (word.endswith("ed") and next_word in _AFTER_PAST_PARTICIPLE)
+
+
+def noun_phrase_end(words: Sequence[str]) -> int:
+    """Index in ``words`` (``phrase_words``) of the word that ends the leading noun phrase, or
+    ``len(words)``: the first preposition, relative pronoun or participle after a content word. The
+    referent is the subject before it: "the man carrying a red bag" -> man, "a dog chasing a ball"
+    -> dog, "the boy who is riding a bike" -> boy; before any content word a participle modifies
+    the noun ("the running man")."""
+    seen = False
+    for k, word in enumerate(words):
+        nxt = words[k + 1] if k + 1 < len(words) else ""
+        if seen and (word in PREPOSITIONS or word in lexicon.RELATIVE_PRONOUNS or is_participle(word, nxt)):
+            return k
+        seen = seen or is_content_word(word)
+    return len(words)
+
+
+def part_start(words: Sequence[str]) -> int:
+    """Index in ``words`` from which colours belong to another thing than the referent, or
+    ``len(words)``: a part preposition ("a swan with a red beak", "holding a blue umbrella") or an
+    -ing participle's object ("a dog chasing a red ball"). "wearing", "dressed in" and "in" keep
+    colours on the referent ("the man wearing red")."""
+    seen = False
+    for k, word in enumerate(words):
+        verb_object = seen and word.endswith("ing") and word not in PREPOSITIONS and is_participle(word)
+        if word in PART_PREPOSITIONS or verb_object:
+            return k
+        seen = seen or is_content_word(word)
+    return len(words)
+
+
+def head_noun(words: Sequence[str]) -> str:
+    """The head noun of ``words`` (``phrase_words``): the last content word of the leading noun
+    phrase ("red sports car" -> car, "the man in red" -> man), "" when none."""
+    content = [w for w in words[: noun_phrase_end(words)] if is_content_word(w)]
+    return content[-1] if content else ""
+
+
 def analyse_phrase(phrase: str) -> PhraseCues:
     """Split a noun phrase into its cues, e.g. ``"the man in red"`` -> person + colour red."""
-    words = re.findall(r"[a-z]+", phrase.lower())
+    words = phrase_words(phrase)
     colours: list[str] = []
     part_colours: list[str] = []
     found = colours
+    parts_from = part_start(words)
     for k, word in enumerate(words):
-        if word in PART_PREPOSITIONS:
+        if k == parts_from:
             found = part_colours  # "a dog with a red harness": red is a small part of the dog
         colour = colour_name(word)
         if k > 0 and colour == "gray" and words[k - 1] in _GRAY_SHADES:
@@ -119,15 +182,7 @@ def analyse_phrase(phrase: str) -> PhraseCues:
             continue  # "dark blue" is a shade of blue, not black and blue
         if colour is not None and colour not in colours and colour not in found:
             found.append(colour)
-    # The head noun is the last content word before the first preposition that follows one:
-    # "red sports car" -> car, "man in red" -> man, "the dog" -> dog.
-    head: list[str] = []
-    for word in words:
-        if word in PREPOSITIONS and head:
-            break
-        if word not in _STOP and colour_name(word) is None:
-            head.append(word)
-    noun = head[-1] if head else ""
+    noun = head_noun(words)
     person = noun in PERSON_WORDS
     return PhraseCues(phrase=phrase, noun=noun, colours=tuple(colours), part_colours=tuple(part_colours),
                       person=person)

@@ -9,12 +9,11 @@ its broad group. The table is made by ``scripts/make_word_classes.py``; see ``do
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from parse_vos_ros.grounding.vocabulary import PART_PREPOSITIONS, PREPOSITIONS, analyse_phrase, colour_name
+from parse_vos_ros.grounding.vocabulary import head_noun, noun_phrase_end, phrase_words
 
 TABLE = "word_classes.json"
 _MAX_LEMMA_WORDS = 3  # longest multiword lemma tried ("black swan", "soapbox kart", "hot air balloon")
@@ -22,7 +21,6 @@ _MAX_LEMMA_WORDS = 3  # longest multiword lemma tried ("black swan", "soapbox ka
 _PLURALS = (
     ("ches", "ch"), ("shes", "sh"), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ies", "y"), ("men", "man"), ("s", "")
 )
-_PREPOSITIONS = PREPOSITIONS | PART_PREPOSITIONS  # vocabulary's, and "carrying"
 # Determiners only: vocabulary's stop words also drop "and", "or", "to" and prepositions, which would
 # change the words a lemma is looked up from.
 _STOP = frozenset("a an the this that these those its his her their".split())  # noqa: SIM905
@@ -90,16 +88,12 @@ def lookup(words: list[str]) -> str:
 
 def head_words(phrase: str) -> list[str]:
     """The words up to and including the head noun, e.g. "the black swan with a red beak" ->
-    ["black", "swan"] (colour words kept: "black swan" is a lemma)."""
-    words = re.findall(r"[a-z]+", phrase.lower())
-    noun = analyse_phrase(phrase).noun
-    out: list[str] = []
-    for word in words:
-        if word in _PREPOSITIONS and any(colour_name(w) is None for w in out):  # out holds no stop word
-            break
-        if word not in _STOP:
-            out.append(word)
-    if noun and noun in out:
+    ["black", "swan"] (colour words kept: "black swan" is a lemma). The noun phrase ends where
+    ``vocabulary`` ends it ("the man carrying a red bag" -> ["man"])."""
+    words = phrase_words(phrase)
+    out = [w for w in words[: noun_phrase_end(words)] if w not in _STOP]
+    noun = head_noun(words)
+    if noun:
         out = out[: len(out) - out[::-1].index(noun)]
     return out
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from parse_vos_ros.grounding.crop_classifier import LABELS_FILE, load_labels
 from parse_vos_ros.grounding.cues import colours_mask
-from parse_vos_ros.grounding.vocabulary import PART_PREPOSITIONS, PERSON_WORDS, analyse_phrase, is_colour_word
+from parse_vos_ros.grounding.vocabulary import PERSON_WORDS, analyse_phrase, is_colour_word, part_start, phrase_words
 from parse_vos_ros.grounding.word_classes import classes_for
 from parse_vos_ros.models import vendored_path
 from parse_vos_ros.parsing.lexicon import words
@@ -85,12 +85,9 @@ def default_noun_check(noun: str) -> bool | None:
 
 def required_colours(phrase: str) -> tuple[str, ...]:
     """The object colours of ``phrase`` a track must show: none when every colour word naming the
-    object (before "with", "holding" ...) is in ``LOOSE_COLOUR_WORDS``."""
-    object_words = []
-    for word in re.findall(r"[a-z]+", phrase.lower()):
-        if word in PART_PREPOSITIONS:  # colours after these belong to a part
-            break
-        object_words.append(word)
+    object (before "with", "holding", "chasing" ...: ``vocabulary.part_start``) is in ``LOOSE_COLOUR_WORDS``."""
+    words = phrase_words(phrase)
+    object_words = words[: part_start(words)]  # colours after these belong to a part or another thing
     strict = [w for w in object_words if is_colour_word(w) and w not in LOOSE_COLOUR_WORDS]
     return analyse_phrase(phrase).colours if strict else ()
 
