@@ -71,6 +71,10 @@ def test_multiword_plural_and_hyphenated_lookups() -> None:
     assert classes_for("the police van in the left lane").noun == "police van"
     assert coco("geese") == {"bird"}  # irregular plural (noun.exc)
     assert head_words("a pale green tractor with a trailer") == ["pale", "green", "tractor"]
+    assert classes_for("the skate board").noun == "skateboard"  # two words written as one lemma
+    # ... but not after a colour: a white horse is a horse (COCO), not "whitehorse" (a town)
+    assert classes_for("the white horse galloping").noun == "horse" and coco("the white horse") == {"horse"}
+    assert classes_for("the green house").noun == "house"
 
 
 @pytest.mark.parametrize(("phrase", "noun"), [

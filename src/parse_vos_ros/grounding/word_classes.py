@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from parse_vos_ros.grounding.vocabulary import head_noun, noun_phrase_end, phrase_words
+from parse_vos_ros.grounding.vocabulary import colour_name, head_noun, noun_phrase_end, phrase_words
 
 TABLE = "word_classes.json"
 _MAX_LEMMA_WORDS = 3  # longest multiword lemma tried ("black swan", "soapbox kart", "hot air balloon")
@@ -72,14 +72,16 @@ def lookup(words: list[str]) -> str:
     """The longest lemma (up to ``_MAX_LEMMA_WORDS`` words) ending at ``words[-1]``; "" when none.
 
     Hyphenated words arrive split ("kite-surfer" -> "kite", "surfer"), so "kite surfer" is tried
-    before "surfer"; "go-kart" is tried both as "go kart" and with its hyphen.
+    before "surfer"; "go-kart" is tried both as "go kart" and with its hyphen, "skate board" also
+    as one word, except after a colour word: "white horse" is a horse, not "whitehorse" (a town).
     """
     table = _table()
     lemmas: dict[str, int] = table["lemmas"]  # type: ignore[assignment]
     plurals: dict[str, str] = table["plurals"]  # type: ignore[assignment]
     for n in range(min(_MAX_LEMMA_WORDS, len(words)), 0, -1):
         tail = words[-n:]
-        for joined in dict.fromkeys((" ".join(tail), "-".join(tail), "".join(tail))):
+        closed = () if any(colour_name(w) is not None for w in tail[:-1]) else ("".join(tail),)
+        for joined in dict.fromkeys((" ".join(tail), "-".join(tail), *closed)):
             found = _singular(joined, lemmas, plurals)
             if found is not None:
                 return found
