@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 from types import SimpleNamespace
 
 import numpy as np
@@ -45,6 +46,21 @@ def test_decode_16uc1_and_32fc1_mark_invalid_pixels() -> None:
     got = decode_depth("32FC1", 1, 6, 24 + 8, False, m.tobytes() + b"\0" * 8)  # padded rows
     assert np.isnan(got[0, [0, 2, 3, 4]]).all() and got[0, 1] == 1.25 and got[0, 5] == 3.0
     np.testing.assert_array_equal(encode_depth_mm(np.array([[np.nan, 1.2345]])), [[0, 1234]])
+
+
+def test_decode_reads_any_buffer_in_place_with_padded_unaligned_and_cut_rows() -> None:
+    mm = np.array([[1000, 0, 2500], [4000, 3000, 65535]], np.uint16)
+    padded = b"".join(r.tobytes() + b"\x07" for r in mm)  # step 7: odd, so rows are unaligned
+    want = np.array([[1.0, np.nan, 2.5], [4.0, 3.0, 65.535]], np.float32)
+    # rclpy gives array.array('B'), rosbags a uint8 array; the last row's padding may be missing
+    for data in (array.array("B", padded), np.frombuffer(padded, np.uint8), padded[:-1]):
+        got = decode_depth("16UC1", 2, 3, 7, False, data)
+        assert got.dtype == np.float32 and got.flags.c_contiguous and got.flags.writeable
+        np.testing.assert_array_equal(got, want)
+    source = bytearray(np.array([[1.5, 2.5]], "<f4").tobytes())
+    got = decode_depth("32FC1", 1, 2, 8, False, source)
+    source[:] = bytes(8)  # the message buffer reused: the decoded depth is its own copy
+    np.testing.assert_array_equal(got, [[1.5, 2.5]])
 
 
 @pytest.mark.parametrize(("args", "kind"), [
@@ -192,6 +208,18 @@ def test_depth_input_pairs_and_names_every_fault() -> None:
     inp.on_depth(_depth_msg(4.0, np.full_like(depth, np.nan)))
     inp.on_camera_info(_info_msg(4.0, GOOD_K))
     assert inp.pair(4.0, 64, 48)[1].kind == "depth_empty"
+    # camera_info is paired with the depth image by stamp too, within the same tolerance
+    inp.on_depth(_depth_msg(5.01, depth))
+    inp.on_camera_info(_info_msg(5.5, GOOD_K))
+    fault = inp.pair(5.0, 64, 48)[1]
+    assert fault.kind == "camera_info_unpaired" and "5.010" in fault.message
+    inp.on_camera_info(_info_msg(5.025, GOOD_K))  # 15 ms from the depth image, 25 ms from the colour frame
+    assert inp.pair(5.0, 64, 48)[1] is None
+    inp.on_depth(_depth_msg(6.0, depth))
+    inp.on_camera_info(_info_msg(6.4, GOOD_K))
+    assert inp.pair(6.0, 64, 48)[1].kind == "camera_info_unpaired"
+    inp.tolerance_s = 0.5  # a parameter change: camera_info 0.4 s from the depth image now pairs
+    assert inp.pair(6.0, 64, 48)[1] is None
 
 
 def test_position_errors_pool_over_frames() -> None:

@@ -31,6 +31,8 @@ import json
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PointStamped
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 from parse_vos_ros.ros.qos import output_qos
 from ros_driver import Driver, image
@@ -42,7 +44,8 @@ points = []
 drv.node.create_subscription(PointStamped, "/target_point", points.append, output_qos(100))
 from parse_vos_ros.srv import SetCommand
 set_cmd = drv.node.create_client(SetCommand, "/set_command")
-drv.wait_ready(set_cmd)
+params = drv.node.create_client(SetParameters, "/parse_vos/set_parameters")
+drv.wait_ready(set_cmd, params)
 assert drv.call(set_cmd, SetCommand.Request(id="d", text="the red square")).success
 while not (depth_pub.get_subscription_count() and info_pub.get_subscription_count()):
     drv.spin_for(0.05)
@@ -83,9 +86,9 @@ def colour(sec):
     im[10:20, 5:15, 0] = 255
     drv.pub.publish(image(sec, data=im.tobytes(), frame_id="cam"))
 
-def send(sec, d=None, info=True, depth_sec=None, enc="32FC1", k=GOOD_K, info_size=(64, 48)):
+def send(sec, d=None, info=True, depth_sec=None, enc="32FC1", k=GOOD_K, info_size=(64, 48), info_sec=None):
     if info:
-        info_pub.publish(info_msg(sec, k, *info_size))
+        info_pub.publish(info_msg(sec if info_sec is None else info_sec, k, *info_size))
     if d is not None:
         depth_pub.publish(depth_msg(sec if depth_sec is None else depth_sec, d, enc))
     drv.spin_for(0.05)
@@ -110,10 +113,19 @@ CASES = {
     "zero_focal": (16.0, dict(d=plate(), k=[0.0] * 9)),
     "camera_info_wrong_size": (17.0, dict(d=plate(), info_size=(640, 480))),
     "never_pair": (18.0, dict(d=plate(), depth_sec=18.5)),
+    "camera_info_never_pair": (19.0, dict(d=plate(), info_sec=19.5)),
 }
 for name, (sec, kw) in CASES.items():
     for i in range(3):
         send(sec + i * 0.1, **kw)
+# A tolerance raised at runtime pairs depth (and its camera_info) stamped 0.3 s after the colour frame.
+result = drv.call(params, SetParameters.Request(
+    parameters=[Parameter("ros.depth_tolerance_s", value=0.5).to_parameter_msg()])).results[0]
+assert result.successful, result.reason
+drv.spin_for(0.3)
+for i in range(3):
+    sec = 20.0 + i * 0.1
+    send(sec, d=plate(), depth_sec=sec + 0.3, info_sec=sec + 0.3)
 drv.spin_for(1.5)
 out = {
     "targets": {f"{t.header.stamp.sec + t.header.stamp.nanosec * 1e-9:.2f}": [t.state, t.has_position,
@@ -140,6 +152,8 @@ CASES = {
     "zero_focal": (16.0, "camera_info_invalid", False),
     "camera_info_wrong_size": (17.0, "camera_info_invalid", False),
     "never_pair": (18.0, "depth_unpaired", False),
+    "camera_info_never_pair": (19.0, "camera_info_unpaired", False),
+    "tolerance_raised_at_runtime": (20.0, None, True),
 }
 
 
@@ -189,7 +203,8 @@ def test_depth_case_keeps_2d_flowing_and_is_reported(run: dict, case: str) -> No
 def test_depth_frames_are_counted(run: dict) -> None:
     before, after = run["before"], run["after"]
     with_depth = int(after["frames_with_depth"]) - int(before.get("frames_with_depth", 0))
-    assert with_depth == 3 * 4  # the two good cases, the holes and the invalid-on-target frames
+    # the two good cases, the holes, the invalid-on-target and the raised-tolerance frames
+    assert with_depth == 3 * 5
     assert int(after["frames_processed"]) - int(before["frames_processed"]) == 3 * len(CASES)
 
 

@@ -118,8 +118,12 @@ class DepthFrame:
         return DepthFrame(depth, self.intrinsics.scaled(width, height), self.frame_id)
 
 
-def decode_depth(encoding: str, height: int, width: int, step: int, is_bigendian: bool, data: bytes) -> np.ndarray:
+def decode_depth(encoding: str, height: int, width: int, step: int, is_bigendian: bool,
+                 data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     """A depth image message's payload -> ``(H, W) float32`` metres, NaN where invalid.
+
+    ``data`` is anything with the buffer protocol (rclpy's ``array.array``, rosbags' uint8 array,
+    bytes); it is read in place, and the float32 result is the one copy made.
 
     Raises:
         DepthError(depth_encoding): not 16UC1 / mono16 / 32FC1.
@@ -132,28 +136,31 @@ def decode_depth(encoding: str, height: int, width: int, step: int, is_bigendian
     row = width * dtype.itemsize
     if height <= 0 or width <= 0:
         raise DepthError("depth_malformed", f"depth image {width}x{height} is empty")
-    if step < row or len(data) < step * (height - 1) + row:
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if step < row or buf.size < step * (height - 1) + row:  # the last row's padding may be cut
         raise DepthError("depth_malformed", f"depth {width}x{height} {encoding}: step {step} and "
-                                            f"{len(data)} bytes do not hold the image")
-    buf = np.frombuffer(bytes(data), dtype=np.uint8)[: step * height]
-    if buf.size < step * height:
-        buf = np.concatenate([buf, np.zeros(step * height - buf.size, np.uint8)])
-    raw = buf.reshape(height, step)[:, :row].copy().view(dtype).reshape(height, width)
-    return mark_invalid(raw.astype(np.float32)) if encoding == "32FC1" else depth_from_mm(raw)
+                                            f"{buf.size} bytes do not hold the image")
+    # A strided view of the payload (rows ``step`` bytes apart, padding skipped), converted once.
+    raw = np.ndarray((height, width), dtype, buffer=buf, strides=(step, dtype.itemsize))
+    depth = raw.astype(np.float32)
+    if encoding != "32FC1":
+        depth /= np.float32(MM_PER_M)
+    _invalidate(depth)
+    return depth
 
 
 def depth_from_mm(depth_mm: np.ndarray) -> np.ndarray:
     """``(H, W) uint16`` millimetres (16UC1, 0 = no measurement) -> ``(H, W) float32`` metres, NaN where invalid."""
-    return mark_invalid(depth_mm.astype(np.float32) / np.float32(MM_PER_M))
-
-
-def mark_invalid(depth_m: np.ndarray) -> np.ndarray:
-    """``(H, W) float32`` metres with zeros, negatives, inf and out-of-range values set to NaN."""
-    depth = np.asarray(depth_m, dtype=np.float32).copy()
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(depth) | (depth < MIN_DEPTH_M) | (depth > MAX_DEPTH_M)
-    depth[bad] = np.nan
+    depth = depth_mm.astype(np.float32)
+    depth /= np.float32(MM_PER_M)
+    _invalidate(depth)
     return depth
+
+
+def _invalidate(depth: np.ndarray) -> None:
+    """Set NaN, in place, where the ``(H, W) float32`` metres ``depth`` holds no measurement: NaN,
+    inf, zero, negative or beyond ``[MIN_DEPTH_M, MAX_DEPTH_M]`` (NaN fails both comparisons)."""
+    depth[~((depth >= MIN_DEPTH_M) & (depth <= MAX_DEPTH_M))] = np.nan
 
 
 def encode_depth_mm(depth_m: np.ndarray) -> np.ndarray:

@@ -259,7 +259,7 @@ def read_bag(path: str | os.PathLike[str], image_topic: str = IMAGE_TOPIC, comma
                                                                   msg.data.tobytes())
             elif conn.topic == DEPTH_TOPIC:
                 depth_raw[stamp_ns(stamp)] = decode_depth(msg.encoding, msg.height, msg.width, msg.step,
-                                                          bool(msg.is_bigendian), msg.data.tobytes())
+                                                          bool(msg.is_bigendian), msg.data)
             elif conn.topic == CAMERA_INFO_TOPIC:
                 try:
                     infos[stamp_ns(stamp)] = Intrinsics.from_k(msg.k, msg.width, msg.height)

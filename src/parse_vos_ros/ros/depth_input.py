@@ -82,8 +82,10 @@ class DepthInput:
     """Buffers depth images and camera_info; pairs them with colour frames.
 
     Args:
-        tolerance_s: the largest stamp difference (s) between a colour frame and its depth (and
-            camera_info) that still counts as the same instant.
+        tolerance_s: the largest stamp difference (s) between a colour frame and its depth, and
+            between the depth and its camera_info, that still counts as the same instant
+            (``ros.depth_tolerance_s``; the node sets it again on a parameter change, in
+            ``NodeParameters._adopt_config``, with every value it keeps from the config).
     """
 
     def __init__(self, tolerance_s: float) -> None:
@@ -119,25 +121,31 @@ class DepthInput:
         if gap > tol:
             return None, DepthFault("depth_unpaired", f"no depth image within {tol:g} s of the image stamp "
                                                       f"{stamp:.3f} (nearest {gap:.3f} s away): frame kept 2D")
-        info_found = self.camera_info.nearest(stamp)
+        depth_stamp = stamp_seconds(msg.header)
+        info_found = self.camera_info.nearest(depth_stamp)
         if info_found is None:
             return None, DepthFault("camera_info_missing", "depth arrives but no camera_info: no intrinsics "
                                                            "to back-project with, 3D outputs off")
+        info_gap, info = info_found
+        if info_gap > tol:
+            return None, DepthFault("camera_info_unpaired", f"no camera_info within {tol:g} s of the depth stamp "
+                                                            f"{depth_stamp:.3f} (nearest {info_gap:.3f} s away): "
+                                                            "frame kept 2D")
         try:
             if (int(msg.width), int(msg.height)) != (width, height):
                 raise DepthError("depth_size_mismatch", f"depth {msg.width}x{msg.height} is not aligned to the "
                                                         f"{width}x{height} colour image (use the aligned depth topic)")
-            intrinsics = intrinsics_from_camera_info(info_found[1])
+            intrinsics = intrinsics_from_camera_info(info)
             if (intrinsics.width, intrinsics.height) != (width, height):
                 raise DepthError("camera_info_invalid", f"camera_info is for {intrinsics.width}x{intrinsics.height}, "
                                                         f"the images are {width}x{height}")
             depth_m = decode_depth(msg.encoding, int(msg.height), int(msg.width), int(msg.step),
-                                   bool(msg.is_bigendian), bytes(msg.data))
+                                   bool(msg.is_bigendian), msg.data)  # read in place, not copied
         except DepthError as exc:
             return None, DepthFault(exc.kind, str(exc))
         valid = float(np.isfinite(depth_m).mean())
         if valid < MIN_VALID_FRACTION:
             return None, DepthFault("depth_empty", f"depth image has {100 * valid:.1f} % valid pixels "
                                                    "(all NaN / zero): 3D outputs off for this frame")
-        frame_id = msg.header.frame_id or info_found[1].header.frame_id
+        frame_id = msg.header.frame_id or info.header.frame_id
         return DepthFrame(depth_m, intrinsics, frame_id), None

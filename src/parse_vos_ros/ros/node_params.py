@@ -50,13 +50,10 @@ class NodeParameters:
             plan, self._pending = self._pending, None
         if plan is None:
             return
-        self.config = plan.config
+        self._adopt_config(plan.config)
         if plan.resubscribe:
             self._resubscribe(qos.choose_image_reliability(self._offered_reliability(),
                                                            plan.config.ros.image_reliability))
-        self._depth_input.tolerance_s = plan.config.ros.depth_tolerance_s
-        if "ros.fault_log_period_s" in plan.live:
-            self._faults.period_s = plan.config.ros.fault_log_period_s
         if "ros.diagnostics_period_s" in plan.live:
             self._diag_timer.cancel()
             self.destroy_timer(self._diag_timer)
@@ -66,6 +63,15 @@ class NodeParameters:
         self.get_logger().info(
             f"parameters applied (in place: {sorted(plan.live) or '-'}, engine rebuilt: {plan.rebuild_engine})"
         )
+
+    def _adopt_config(self, config: Config) -> None:
+        """Make ``config`` the node's configuration, and with it the values the node's parts keep as
+        plain numbers (the depth pairing tolerance, the fault log period): the one place ``config``
+        changes after construction, so none of them can fall behind. Everything else reads
+        ``self.config`` where it needs it."""
+        self.config = config
+        self._depth_input.tolerance_s = config.ros.depth_tolerance_s
+        self._faults.period_s = config.ros.fault_log_period_s
 
     def _rebuild_engine(self, config: Config) -> None:
         """Replace the engine (tracks are lost) and re-issue the current command."""
