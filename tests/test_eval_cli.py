@@ -76,6 +76,11 @@ def options(dataset: Path, out: Path, **kw: object) -> EvalOptions:
     return EvalOptions(dataset="davis", root=dataset, expressions=None, out=out, **kw)  # type: ignore[arg-type]
 
 
+def eval_argv(dataset: str, root: Path, out: Path, *extra: str) -> list[str]:
+    """``parse-vos eval`` arguments for ``dataset`` under ``root``, results in ``out``."""
+    return ["eval", "--dataset", dataset, "--root", str(root), "--out", str(out), *extra]
+
+
 def test_offline_eval_scores_resumes_and_reports(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     BUILDS.clear()
@@ -135,22 +140,8 @@ def test_offline_eval_scores_resumes_and_reports(dataset: Path, tmp_path: Path) 
 
 def test_streaming_cli_with_two_workers(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "stream"
-    args = [
-        "eval",
-        "--dataset",
-        "davis",
-        "--root",
-        str(dataset),
-        "--out",
-        str(out),
-        "--mode",
-        "streaming",
-        "--workers",
-        "2",
-        "--engine-factory",
-        "test_eval_cli:doubles_engine",
-        "--no-report",
-    ]
+    args = eval_argv("davis", dataset, out, "--mode", "streaming", "--workers", "2",
+                     "--engine-factory", "test_eval_cli:doubles_engine", "--no-report")
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "davis (streaming, profile default): J&F" in captured.out
@@ -166,18 +157,7 @@ def test_streaming_cli_with_two_workers(dataset: Path, tmp_path: Path, capsys: p
 
 def test_failed_expressions_are_scored_zero_and_reported(dataset: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "fail"
-    args = [
-        "eval",
-        "--dataset",
-        "davis",
-        "--root",
-        str(dataset),
-        "--out",
-        str(out),
-        "--engine-factory",
-        "test_eval_cli:exploding_engine",
-    ]
-    assert main(args) == 1
+    assert main(eval_argv("davis", dataset, out, "--engine-factory", "test_eval_cli:exploding_engine")) == 1
     assert "1 expression(s) failed" in capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())
     assert "boom on purpose" in metrics["failed"]["balls/1"]
@@ -188,12 +168,12 @@ def test_failed_expressions_are_scored_zero_and_reported(dataset: Path, tmp_path
 
 
 def test_bad_inputs_are_clear_errors(dataset: Path, tmp_path: Path, capsys) -> None:
-    base = ["eval", "--dataset", "davis", "--out", str(tmp_path / "x")]
-    assert main([*base, "--root", str(tmp_path / "missing")]) == 2
+    out = tmp_path / "x"
+    assert main(eval_argv("davis", tmp_path / "missing", out)) == 2
     assert "dataset root not found" in capsys.readouterr().err
-    assert main([*base, "--root", str(dataset), "--set", "engine.window_s=-1"]) == 2
+    assert main(eval_argv("davis", dataset, out, "--set", "engine.window_s=-1")) == 2
     assert "engine.window_s" in capsys.readouterr().err
-    assert main([*base, "--root", str(dataset), "--engine-factory", "nope.module:f"]) == 2
+    assert main(eval_argv("davis", dataset, out, "--engine-factory", "nope.module:f")) == 2
     assert "engine factory" in capsys.readouterr().err
 
 
@@ -223,18 +203,7 @@ def test_refytvos_writes_submission_pngs(dataset: Path, tmp_path: Path, capsys) 
     (root / "meta_expressions" / "valid").mkdir(parents=True)
     (root / "meta_expressions" / "valid" / "meta_expressions.json").write_text(json.dumps(meta))
     out = tmp_path / "sub"
-    args = [
-        "eval",
-        "--dataset",
-        "refytvos",
-        "--root",
-        str(root),
-        "--out",
-        str(out),
-        "--engine-factory",
-        "test_eval_cli:doubles_engine",
-    ]
-    assert main(args) == 0
+    assert main(eval_argv("refytvos", root, out, "--engine-factory", "test_eval_cli:doubles_engine")) == 0
     assert "no ground truth" in capsys.readouterr().out
     pngs = sorted((out / "Annotations" / "vid" / "0").glob("*.png"))
     assert [p.stem for p in pngs] == [p.stem for p in frames]
