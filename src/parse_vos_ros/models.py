@@ -41,6 +41,13 @@ NEEDS_PROCESSOR = ("groundingdino", "clip")
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 _HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model"]
+# The dotted config key that points each kind's backend at its checkpoint.
+CONFIG_KEYS: dict[Kind, str] = {
+    "groundingdino": "grounding.model_path",
+    "sam2": "tracking.model_path",
+    "clip": "pose.model_path",
+    "gguf": "llm.model_path",
+}
 
 
 @dataclass(frozen=True)
@@ -50,44 +57,38 @@ class ModelSpec:
     Attributes:
         kind: which backend reads it.
         repo_id: Hugging Face Hub repository.
-        local_name: directory (or file) name under the download directory.
-        config_key: the dotted config key that must point at it.
         filename: for single-file checkpoints (GGUF), the file inside the repository.
     """
 
     kind: Kind
     repo_id: str
-    local_name: str
-    config_key: str
     filename: str = ""
+
+    @property
+    def local_name(self) -> str:
+        """Directory (or file) name under the download directory: the file, else the repository's name."""
+        return self.filename or self.repo_id.rsplit("/", 1)[-1]
+
+    @property
+    def config_key(self) -> str:
+        """The dotted config key that must point at it."""
+        return CONFIG_KEYS[self.kind]
 
 
 PROFILES: dict[str, tuple[ModelSpec, ...]] = {
     # The paper's setting: GroundingDINO-B, SAM2.1-L, CLIP ViT-L/14, Llama-3-8B-Instruct (Q4_K_M).
     "paper": (
-        ModelSpec("groundingdino", "IDEA-Research/grounding-dino-base", "grounding-dino-base", "grounding.model_path"),
-        ModelSpec("sam2", "facebook/sam2.1-hiera-large", "sam2.1-hiera-large", "tracking.model_path"),
-        ModelSpec("clip", "openai/clip-vit-large-patch14", "clip-vit-large-patch14", "pose.model_path"),
-        ModelSpec(
-            "gguf",
-            "bartowski/Meta-Llama-3-8B-Instruct-GGUF",
-            "Meta-Llama-3-8B-Instruct-Q4_K_M.gguf",
-            "llm.model_path",
-            filename="Meta-Llama-3-8B-Instruct-Q4_K_M.gguf",
-        ),
+        ModelSpec("groundingdino", "IDEA-Research/grounding-dino-base"),
+        ModelSpec("sam2", "facebook/sam2.1-hiera-large"),
+        ModelSpec("clip", "openai/clip-vit-large-patch14"),
+        ModelSpec("gguf", "bartowski/Meta-Llama-3-8B-Instruct-GGUF", "Meta-Llama-3-8B-Instruct-Q4_K_M.gguf"),
     ),
     # Lighter models for an embedded GPU (Jetson Orin class).
     "jetson": (
-        ModelSpec("groundingdino", "IDEA-Research/grounding-dino-tiny", "grounding-dino-tiny", "grounding.model_path"),
-        ModelSpec("sam2", "facebook/sam2.1-hiera-tiny", "sam2.1-hiera-tiny", "tracking.model_path"),
-        ModelSpec("clip", "openai/clip-vit-base-patch32", "clip-vit-base-patch32", "pose.model_path"),
-        ModelSpec(
-            "gguf",
-            "bartowski/Llama-3.2-3B-Instruct-GGUF",
-            "Llama-3.2-3B-Instruct-Q4_K_M.gguf",
-            "llm.model_path",
-            filename="Llama-3.2-3B-Instruct-Q4_K_M.gguf",
-        ),
+        ModelSpec("groundingdino", "IDEA-Research/grounding-dino-tiny"),
+        ModelSpec("sam2", "facebook/sam2.1-hiera-tiny"),
+        ModelSpec("clip", "openai/clip-vit-base-patch32"),
+        ModelSpec("gguf", "bartowski/Llama-3.2-3B-Instruct-GGUF", "Llama-3.2-3B-Instruct-Q4_K_M.gguf"),
     ),
 }
 
@@ -222,12 +223,7 @@ _NEEDED: dict[str, Callable[[Config], bool]] = {
     "pose.model_path": lambda c: c.pose.backend == "clip",
     "llm.model_path": lambda c: c.llm.runtime == "llama_cpp" and "llm" in (c.parser.backend, c.reasoner.backend),
 }
-_KIND_OF_KEY: dict[str, Kind] = {
-    "grounding.model_path": "groundingdino",
-    "tracking.model_path": "sam2",
-    "pose.model_path": "clip",
-    "llm.model_path": "gguf",
-}
+_KIND_OF_KEY: dict[str, Kind] = {key: kind for kind, key in CONFIG_KEYS.items()}
 
 
 def verify_config(config: Config) -> dict[str, list[str]]:
