@@ -35,8 +35,7 @@ from llm_support import free_port, look_alike_scene, trajectory  # noqa: E402
 
 from parse_vos_ros.atomic import atomic_write_json  # noqa: E402
 from parse_vos_ros.llm.vocab import llama_vocab_path, missing_vocab_message  # noqa: E402
-from parse_vos_ros.parsing.base import CommandParseError  # noqa: E402
-from parse_vos_ros.parsing.evaluate import compare, evaluate, load_commands  # noqa: E402
+from parse_vos_ros.parsing.evaluate import compare, evaluate, load_commands, timed_parse  # noqa: E402
 from parse_vos_ros.parsing.llm_parser import LLMParser  # noqa: E402
 from parse_vos_ros.parsing.rule import RuleParser  # noqa: E402
 from parse_vos_ros.parsing.schema import FIELDS  # noqa: E402
@@ -71,12 +70,8 @@ def bench_llm_parser(parser: LLMParser, name: str, limit: int) -> dict[str, Any]
     sources: dict[str, int] = {}
     times: list[float] = []
     for item in items:
-        t0 = time.perf_counter()
-        try:
-            got: ParsedCommand | None = parser.parse(item.text)
-        except CommandParseError:
-            got = None
-        times.append((time.perf_counter() - t0) * 1000)
+        got, ms = timed_parse(parser, item.text)
+        times.append(ms)
         source = "error" if got is None else got.source
         print(f"  {name} {len(times)}/{len(items)} {times[-1] / 1000:.1f}s {source}", file=sys.stderr, flush=True)
         sources[source] = sources.get(source, 0) + 1

@@ -79,6 +79,17 @@ def compare(expected: dict[str, Any], got: ParsedCommand | None) -> dict[str, tu
     return out
 
 
+def timed_parse(parser: CommandParser, text: str) -> tuple[ParsedCommand | None, float]:
+    """``parser``'s command for ``text`` (None when it raises ``CommandParseError``) and the
+    wall time the call took, in milliseconds."""
+    t0 = time.perf_counter()
+    try:
+        got: ParsedCommand | None = parser.parse(text)
+    except CommandParseError:
+        got = None
+    return got, (time.perf_counter() - t0) * 1000.0
+
+
 def evaluate(parser: CommandParser, items: Sequence[LabelledCommand]) -> dict[str, Any]:
     """Accuracy per field (exact and token F1), failures, sources and latency over ``items``.
 
@@ -93,13 +104,9 @@ def evaluate(parser: CommandParser, items: Sequence[LabelledCommand]) -> dict[st
     times: list[float] = []
     misses: list[dict[str, Any]] = []
     for item in items:
-        t0 = time.perf_counter()
-        try:
-            got: ParsedCommand | None = parser.parse(item.text)
-        except CommandParseError:
-            got = None
-            errors += 1
-        times.append((time.perf_counter() - t0) * 1000.0)
+        got, ms = timed_parse(parser, item.text)
+        times.append(ms)
+        errors += got is None
         if got is not None:
             key = got.source.split(":", 1)[0]
             sources[key] = sources.get(key, 0) + 1
