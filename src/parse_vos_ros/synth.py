@@ -162,6 +162,10 @@ def make_spec(seed: int, index: int, frames: int, size: tuple[int, int]) -> Scen
         objects.append(o)
         return o
 
+    def random_sign() -> float:
+        """+1 (rightward) or -1 (leftward), equally likely."""
+        return 1.0 if rng.random() < 0.5 else -1.0
+
     mid = width / 2
     if variant == "direction":
         a = obj(mid + travel / 2 + radius, rows[0], -speed)
@@ -171,7 +175,7 @@ def make_spec(seed: int, index: int, frames: int, size: tuple[int, int]) -> Scen
             SynthExpression(f"the {thing} moving to the right", (b.obj_id,), "motion"),
         ]
     elif variant == "speed":
-        sign = 1.0 if rng.random() < 0.5 else -1.0
+        sign = random_sign()
         direction = "right" if sign > 0 else "left"
         start = mid - sign * (travel * 1.2) / 2
         a = obj(start, rows[0], sign * speed * 1.2)
@@ -181,7 +185,7 @@ def make_spec(seed: int, index: int, frames: int, size: tuple[int, int]) -> Scen
             SynthExpression(f"the slow {thing}", (b.obj_id,), "motion"),
         ]
     elif variant == "still":
-        sign = 1.0 if rng.random() < 0.5 else -1.0
+        sign = random_sign()
         a = obj(mid - sign * travel / 2, rows[0], sign * speed)
         b = obj(float(rng.uniform(0.3, 0.7)) * width, rows[1], 0.0)
         b.velocity = (0.0, 0.0)
@@ -200,7 +204,7 @@ def make_spec(seed: int, index: int, frames: int, size: tuple[int, int]) -> Scen
             SynthExpression(f"the {thing} moving away from the camera", (b.obj_id,), "motion"),
         ]
     elif variant == "colour":
-        sign = 1.0 if rng.random() < 0.5 else -1.0
+        sign = random_sign()
         a = obj(mid - sign * travel / 2, rows[0], sign * speed)
         b = obj(mid - sign * travel / 2 + sign * radius, rows[1], sign * speed, look=(shape, other_colour))
         expressions += [
