@@ -90,15 +90,18 @@ class Driver:
         rclpy.spin_until_future_complete(self.node, future, timeout_sec=timeout_s)
         return future.result()
 
-    def wait_ready(self, *clients: Any, diagnostics: bool = True, timeout_s: float | None = None) -> None:
-        """Spin until the node subscribes to the images, every client's service is up and (with
-        ``diagnostics``) a diagnostics message arrived.
+    def wait_ready(self, *clients: Any, diagnostics: bool = True, subscribed: bool = True,
+                   timeout_s: float | None = None) -> None:
+        """Spin until (with ``subscribed``) the node subscribes to the images, every client's
+        service is up and (with ``diagnostics``) a diagnostics message arrived. An unconfigured
+        node has no image subscription and no services of its own yet: wait for it with
+        ``subscribed=False`` and its lifecycle services.
 
         Raises:
             SystemExit: after ``timeout_s`` seconds (None: wait until the test's process timeout).
         """
         deadline = None if timeout_s is None else time.time() + timeout_s
-        while not (self.pub.get_subscription_count() and all(c.service_is_ready() for c in clients)
+        while not ((self.pub.get_subscription_count() or not subscribed) and all(c.service_is_ready() for c in clients)
                    and (self.diags or not diagnostics)):
             if deadline is not None and time.time() > deadline:
                 raise SystemExit(f"the node was not ready within {timeout_s} s")
