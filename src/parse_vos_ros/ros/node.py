@@ -227,6 +227,8 @@ class ParseVosNode(FrameWorker, CommandHandling, NodeParameters, NodeDiagnostics
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """A transition raised: release everything, so the node is unconfigured and can be configured again."""
+        # rclpy swallows the exception itself; say at least that it happened.
+        self.get_logger().error(f"a transition from {state.label} raised; everything configure made is released")
         self._stop_processing("unconfigured")
         self._close()
         return super().on_error(state)
