@@ -44,11 +44,7 @@ def transition(tid):
     return result is not None and result.success
 
 def graph():
-    # One discovery message lists all of a node's entities, so a node's list is never half old.
-    subs = sorted(t for t, _ in drv.node.get_subscriber_names_and_types_by_node("parse_vos", ns))
-    pubs = sorted(t for t, _ in drv.node.get_publisher_names_and_types_by_node("parse_vos", ns))
-    services = sorted(s for s, _ in drv.node.get_service_names_and_types_by_node("parse_vos", ns))
-    return {"subscriptions": subs, "publishers": pubs, "services": services}
+    return drv.graph_of("parse_vos", ns)
 
 def os_threads():
     # The node's OS threads by name (DDS, rclpy, the worker, onnxruntime and OpenCV pools ...).

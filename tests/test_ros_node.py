@@ -298,7 +298,7 @@ def frame(sec):
 
 drv.wait_ready(change, diagnostics=False, subscribed=False)
 # Unconfigured: no command service and no image subscription yet (configure makes them).
-out = {"early": [s for s, _ in drv.node.get_service_names_and_types_by_node("parse_vos", "/lc")]}
+out = {"early": drv.graph_of("parse_vos", "/lc")["services"]}
 out["configure"] = transition(Transition.TRANSITION_CONFIGURE)
 drv.wait_ready(set_cmd, diagnostics=False)
 out["command"] = drv.call(set_cmd, SetCommand.Request(text="the red dot", id="lc")).success
