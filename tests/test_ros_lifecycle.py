@@ -2,10 +2,11 @@
 the real lifecycle services of a node in a separate process.
 
 While unconfigured the node has its parameters and diagnostics only; configure makes the engine,
-the subscriptions, the services, the timers and the worker thread, cleanup destroys them. Checked
-from outside the node: its subscriptions and services as the ROS graph lists them, its OS threads
-(``/proc/<pid>/task``), its Python threads (diagnostics ``threads``), and that it answers a frame
-again after every new configure. With the FakeEngine double and with the real default engine.
+the subscriptions, publishers, services, timers and the worker thread, cleanup destroys them.
+Checked from outside the node: its topics and services as the ROS graph lists them, its OS
+threads (``/proc/<pid>/task``), its Python threads (diagnostics ``threads``), and that it answers
+a frame again after every new configure, with a parameter set while it was unconfigured. With
+the FakeEngine double and with the real default engine.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import json, os, sys, time
 import numpy as np
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
 from parse_vos_ros.srv import SetCommand
 from ros_driver import Driver, image
 
@@ -38,6 +41,11 @@ pid, cycles, ns = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 drv = Driver("cycle_driver", ns=ns, step=0.02)
 change = drv.node.create_client(ChangeState, f"{ns}/parse_vos/change_state")
 set_cmd = drv.node.create_client(SetCommand, f"{ns}/set_command")
+params = drv.node.create_client(SetParameters, f"{ns}/parse_vos/set_parameters")
+
+def set_param(name, value):
+    request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+    return drv.call(params, request).results[0].successful
 
 def transition(tid):
     result = drv.call(change, ChangeState.Request(transition=Transition(id=tid)), timeout_s=120)
@@ -96,14 +104,16 @@ def answer(sec, command_id):
         drv.spin_for(0.5)
         got = [t for t in drv.targets if t.header.stamp.sec == int(sec) and t.command_id == command_id]
         if got:
-            return [got[0].command_id, int(got[0].state)]
+            return [got[0].command_id, int(got[0].state), got[0].header.frame_id]
         sec += 0.01
     return None
 
-drv.wait_ready(change, subscribed=False)
+drv.wait_ready(change, params, subscribed=False)
 out = {"unconfigured": snapshot("unconfigured"), "cycles": []}
 for cycle in range(cycles):
-    step = {"configure": transition(Transition.TRANSITION_CONFIGURE)}
+    # A parameter set while unconfigured is applied at once; configure builds with it.
+    step = {"param": set_param("ros.frame_id_override", f"frame{cycle}")}
+    step["configure"] = transition(Transition.TRANSITION_CONFIGURE)
     step["configured"] = snapshot("inactive")
     drv.wait_ready(set_cmd, diagnostics=False, timeout_s=30)
     step["command"] = drv.call(set_cmd, SetCommand.Request(text="the red dot", id=f"c{cycle}")).success
@@ -151,7 +161,9 @@ def check_cycles(out: dict, tracking: bool, lazy_pools: bool = False) -> None:
         assert outputs <= set(configured["graph"]["publishers"]), (cycle, configured)
         assert {f"{NAMESPACE}/set_command", f"{NAMESPACE}/reset"} <= set(configured["graph"]["services"])
         assert configured["threads"] > idle["threads"]  # the worker (and the engine's threads)
+        assert step["param"], (cycle, step)
         assert step["answer"] is not None and step["answer"][0] == f"c{cycle}", (cycle, step)
+        assert step["answer"][2] == f"frame{cycle}", (cycle, step)  # the parameter set while unconfigured
         if tracking:
             assert step["answer"][1] == STATE_TRACKING, (cycle, step)
         cleaned = step["cleaned"]
