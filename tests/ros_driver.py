@@ -90,19 +90,42 @@ class Driver:
         rclpy.spin_until_future_complete(self.node, future, timeout_sec=timeout_s)
         return future.result()
 
-    def wait_ready(self, *clients: Any, diagnostics: bool = True, timeout_s: float | None = None) -> None:
-        """Spin until the node subscribes to the images, every client's service is up and (with
-        ``diagnostics``) a diagnostics message arrived.
+    def wait_ready(self, *clients: Any, diagnostics: bool = True, subscribed: bool = True,
+                   timeout_s: float | None = None) -> None:
+        """Spin until (with ``subscribed``) the node subscribes to the images, every client's
+        service is up and (with ``diagnostics``) a diagnostics message arrived. An unconfigured
+        node has no image subscription and no services of its own yet: wait for it with
+        ``subscribed=False`` and its lifecycle services.
 
         Raises:
             SystemExit: after ``timeout_s`` seconds (None: wait until the test's process timeout).
         """
         deadline = None if timeout_s is None else time.time() + timeout_s
-        while not (self.pub.get_subscription_count() and all(c.service_is_ready() for c in clients)
+        while not ((self.pub.get_subscription_count() or not subscribed) and all(c.service_is_ready() for c in clients)
                    and (self.diags or not diagnostics)):
             if deadline is not None and time.time() > deadline:
                 raise SystemExit(f"the node was not ready within {timeout_s} s")
             self.spin_for(0.05)
+
+    def graph_of(self, name: str, ns: str, timeout_s: float = 10.0) -> dict[str, list[str]]:
+        """What the ROS graph lists for node ``name`` in namespace ``ns``: its ``subscriptions`` and
+        ``publishers`` (topic names) and ``services``, each sorted. One discovery message carries
+        all of a node's entities, so the lists are never half old; it may come after the node's
+        services answer, so this spins until the graph knows the node.
+
+        Raises:
+            SystemExit: the graph did not list the node within ``timeout_s`` seconds.
+        """
+        deadline = time.time() + timeout_s
+        while (name, ns) not in self.node.get_node_names_and_namespaces():
+            if time.time() > deadline:
+                raise SystemExit(f"the graph did not list {ns}/{name} within {timeout_s} s")
+            self.spin_for(0.05)
+        return {
+            "subscriptions": sorted(t for t, _ in self.node.get_subscriber_names_and_types_by_node(name, ns)),
+            "publishers": sorted(t for t, _ in self.node.get_publisher_names_and_types_by_node(name, ns)),
+            "services": sorted(s for s, _ in self.node.get_service_names_and_types_by_node(name, ns)),
+        }
 
     def publish_paced(self, messages: Iterable[Image], rate_hz: float) -> float:
         """Publish message i at ``i / rate_hz`` seconds after the start, handling callbacks without

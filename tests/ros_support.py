@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from parse_vos_ros.context.depth import DepthFrame, target_point
+from parse_vos_ros.engine.intake import stream_restart
 from parse_vos_ros.parsing.base import CommandParseError
 from parse_vos_ros.ros.launch import NodeProcess
 from parse_vos_ros.ros_env import ros_environment, workspace_install_dir
@@ -30,13 +31,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class FakeEngine:
-    """Engine contract test double: red pixels are the target once a command is set."""
+    """Engine contract test double: red pixels are the target once a command is set. Like the
+    engine, it restarts the stream on a new frame size or a stamp before the last one, by the
+    engine's own rule (``intake.stream_restart``), and reports it on ``FrameResult.restart``."""
 
     def __init__(self, config: object) -> None:
         self.command: ParsedCommand | None = None
         self.command_id = ""
         self.frames = 0
         self.resets = 0
+        self._last: tuple[tuple[int, ...], float] | None = None  # shape and stamp of the last frame
 
     def set_command(self, command: str | ParsedCommand, stamp: float | None = None,
                     command_id: str = "") -> ParsedCommand:
@@ -53,6 +57,10 @@ class FakeEngine:
         self.command, self.command_id = None, ""
 
     def push_frame(self, image: np.ndarray, stamp: float, depth: DepthFrame | None = None) -> FrameResult:
+        restart = stream_restart(*(self._last or (None, 0.0)), image.shape, stamp)
+        if restart is not None:
+            self.reset()
+        self._last = image.shape, stamp
         if (image[0] == 13).all():  # a sentinel first row makes the engine fail on this frame
             raise RuntimeError("engine failure on a sentinel frame")
         if (image[0] == 7).all():  # another makes it slow (20 ms), like a real engine under load
@@ -68,11 +76,12 @@ class FakeEngine:
         return FrameResult(index=self.frames - 1, stamp=stamp, state=state, mask=mask, box=box,
                            track_ids=(1,) if xs.size else (), score=1.0 if xs.size else 0.0,
                            command_id=self.command_id, trace={"fake": True, "frames": self.frames},
-                           points=(point,) if point is not None else ())
+                           points=(point,) if point is not None else (), restart=restart)
 
     def reset(self) -> None:
         self.resets += 1
         self.frames = 0
+        self._last = None
 
     def stats(self) -> dict[str, float]:
         return {"frames": float(self.frames), "resets": float(self.resets)}

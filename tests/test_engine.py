@@ -99,6 +99,9 @@ def test_frame_size_change_resets_tracks_cleanly(clip) -> None:
     masks = [cv2.resize(m.astype(np.uint8), (400, 300), interpolation=cv2.INTER_NEAREST) > 0 for m in clip.masks[0]]
     results = [engine.push_frame(big[i], i / clip.fps) for i in range(20, 60)]
     assert engine.segmenter.resets == resets + 1
+    assert results[0].restart is not None and results[0].restart.kind == "size_change"
+    assert "320x240 -> 400x300" in results[0].restart.message
+    assert all(r.restart is None for r in results[1:])  # the new geometry is one stream again
     assert all(r.mask.shape == (300, 400) for r in results)
     assert iou(results[-1].mask, masks[59]) > 0.6
     assert engine.command == RIGHT  # the command survives the reset
@@ -107,10 +110,11 @@ def test_frame_size_change_resets_tracks_cleanly(clip) -> None:
 def test_time_going_backwards_restarts_tracking(clip) -> None:
     engine = make_engine()
     engine.set_command(RIGHT)
-    for i in range(10):
-        engine.push_frame(clip.frames[i], 100 + i / clip.fps)
-    engine.push_frame(clip.frames[10], 0.0)  # e.g. a bag replayed in a loop
+    results = [engine.push_frame(clip.frames[i], 100 + i / clip.fps) for i in range(10)]
+    assert all(r.restart is None for r in results)
+    restarted = engine.push_frame(clip.frames[10], 0.0)  # e.g. a bag replayed in a loop
     assert engine.stats()["resets"] == 1
+    assert restarted.restart is not None and restarted.restart.kind == "time_jump" and restarted.index == 0
 
 
 def test_offline_mode_revises_early_frames(clip) -> None:

@@ -304,7 +304,7 @@ from ros_driver import Driver, image
 
 drv = Driver("lifecycle_hostile", ns="/lh", step=0.005)
 change = drv.node.create_client(ChangeState, "/lh/parse_vos/change_state")
-drv.wait_ready(change, diagnostics=False)
+drv.wait_ready(change, diagnostics=False, subscribed=False)  # unconfigured: no image subscription yet
 
 def transition(tid):
     return drv.call(change, ChangeState.Request(transition=Transition(id=tid))).success
@@ -319,6 +319,7 @@ im[10:20, 5:15, 0] = 255
 im[0] = 7  # 20 ms per frame in the fake engine: the slot is usually full at 200 Hz
 data = im.tobytes()
 ok = [transition(Transition.TRANSITION_CONFIGURE), transition(Transition.TRANSITION_ACTIVATE)]
+drv.wait_ready(diagnostics=False)  # configure subscribed to the images
 t = 100.0
 for cycle in range(6):  # deactivate in the middle of a 200 Hz burst, six times
     for i in range(40):

@@ -296,9 +296,11 @@ def frame(sec):
     drv.pub.publish(image(sec, data=im.tobytes()))
     drv.spin_for(0.4)
 
-drv.wait_ready(change, set_cmd, diagnostics=False)
-out = {"early": drv.call(set_cmd, SetCommand.Request(text="the red dot")).message}
+drv.wait_ready(change, diagnostics=False, subscribed=False)
+# Unconfigured: no command service and no image subscription yet (configure makes them).
+out = {"early": drv.graph_of("parse_vos", "/lc")["services"]}
 out["configure"] = transition(Transition.TRANSITION_CONFIGURE)
+drv.wait_ready(set_cmd, diagnostics=False)
 out["command"] = drv.call(set_cmd, SetCommand.Request(text="the red dot", id="lc")).success
 frame(1)  # configured but inactive: ignored
 out["activate"] = transition(Transition.TRANSITION_ACTIVATE)
@@ -320,7 +322,7 @@ def test_lifecycle_transitions_and_params_file(env: dict[str, str], tmp_path: Pa
                                          autostart=False), env=env)
     node.start_process()
     out = drive_then_stop(LIFECYCLE_DRIVER, env, node, 60)
-    assert "unconfigured" in out["early"]
+    assert "/lc/parse_vos/change_state" in out["early"] and "/lc/set_command" not in out["early"], out["early"]
     assert out["configure"] and out["command"] and out["activate"] and out["deactivate"] and out["activate2"]
     assert out["targets"] == [[2, "lc", STATE_TRACKING, "from_file"], [4, "lc", STATE_TRACKING, "from_file"]]
     assert "deactivated: images are ignored" in node.text() and "Traceback" not in node.text()

@@ -226,6 +226,20 @@ class TargetPoint:
     frame_id: str = ""
 
 
+@dataclass(frozen=True)
+class StreamRestart:
+    """Why a frame started a new stream (the engine forgot tracks, masks and motion history first).
+
+    Attributes:
+        kind: ``"size_change"`` (the image geometry changed) or ``"time_jump"`` (the stamp is
+            before the previous frame's: a bag replayed in a loop, a camera restarted).
+        message: one line for a log, naming the old and new size or how far time went back.
+    """
+
+    kind: Literal["size_change", "time_jump"]
+    message: str
+
+
 @dataclass
 class FrameResult:
     """The engine's output for one frame.
@@ -242,6 +256,8 @@ class FrameResult:
         trace: JSON-serialisable reasoning trace (parse, candidates, rationale, timings).
         timings_ms: per-stage wall time in milliseconds for this frame.
         points: 3D points of the selected visible tracks (only with a depth image and intrinsics).
+        restart: set when this frame started a new stream (the engine reset itself first); None
+            when it continued the previous one.
     """
 
     index: int
@@ -255,3 +271,4 @@ class FrameResult:
     trace: dict[str, object] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
     points: tuple[TargetPoint, ...] = ()
+    restart: StreamRestart | None = None

@@ -190,8 +190,9 @@ class Engine:
         timings: dict[str, float] = {}
         t = t0 = time.perf_counter()
         # 1. Intake: a new image geometry or a time jump restarts tracks, masks and motion history.
-        if self.intake.breaks_stream(image, stamp):
-            LOG.info("frame size changed or time jumped back; restarting tracks")
+        restart = self.intake.restart(image, stamp)
+        if restart is not None:
+            LOG.info(restart.message)
             self.reset()
         small, gray = self.intake.take(image, stamp, depth)
         update = self._commands.take()
@@ -245,6 +246,7 @@ class Engine:
         timings["output"] = ms_since(t)
         timings["total"] = ms_since(t0)
         result.timings_ms = timings
+        result.restart = restart
         self._counts["frames"] += 1
         return result
 

@@ -1,4 +1,10 @@
-"""Frame intake: input checks, the working-resolution image, and camera ego-motion between frames."""
+"""Frame intake: input checks, stream restarts, the working-resolution image, and camera ego-motion
+between frames.
+
+The engine is the one owner of stream restarts: :func:`stream_restart` decides whether a frame
+continues the stream, the engine resets itself when it does not and says why on
+``FrameResult.restart``. Callers (the ROS node, test doubles of the engine) react to that report
+instead of deciding again."""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import numpy as np
 from parse_vos_ros.context.depth import DepthFrame
 from parse_vos_ros.context.ego_motion import IDENTITY, EgoMotionEstimator
 from parse_vos_ros.geometry import resize_to_width
-from parse_vos_ros.types import MIN_IMAGE_SIDE, FrameContext
+from parse_vos_ros.types import MIN_IMAGE_SIDE, FrameContext, StreamRestart
 
 
 def check_input(image: np.ndarray, stamp: float, depth: DepthFrame | None) -> None:
@@ -26,6 +32,21 @@ def check_input(image: np.ndarray, stamp: float, depth: DepthFrame | None) -> No
         raise ValueError(f"stamp must be a finite number of seconds, got {stamp}")
     if depth is not None and depth.depth_m.shape != image.shape[:2]:
         raise ValueError(f"depth {depth.depth_m.shape} is not aligned to the {image.shape[:2]} image")
+
+
+def stream_restart(prev_shape: tuple[int, ...] | None, prev_stamp: float, shape: tuple[int, ...],
+                   stamp: float) -> StreamRestart | None:
+    """Whether a frame of array ``shape`` (H, W, 3) at ``stamp`` seconds starts a new stream after
+    one of ``prev_shape`` at ``prev_stamp`` (``prev_shape`` None: no previous frame): a new image
+    geometry, or a stamp before the previous one (an equal stamp continues). None: it continues."""
+    if prev_shape is None:
+        return None
+    if shape != prev_shape:
+        return StreamRestart("size_change", f"frame size changed {prev_shape[1]}x{prev_shape[0]} -> "
+                                            f"{shape[1]}x{shape[0]}; tracks reset")
+    if stamp < prev_stamp:
+        return StreamRestart("time_jump", f"stamp jumped back {prev_stamp - stamp:.2f} s; tracks reset")
+    return None
 
 
 class FrameIntake:
@@ -53,9 +74,10 @@ class FrameIntake:
         self._prev_points: np.ndarray | None = None
         self._prev_stamp = -math.inf
 
-    def breaks_stream(self, image: np.ndarray, stamp: float) -> bool:
-        """A new image geometry or a stamp before the last one: nothing carries over."""
-        return self._input_shape is not None and (image.shape != self._input_shape or stamp < self._prev_stamp)
+    def restart(self, image: np.ndarray, stamp: float) -> StreamRestart | None:
+        """Why ``image`` at ``stamp`` cannot continue the stream (see :func:`stream_restart`): nothing
+        may carry over from the previous frame. None: it continues."""
+        return stream_restart(self._input_shape, self._prev_stamp, image.shape, stamp)
 
     def take(self, image: np.ndarray, stamp: float, depth: DepthFrame | None) -> tuple[np.ndarray, np.ndarray]:
         """The ``(h, w, 3)`` working image and its ``(h, w)`` grey version; records size and depth."""

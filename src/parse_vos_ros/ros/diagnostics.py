@@ -6,6 +6,7 @@ reads the node's state.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 
 import numpy as np
@@ -35,6 +36,7 @@ class NodeDiagnostics:
             values[key] = str(counters.get(key, 0))
         values["command_queue_depth"] = str(qos.COMMAND_DEPTH)
         values["rss_mb"] = f"{memory.rss_bytes() / BYTES_PER_MB:.1f}"
+        values["threads"] = str(threading.active_count())  # Python threads: the worker, the engine's workers
         values["lifecycle"] = self.lifecycle
         values["backends"] = self._backends
         values["fallbacks"] = "; ".join(f.describe() for f in backends.fallbacks()) or "none"

@@ -1,15 +1,18 @@
 """The node's frame path: the image callback's latest-frame slot and the worker thread that
-applies queued changes and commands, decodes, checks the stream, runs the engine and publishes.
+applies queued changes and commands, decodes, checks the stamp, runs the engine and publishes.
 
 ``FrameWorker`` is a part of ``ParseVosNode`` (a mixin): it uses the node's slot (``_slot``,
-``_slot_lock``, ``_slot_event``), counters, fault log, engine (under ``_engine_lock``) and the
-stream state it owns, ``_last_size`` and ``_last_stamp``: it decides whether a frame continues
-the stream, restarts it (size change, stamp far back: the engine is reset first, so under the
-node the engine's own restart check never fires) or is refused (duplicate or out-of-order stamp).
+``_slot_lock``, ``_slot_event``), counters, fault log, engine (under ``_engine_lock``) and
+``_last_stamp``, the stamp of the last frame it took. Stream restarts belong to the engine: a
+new frame size or a stamp far back makes the engine reset itself and say so on
+``FrameResult.restart``, which the worker reports as a fault (``size_change``,
+``stream_restart``). The worker only refuses a frame whose stamp repeats the last one or is
+behind it by at most ``ros.stream_restart_s`` (a late frame of the same stream, not a restart).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -28,7 +31,9 @@ MAX_STAMP_AHEAD_S = 10.0
 # Seconds after an oversized message was refused before the worker hands freed heap back to the
 # OS: by then the executor has dropped its last reference to the message.
 TRIM_DELAY_S = 0.05
-STAMP_REJECTIONS = ("duplicate_stamp", "stamp_out_of_order")
+# The fault kind under which each kind of ``StreamRestart`` is counted (the diagnostics keys
+# ``fault_size_change`` and ``fault_stream_restart``).
+RESTART_FAULTS = {"size_change": "size_change", "time_jump": "stream_restart"}
 
 
 class FrameWorker:
@@ -99,8 +104,9 @@ class FrameWorker:
         if due:
             memory.release_memory()
 
-    def _work(self) -> None:
-        while not self._stop.is_set():
+    def _work(self, stop: threading.Event) -> None:
+        """The worker thread's loop, until ``stop`` is set (by cleanup or shutdown)."""
+        while not stop.is_set():
             self._release_memory_when_due()
             if not self._slot_event.wait(timeout=0.1):
                 continue
@@ -115,7 +121,7 @@ class FrameWorker:
                     self._process(msg)
                     self._process_ms.append((time.perf_counter() - start) * 1e3)
             except Exception as exc:  # e.g. publishing while SIGINT shuts the context down
-                if self._stop.is_set() or not self.context.ok():
+                if stop.is_set() or not self.context.ok():
                     return
                 self._faults.report("internal_error", f"worker: {type(exc).__name__}: {exc}")
 
@@ -125,8 +131,8 @@ class FrameWorker:
         self._faults.report(kind, message)
 
     def _process(self, msg: Image) -> None:
-        """Validate the frame completely (decode, size, stamp), only then change any state: reset
-        on a new size or a stream restart, run the engine and publish (worker thread)."""
+        """Validate the frame completely (decode, size, stamp), only then change any state: run the
+        engine (which restarts the stream on a new size or a stamp far back) and publish (worker thread)."""
         try:
             image = image_codec.decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
                                              msg.data, max_pixels=self.config.ros.max_image_pixels,
@@ -142,17 +148,13 @@ class FrameWorker:
             self._reject("stamp_in_future", f"image dropped: stamp {stamp:.3f} is {stamp - now:.1f} s ahead of "
                          f"this node's clock (more than {MAX_STAMP_AHEAD_S:g} s; camera clock not synchronised?)")
             return
-        size = (int(msg.width), int(msg.height))
-        event = self._stream_event(size, stamp)
-        if event is not None and event[0] in STAMP_REJECTIONS:
-            self._reject(*event)
+        refusal = self._stamp_refusal(stamp)
+        if refusal is not None:
+            self._reject(*refusal)
             return
         # Valid from here on: only now may the frame change the stream state.
-        if event is not None:
-            self._faults.report(*event)
-            self._reset_engine()
-        self._last_size, self._last_stamp = size, stamp
-        depth = self._pair_depth(stamp, size)
+        self._last_stamp = stamp
+        depth = self._pair_depth(stamp, (int(msg.width), int(msg.height)))
         try:
             with self._engine_lock:
                 if self._engine is None:
@@ -162,6 +164,8 @@ class FrameWorker:
         except Exception as exc:  # the node must stay up whatever a backend does on one frame
             self._reject("engine_error", f"frame {stamp:.3f} failed in the engine: {type(exc).__name__}: {exc}")
             return
+        if result.restart is not None:
+            self._faults.report(RESTART_FAULTS[result.restart.kind], result.restart.message)
         with self._slot_lock:
             self._counters["processed"] += 1
             self._command_answered = True
@@ -182,21 +186,19 @@ class FrameWorker:
                 self._counters["with_depth"] += 1
         return depth
 
-    def _stream_event(self, size: tuple[int, int], stamp: float) -> tuple[str, str] | None:
-        """What a decoded frame of ``size`` (w, h) at ``stamp`` means for the stream, without
-        changing anything: None (it continues the stream), a restart (``size_change``,
-        ``stream_restart``) or a rejection (one of ``STAMP_REJECTIONS``), as (kind, message)."""
-        if self._last_size is not None and size != self._last_size:
-            return "size_change", f"frame size changed {self._last_size} -> {size}; tracks reset"
+    def _stamp_refusal(self, stamp: float) -> tuple[str, str] | None:
+        """Why a decoded frame at ``stamp`` is refused, as (kind, message): its stamp repeats the
+        last frame's (``duplicate_stamp``) or is behind it by at most ``ros.stream_restart_s``
+        (``stamp_out_of_order``). None: it is taken; a stamp further back starts a new stream,
+        which the engine detects and reports."""
         last = self._last_stamp
-        if last is None or stamp > last:
+        if last is None or stamp > last or last - stamp > self.config.ros.stream_restart_s:
             return None
-        if last - stamp <= self.config.ros.stream_restart_s:
-            kind = "duplicate_stamp" if stamp == last else "stamp_out_of_order"
-            return kind, f"image dropped: stamp {stamp:.6f} not after the previous {last:.6f}"
-        return "stream_restart", f"stamp jumped back {last - stamp:.2f} s; tracks reset"
+        kind = "duplicate_stamp" if stamp == last else "stamp_out_of_order"
+        return kind, f"image dropped: stamp {stamp:.6f} not after the previous {last:.6f}"
 
     def _reset_engine(self) -> None:
+        """Forget tracks and history (the ``reset`` service); the next frame may carry any stamp."""
         with self._engine_lock:
             if self._engine is not None:
                 self._engine.reset()

@@ -13,6 +13,16 @@ Topics are relative to the node namespace (remap ``image`` to the camera topic):
 - services: ``set_command`` (parse_vos_ros/SetCommand), ``reset`` (std_srvs/Trigger)
 - parameters: every config key (``engine.window_s`` ...), see :mod:`parse_vos_ros.ros.params`.
 
+Lifecycle: what exists from construction on is what an unconfigured node needs to be managed
+and watched: its parameters and their callback (parameters are set before configure, which
+builds with them), the ``/diagnostics`` publisher and its timer (an operator sees why a node
+publishes nothing, and ``lifecycle`` says which state it is in). ``configure`` builds the engine
+and everything the node runs with: the output publishers, the input subscriptions, the services,
+the reliability timer and the worker thread; ``cleanup`` and ``shutdown`` stop the worker and
+destroy exactly these again, so configure -> cleanup -> configure leaves no thread or handle
+behind. ``activate`` enables publishing; while inactive, images are ignored (counted) and
+commands are still taken.
+
 Threading: the image callback only stores the newest message (latest frame wins, an
 unprocessed frame it replaces is counted as dropped) and refuses an oversized one at once; the
 ``command`` / ``command_stamped`` callbacks only queue the text (newest wins, a command replaced
@@ -20,12 +30,12 @@ before it was applied is counted as superseded); one worker thread applies the n
 command, decodes, runs the engine and publishes, so the publish rate equals the processing rate;
 the engine runs its reasoning asynchronously (``Engine(async_reasoning=True)``). Every executor
 callback is short, so ``spin`` uses one single-threaded executor for images, commands, services,
-parameter changes and diagnostics; engine access is serialised by one lock.
+parameter changes, transitions and diagnostics; engine access is serialised by one lock.
 
-Parts, one job each: the lifecycle and the engine's life here; the image slot and worker thread
-(``frame_worker.py``, the one place that decides on stream restarts), commands
-(``node_commands.py``), parameters (``node_params.py``), diagnostics (``diagnostics.py``),
-outputs (``publishing.py``); ``spin.py`` runs the node.
+Parts, one job each: the lifecycle and what it creates here; the image slot and worker thread
+(``frame_worker.py``; the engine decides on stream restarts and the worker reports them),
+commands (``node_commands.py``), parameters (``node_params.py``), diagnostics
+(``diagnostics.py``), outputs (``publishing.py``); ``spin.py`` runs the node.
 """
 
 from __future__ import annotations
@@ -40,6 +50,9 @@ from typing import Any, Protocol
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.service import Service
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -59,6 +72,9 @@ from parse_vos_ros.srv import SetCommand
 from parse_vos_ros.types import FrameResult, ParsedCommand
 
 RELIABILITY_CHECK_S = 1.0
+# Seconds cleanup/shutdown wait for the worker to finish its current step (a frame through the
+# engine, or an engine rebuild that loads models) before they go on without it.
+WORKER_JOIN_S = 10.0
 BACKEND_ATTRIBUTES = ("detector", "segmenter", "parser", "reasoner", "pose_verifier")
 
 
@@ -88,9 +104,10 @@ class ParseVosNode(FrameWorker, CommandHandling, NodeParameters, NodeDiagnostics
     """Referring segmentation on a camera stream; see the module docstring for the interface.
 
     A lifecycle (managed) node: parameters are validated at construction; ``configure`` builds
-    the engine (loads the models), ``activate`` starts processing and publishing, ``deactivate``
-    ignores images (counted), ``cleanup`` releases the engine. ``spin`` walks through configure
-    and activate by itself unless ``autostart`` is off.
+    the engine (loads the models) and the node's topics, services and worker thread, ``activate``
+    starts publishing, ``deactivate`` ignores images (counted), ``cleanup`` releases all that
+    ``configure`` made. ``spin`` walks through configure and activate by itself unless
+    ``autostart`` is off.
 
     Args:
         config: the profile loaded by the caller; parameters given with ``--ros-args``
@@ -118,11 +135,9 @@ class ParseVosNode(FrameWorker, CommandHandling, NodeParameters, NodeDiagnostics
         self._slot_lock = threading.Lock()
         self._slot: Image | None = None
         self._slot_event = threading.Event()
-        self._stop = threading.Event()
         self._counters = collections.Counter[str]()
         self._process_ms: collections.deque[float] = collections.deque(maxlen=300)
-        self._last_size: tuple[int, int] | None = None
-        self._last_stamp: float | None = None
+        self._last_stamp: float | None = None  # of the last frame taken (duplicate/out-of-order refusal)
         self._last_result: FrameResult | None = None
         self._last_arrival: float | None = None  # time.monotonic() of the newest image
         self._trim_at: float | None = None  # time.monotonic() when freed memory is to be released
@@ -132,30 +147,27 @@ class ParseVosNode(FrameWorker, CommandHandling, NodeParameters, NodeDiagnostics
         self._pending: params.ChangePlan | None = None
         self._backends = ""  # which backends run, once configured (diagnostics)
 
-        self._outputs = ResultPublisher(self)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-
+        # Made by configure and released by cleanup/shutdown (``_open`` / ``_close``).
+        self._outputs: ResultPublisher | None = None
+        self._depth_input: DepthInput | None = None
+        self._image_sub: Subscription | None = None
+        self._inputs: list[Subscription] = []  # depth, camera_info, command, command_stamped
+        self._own_services: list[Service] = []  # set_command, reset (rclpy's Node owns `_services`)
+        self._reliability_timer: Timer | None = None
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()  # tells the current worker to end
         self._reliability = qos.choose_image_reliability([], self.config.ros.image_reliability)
-        self._image_sub = self._subscribe_images(self._reliability)
-        self._depth_input = DepthInput(self.config.ros.depth_tolerance_s)
-        # Best effort accepts reliable and best-effort drivers alike; a few deep, so a depth image
-        # arriving just before or after its colour frame is still there when the worker pairs them.
-        self.create_subscription(Image, "depth", self._depth_input.on_depth, qos.sensor_qos())
-        self.create_subscription(CameraInfo, "camera_info", self._depth_input.on_camera_info, qos.sensor_qos())
-        self.create_subscription(String, "command", self._on_command, qos.command_qos())
-        self.create_subscription(ReferringCommand, "command_stamped", self._on_command_stamped, qos.command_qos())
-        self.create_service(SetCommand, "set_command", self._on_set_command)
-        self.create_service(Trigger, "reset", self._on_reset)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.create_timer(RELIABILITY_CHECK_S, self._check_reliability)
-        self._diag_timer = self.create_timer(self.config.ros.diagnostics_period_s, self._publish_diagnostics)
 
-        self._worker = threading.Thread(target=self._work, name="parse_vos_worker", daemon=True)
-        self._worker.start()
+        # Alive in every state: parameters and diagnostics.
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timer = self.create_timer(self.config.ros.diagnostics_period_s, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
     # ----------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Build the engine (loads the models); failure leaves the node unconfigured."""
+        """Build the engine (loads the models), then what the node runs with (``_open``); when the
+        engine cannot be built nothing is made and the node stays unconfigured."""
+        self._apply_pending()  # a change left over from before cleanup: build with it
         try:
             engine = self._engine_factory(self.config)
             # Commands arrive as text: build the (lazy) parser now, so a parser model that cannot
@@ -167,6 +179,7 @@ class ParseVosNode(FrameWorker, CommandHandling, NodeParameters, NodeDiagnostics
         with self._engine_lock:
             self._engine = engine
         self._backends = self._backend_summary(engine)
+        self._open()
         self.lifecycle = "inactive"
         self.get_logger().info(f"backends: {self._backends or 'as the engine chose'}")
         return super().on_configure(state)
@@ -202,15 +215,23 @@ class ParseVosNode(FrameWorker, CommandHandling, NodeParameters, NodeDiagnostics
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_processing("unconfigured")
-        self._release_engine()
+        self._close()
         self._command_text = self._command_id = ""
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_processing("finalized")
-        self._release_engine()
+        self._close()
         self.get_logger().info("shut down: images and commands are ignored")
         return super().on_shutdown(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """A transition raised: release everything, so the node is unconfigured and can be configured again."""
+        # rclpy swallows the exception itself; say at least that it happened.
+        self.get_logger().error(f"a transition from {state.label} raised; everything configure made is released")
+        self._stop_processing("unconfigured")
+        self._close()
+        return super().on_error(state)
 
     def _stop_processing(self, lifecycle: str) -> None:
         """Leave the active state: the frame waiting in the slot is counted as ignored (so the
@@ -222,21 +243,67 @@ class ParseVosNode(FrameWorker, CommandHandling, NodeParameters, NodeDiagnostics
                 self._counters["ignored_inactive"] += 1
             self._last_result = None
 
+    # ----------------------------------------------------------------- resources
+    def _open(self) -> None:
+        """Create what a configured node runs with; ``_close`` releases each of them."""
+        ros = self.config.ros
+        self._outputs = ResultPublisher(self)
+        self._depth_input = DepthInput(ros.depth_tolerance_s)
+        self._reliability = qos.choose_image_reliability([], ros.image_reliability)
+        self._image_sub = self._subscribe_images(self._reliability)
+        # Best effort accepts reliable and best-effort drivers alike; a few deep, so a depth image
+        # arriving just before or after its colour frame is still there when the worker pairs them.
+        self._inputs = [
+            self.create_subscription(Image, "depth", self._depth_input.on_depth, qos.sensor_qos()),
+            self.create_subscription(CameraInfo, "camera_info", self._depth_input.on_camera_info, qos.sensor_qos()),
+            self.create_subscription(String, "command", self._on_command, qos.command_qos()),
+            self.create_subscription(ReferringCommand, "command_stamped", self._on_command_stamped, qos.command_qos()),
+        ]
+        self._own_services = [self.create_service(SetCommand, "set_command", self._on_set_command),
+                          self.create_service(Trigger, "reset", self._on_reset)]
+        self._reliability_timer = self.create_timer(RELIABILITY_CHECK_S, self._check_reliability)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, args=(self._stop,), name="parse_vos_worker", daemon=True)
+        self._worker.start()
+
+    def _close(self) -> None:
+        """Release what ``_open`` created and the engine (idempotent). The worker goes first, so
+        nothing publishes or reads an input while they are destroyed."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            self._stop.set()
+            self._slot_event.set()
+            if threading.current_thread() is not worker:
+                worker.join(timeout=WORKER_JOIN_S)
+            if worker.is_alive():
+                self.get_logger().warning(f"the worker is still busy after {WORKER_JOIN_S:g} s; "
+                                          "it ends after its current step")
+        if self._reliability_timer is not None:
+            self.destroy_timer(self._reliability_timer)
+            self._reliability_timer = None
+        subscriptions = [self._image_sub] if self._image_sub is not None else []
+        for subscription in subscriptions + self._inputs:
+            self.destroy_subscription(subscription)
+        for service in self._own_services:
+            self.destroy_service(service)
+        self._image_sub, self._inputs, self._own_services = None, [], []
+        if self._outputs is not None:
+            self._outputs.destroy()
+            self._outputs = None
+        self._depth_input = None
+        self._release_engine()
+
     def _release_engine(self) -> None:
         with self._engine_lock:
             engine, self._engine = self._engine, None
         if engine is not None:
             engine.close()
-        self._last_size = self._last_stamp = None
-        self._queued_command = None
+        self._last_stamp = None
+        with self._slot_lock:
+            self._queued_command = None
 
     # ----------------------------------------------------------------- shutdown
     def shutdown(self) -> None:
-        """Stop the worker and the engine's threads (idempotent)."""
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self._slot_event.set()
-        if self._worker.is_alive() and threading.current_thread() is not self._worker:
-            self._worker.join(timeout=10.0)
-        self._release_engine()
+        """Stop the worker, release the engine and what configure made (idempotent; ``spin``
+        calls it before ``destroy_node`` however the node was stopped)."""
+        self._close()

@@ -140,7 +140,6 @@ class CommandHandling:
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._reset_engine()
-        self._last_size = None
         response.success, response.message = True, "tracks and history cleared; command kept"
         self.get_logger().info("reset")
         return response

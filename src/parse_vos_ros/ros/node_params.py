@@ -1,7 +1,8 @@
 """The node's parameters: every config key declared as a parameter, a change validated as a whole
 new Config and applied by the worker between frames (in place, by resubscribing, or by rebuilding
-the engine). ``NodeParameters`` is a part of ``ParseVosNode`` (a mixin); it owns ``_pending``
-(under ``_slot_lock``) and replaces ``config`` and the engine.
+the engine); while no worker runs (unconfigured) a change is applied at once, and configure builds
+with it. ``NodeParameters`` is a part of ``ParseVosNode`` (a mixin); it owns ``_pending`` (under
+``_slot_lock``) and replaces ``config`` and the engine.
 """
 
 from __future__ import annotations
@@ -41,17 +42,21 @@ class NodeParameters:
             except ConfigError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
             self._pending = pending.then(plan) if pending else plan
-        self._slot_event.set()
+        if self._worker is None:  # unconfigured: nothing runs a frame, so apply it now (executor thread)
+            self._apply_pending()
+        else:
+            self._slot_event.set()
         return SetParametersResult(successful=True)
 
     def _apply_pending(self) -> None:
-        """Apply a validated parameter change (worker thread, between frames)."""
+        """Apply a validated parameter change (worker thread between frames, or the executor
+        thread while unconfigured: what configure creates takes the new values then)."""
         with self._slot_lock:
             plan, self._pending = self._pending, None
         if plan is None:
             return
         self._adopt_config(plan.config)
-        if plan.resubscribe:
+        if plan.resubscribe and self._image_sub is not None:
             self._resubscribe(qos.choose_image_reliability(self._offered_reliability(),
                                                            plan.config.ros.image_reliability))
         if "ros.diagnostics_period_s" in plan.live:
@@ -70,7 +75,8 @@ class NodeParameters:
         changes after construction, so none of them can fall behind. Everything else reads
         ``self.config`` where it needs it."""
         self.config = config
-        self._depth_input.tolerance_s = config.ros.depth_tolerance_s
+        if self._depth_input is not None:  # made on configure, from self.config
+            self._depth_input.tolerance_s = config.ros.depth_tolerance_s
         self._faults.period_s = config.ros.fault_log_period_s
 
     def _rebuild_engine(self, config: Config) -> None:
@@ -95,4 +101,3 @@ class NodeParameters:
                     self._command_text = self._command_id = ""
         old.close()
         self._backends = self._backend_summary(engine)
-        self._last_size = None

@@ -26,12 +26,18 @@ class ResultPublisher:
 
     def __init__(self, node: LifecycleNode) -> None:
         out_qos = qos.output_qos()
+        self._node = node
         self.target = node.create_lifecycle_publisher(TargetSegmentation, "target", out_qos)
         self._mask = node.create_lifecycle_publisher(Image, "mask", out_qos)
         self._debug = node.create_lifecycle_publisher(Image, "debug_image", qos.output_qos(depth=1))
         self._reasoning = node.create_lifecycle_publisher(String, "reasoning", qos.command_qos(qos.REASONING_DEPTH))
         self._point = node.create_lifecycle_publisher(PointStamped, "target_point", out_qos)
         self._last_trace = ""  # command id + trace of the last reasoning message
+
+    def destroy(self) -> None:
+        """Destroy the publishers (the node's cleanup; nothing may publish through them afterwards)."""
+        for publisher in (self.target, self._mask, self._debug, self._reasoning, self._point):
+            self._node.destroy_lifecycle_publisher(publisher)
 
     def publish(self, result: FrameResult, in_header: Header, image: np.ndarray, frame_id_override: str,
                 command_text: str) -> None:
