@@ -137,6 +137,8 @@ class Keyframer:
         threaded: run the worker's part in a background thread.
 
     Attributes:
+        threaded: keyframes go to the worker thread (settable: ``run_offline`` runs them inline,
+            so a whole-video run does not depend on thread timing); False without a thread.
         motion: the camera motion of the last frames (threaded only), which carries a keyframe to the present.
     """
 
@@ -151,6 +153,7 @@ class Keyframer:
         self._worker: Worker[KeyframeJob, KeyframeOutcome] | None = None
         if threaded:
             self._worker = Worker("parse-vos-keyframes", self._detect, True, failed_keyframe)
+        self.threaded = threaded
 
     def reset(self) -> None:
         """A new stream: forget the motion, drop work in flight."""
@@ -158,8 +161,10 @@ class Keyframer:
         self.new_epoch()
 
     def new_epoch(self) -> None:
-        """Keyframe work in flight belongs to another command or stream."""
+        """Keyframe work in flight belongs to another command or stream: the next frame is due,
+        and stays due until its keyframe is made (threaded: until the worker is free for it)."""
         self._epoch += 1
+        self.schedule.reset()
         if self._worker is not None:
             self._worker.invalidate(self._epoch)
 
@@ -171,32 +176,26 @@ class Keyframer:
     def step(self, image: np.ndarray, frame: FrameContext, masks: dict[int, np.ndarray], phrases: tuple[str, ...],
              new_command: bool, search_faster: bool, selection: Selection, recorder: HistoryRecorder | None,
              timings: dict[str, float]) -> Grounding | None:
-        """Ground ``phrases`` when a keyframe is due, on this frame or (threaded, while a target is
-        tracked) in the worker; apply the keyframe the worker finished. ``masks`` updated. Returns
+        """Ground ``phrases`` when a keyframe is due: on this frame (inline), or threaded by handing
+        it to the worker and applying the keyframe the worker finished. ``masks`` updated. Returns
         what the detections applied on this frame did, None when none were."""
-        if self._worker is not None:  # the motion log only carries the worker's keyframes to now
-            self.motion.add(frame.index, frame.ego_affine)
         scheduled = self.schedule.due(frame.index, new_command, search_faster)
         # An extra keyframe for tracks started without motion keeps the schedule where it was.
         restart_motionless = bool(self.candidates.motionless and frame.prev_gray is not None)
         due = bool(phrases) and (scheduled or restart_motionless)
-        job = (KeyframeJob(self._epoch, frame, image, phrases, dict(masks), selection.track_ids)
-               if due else None)
-        # While no target is told apart (a new command, a search, a cut to redo) there is nothing to
-        # hold steady and everything to find: the keyframe runs on this frame, as without a worker.
-        if job is not None and (self._worker is None or new_command or selection.searching or restart_motionless):
-            if self._worker is not None:
-                self._worker.wait_idle()
-                self._worker.poll()  # this keyframe is newer than the one that just finished
+        if self._worker is None or not self.threaded:
+            if not due:
+                return None
+            job = KeyframeJob(self._epoch, frame, image, phrases, masks, selection.track_ids)
             outcome = detect_on_keyframe(job, self.detector, None)
             if scheduled:  # only a keyframe that got its detections moves the schedule
                 self.schedule.done(frame.index)
             return self._apply_now(outcome, image, frame, masks, selection, recorder, timings)
-        if self._worker is None:
-            return None
-        if job is not None and self._worker.idle:
-            # A keyframe that comes while one runs is skipped (retried next frame), never queued.
-            self._worker.submit(job)
+        self.motion.add(frame.index, frame.ego_affine)  # carries the worker's keyframes to now
+        if due and self._worker.idle:
+            # A keyframe that comes while one runs is skipped (retried on the next frame), never
+            # queued: the frame loop never waits for the worker, whatever the keyframe is for.
+            self._worker.submit(KeyframeJob(self._epoch, frame, image, phrases, dict(masks), selection.track_ids))
             if scheduled:
                 self.schedule.done(frame.index)
         outcome = self._worker.poll()
