@@ -53,6 +53,7 @@ class Grounding:
 
     born: list[int] = field(default_factory=list)  # ids of the tracks started
     boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy detection box per matched or started track
+    cuts: list[int] = field(default_factory=list)  # tracks to cut from their box elsewhere (``ground(cut_here=False)``)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,6 @@ class TracksThen:
     current: np.ndarray  # (N, 4) xyxy mask boxes in the present frame's pixels, NaN rows when not visible
     masks: list[np.ndarray | None]  # (h, w) bool masks on the detections' frame, None when not visible
     stamp: float  # the detections' frame (s)
-    moving: bool  # that frame had a previous one (motion could seed the cuts)
 
 
 def tracks_on(frame: FrameContext, masks: Mapping[int, np.ndarray], ids: list[int],
@@ -76,7 +76,7 @@ def tracks_on(frame: FrameContext, masks: Mapping[int, np.ndarray], ids: list[in
         box = mask_box(masks[tid]) if tid in masks else None
         if box is not None:
             current[i] = box if affine is None else affine_boxes(affine, box)
-    return TracksThen(ids, current, [masks.get(tid) for tid in ids], frame.stamp, frame.prev_gray is not None)
+    return TracksThen(ids, current, [masks.get(tid) for tid in ids], frame.stamp)
 
 
 def mask_boxes(masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray | None]:
@@ -145,7 +145,7 @@ class Candidates:
 
     def ground(
         self, frame: FrameContext, masks: dict[int, np.ndarray], detections: list[Detection], *,
-        wide: bool, recorder: HistoryRecorder | None, then: TracksThen | None = None,
+        wide: bool, recorder: HistoryRecorder | None, then: TracksThen | None = None, cut_here: bool = True,
     ) -> Grounding:
         """Associate keyframe detections with tracks; start and re-anchor tracks (``masks`` updated).
 
@@ -153,7 +153,10 @@ class Candidates:
         (``SEARCH_BIRTHS_FACTOR``); ``recorder``: the offline history, told of tracks cut again;
         ``then``: the detections were made on an earlier frame (boxes already moved to ``frame``):
         they are associated with the tracks as they were on that frame, every live track
-        (``tracks_on`` with the store's ids). Default: on ``frame``.
+        (``tracks_on`` with the store's ids). Default: on ``frame``. ``cut_here``: the segmenter
+        cuts the masks of new and re-anchored tracks from their boxes at once; False: the caller has
+        them cut elsewhere (``Grounding.cuts``, in a worker thread) and sets them later (``start``);
+        until then a new track has no mask and a re-anchored one keeps its propagated mask.
         """
         max_det = self.config.grounding.max_detections
         detections = [d for d in detections if np.all(np.isfinite(d.box))][:max_det]
@@ -166,7 +169,9 @@ class Candidates:
         det_masks = [d.mask if d.mask is not None and d.mask.shape == frame.gray.shape else None for d in detections]
         result = associate(predicted, det_boxes, self.config.tracking.iou_gate, current, track_masks, det_masks)
         anchors: dict[int, np.ndarray] = {}
-        moving = then.moving
+        # The cuts are made on ``frame``, whatever frame the detections come from: with a previous
+        # frame, motion seeds them.
+        moving = frame.prev_gray is not None
         out = Grounding()
         for ti, di, _ in result.matches:
             tid, det = ids[ti], detections[di]
@@ -180,6 +185,8 @@ class Candidates:
                 # swan together with dark water): unless the new box agrees with that cut, cut it
                 # again now that motion can seed the cut.
                 self.segmenter.remove_objects([tid])
+                if not cut_here:
+                    masks.pop(tid, None)  # cut afresh: the old mask seeds nothing
                 if recorder is not None:
                     recorder.drop(tid)  # offline: backfilled from the new cut instead
                 anchors[tid] = det.box
@@ -191,15 +198,24 @@ class Candidates:
             tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp, det.source)
             if tid is None:
                 break  # all slots taken: the weakest detections are dropped (they come last)
-            anchors[tid] = det.box
             out.boxes[tid] = det.box
             out.born.append(tid)
+            self.births += 1
+            anchors[tid] = det.box
             if not moving:
                 self.motionless.add(tid)
-            self.births += 1
-        if anchors:
+        if anchors and cut_here:
             masks.update(self.checked(self.segmenter.add_objects(frame, anchors), frame.gray.shape))
+        elif anchors:
+            out.cuts.extend(anchors)
         return out
+
+    def start(self, frame: FrameContext, masks: dict[int, np.ndarray], cut: Mapping[int, np.ndarray]) -> None:
+        """Set the masks cut elsewhere (``Grounding.cuts``), ``(h, w) bool`` on ``frame``: new tracks
+        start, re-anchored ones take them (``masks`` updated); tracks that died meanwhile are left out."""
+        cut = {tid: mask for tid, mask in cut.items() if tid in self.store.info}
+        if cut:
+            masks.update(self.checked(self.segmenter.add_masks(frame, cut), frame.gray.shape))
 
     def _births(self, detections: list[Detection], unmatched: list[int], wide: bool) -> list[Detection]:
         """The unmatched detections that start tracks: strong enough, not just pruned, best first, capped.

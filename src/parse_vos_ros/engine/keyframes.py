@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -45,6 +46,7 @@ class KeyframeJob:
     selected: tuple[int, ...]  # the selected tracks on the frame
     born: tuple[int, ...] = ()  # tracks started by the detections this keyframe's masks follow
     detection_boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy per matched or born track
+    cuts: tuple[int, ...] = ()  # tracks to cut from their detection box (new, or re-anchored seeded by their mask)
     submitted: float = field(default_factory=time.perf_counter)  # perf_counter() seconds
 
 
@@ -54,24 +56,43 @@ class KeyframeOutcome:
 
     job: KeyframeJob
     detections: list[Detection]
-    target_masks: dict[int, np.ndarray]  # keyframe masks, (h, w) bool on job.frame
+    target_masks: dict[int, np.ndarray]  # keyframe masks of live tracks, (h, w) bool on job.frame
     detect_ms: float
     masks_ms: float
+    cut_masks: dict[int, np.ndarray] = field(default_factory=dict)  # (h, w) bool on job.frame, of job.cuts
 
 
-def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks | None) -> KeyframeOutcome:
-    """The worker's part: detection, or the keyframe masks once the detections are applied."""
+class Cutter(Protocol):
+    """A segmenter that cuts new objects' masks off the frame loop (``EmbeddedSegmenter``)."""
+
+    def cut(self, frame: FrameContext, boxes: Mapping[int, np.ndarray],
+            seeds: Mapping[int, np.ndarray] | None = None) -> dict[int, np.ndarray]: ...
+
+    def add_masks(self, frame: FrameContext, masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]: ...
+
+
+def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks | None,
+                       cutter: Cutter | None = None) -> KeyframeOutcome:
+    """The worker's part: detection; or, once the detections are applied, the masks of the tracks
+    they started or re-anchor (``job.cuts``, cut by ``cutter``, seeded by their masks on the frame)
+    and the keyframe masks."""
     t0 = time.perf_counter()
     if job.phrases:
         return KeyframeOutcome(job, detector.detect(job.frame, job.phrases), {}, ms_since(t0), 0.0)
+    cut = {}
+    if cutter is not None and job.cuts:
+        seeds = {tid: job.masks[tid] for tid in job.cuts if tid in job.masks}
+        cut = cutter.cut(job.frame, {tid: job.detection_boxes[tid] for tid in job.cuts}, seeds)
     found = {}
-    if keyframe_masks is not None and job.masks:
-        found = keyframe_masks.masks(job.image, job.masks, job.selected, job.born, job.detection_boxes)
-    return KeyframeOutcome(job, [], found, 0.0, ms_since(t0))
+    if keyframe_masks is not None and (job.masks or cut):
+        found = keyframe_masks.masks(job.image, {**job.masks, **cut}, job.selected, job.born, job.detection_boxes)
+    cut.update((tid, found.pop(tid)) for tid in list(found) if tid in cut)  # the better mask of a fresh cut
+    return KeyframeOutcome(job, [], found, 0.0, ms_since(t0), cut)
 
 
 def failed_keyframe(job: KeyframeJob, exc: Exception) -> KeyframeOutcome:
-    """A keyframe whose detector raised finds nothing (the next one is scheduled as usual)."""
+    """A keyframe whose detector raised finds nothing (the next one is scheduled as usual); tracks
+    whose masks it was cutting are never started and expire."""
     return KeyframeOutcome(job, [], {}, 0.0, 0.0)
 
 
@@ -106,6 +127,12 @@ def carried_detections(detections: list[Detection], affine: np.ndarray) -> list[
     return [replace(d, box=affine_boxes(affine, np.asarray(d.box, float))) for d in detections]
 
 
+def warped(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """An ``(h, w) bool`` mask moved by the ``(2, 3)`` affine ``affine``."""
+    h, w = mask.shape
+    return cv2.warpAffine(mask.view(np.uint8), affine, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
+
+
 def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray], now: Mapping[int, np.ndarray],
                   affine: np.ndarray) -> dict[int, np.ndarray]:
     """Keyframe masks ``found`` of frame t (``(h, w) bool``) moved to now: by the camera motion
@@ -120,8 +147,7 @@ def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray
         ys, xs = np.nonzero(now[tid])
         moved = affine.copy()
         moved[:, 2] += np.array([xs.mean(), ys.mean()]) - before
-        h, w = mask.shape
-        out[tid] = cv2.warpAffine(mask.view(np.uint8), moved, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
+        out[tid] = warped(mask, moved)
     return out
 
 
@@ -154,6 +180,10 @@ class Keyframer:
         if threaded:
             self._worker = Worker("parse-vos-keyframes", self._detect, True, failed_keyframe)
         self.threaded = threaded
+        segmenter = candidates.segmenter
+        # New tracks are cut in the worker when the segmenter can (else on the frame they are born).
+        cuts = hasattr(segmenter, "cut") and hasattr(segmenter, "add_masks")
+        self._cutter: Cutter | None = segmenter if cuts else None
 
     def reset(self) -> None:
         """A new stream: forget the motion, drop work in flight."""
@@ -230,6 +260,10 @@ class Keyframer:
         timings["keyframe_latency_frames"] = float(frame.index - job.frame.index)
         if not job.phrases:  # keyframe masks: warped to now, kept where they agree with propagation
             timings["worker_keyframe_masks"] = outcome.masks_ms
+            # Cuts follow their track's propagated mask; a new track has none: the camera motion carries it.
+            cut = carried_masks(outcome.cut_masks, job.masks, masks, affine)
+            cut.update((tid, warped(mask, affine)) for tid, mask in outcome.cut_masks.items() if tid not in cut)
+            self.candidates.start(frame, masks, cut)
             found = {}
             for tid, mask in carried_masks(outcome.target_masks, job.masks, masks, affine).items():
                 kept = self.keyframe_masks.accept(mask, masks[tid]) if self.keyframe_masks else None
@@ -243,12 +277,14 @@ class Keyframer:
         # The tracks as they were on the job's frame, their boxes moved to now.
         then = tracks_on(job.frame, job.masks, self.candidates.store.ids, affine)
         grounding = self.candidates.ground(frame, masks, carried_detections(outcome.detections, affine),
-                                           wide=selection.searching, recorder=recorder, then=then)
+                                           wide=selection.searching, recorder=recorder, then=then,
+                                           cut_here=self._cutter is None)
         timings["associate"] = ms_since(t)
-        if self.keyframe_masks is not None and self._worker is not None:
-            # The masks follow from the worker too: of this frame, for the tracks just matched or born.
+        if self._worker is not None and (self.keyframe_masks is not None or grounding.cuts):
+            # The masks follow from the worker too, of this frame: the cuts of new and re-anchored
+            # tracks, and the keyframe masks of the tracks just matched or born.
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
-                                            tuple(grounding.born), dict(grounding.boxes)))
+                                            tuple(grounding.born), dict(grounding.boxes), tuple(grounding.cuts)))
         return grounding
 
     def _set_masks(self, frame: FrameContext, masks: dict[int, np.ndarray], found: dict[int, np.ndarray]) -> None:
@@ -257,4 +293,4 @@ class Keyframer:
             masks.update(self.candidates.checked(segmenter.set_masks(frame, found), frame.gray.shape))
 
     def _detect(self, job: KeyframeJob) -> KeyframeOutcome:
-        return detect_on_keyframe(job, self.detector, self.keyframe_masks)
+        return detect_on_keyframe(job, self.detector, self.keyframe_masks, self._cutter)
