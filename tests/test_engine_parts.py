@@ -14,8 +14,8 @@ from engine_doubles import RedBlobDetector, RedBlobSegmenter, iou, two_balls
 
 from parse_vos_ros.config import load_config
 from parse_vos_ros.engine import Engine
+from parse_vos_ros.engine.carry import MotionLog, carried_masks
 from parse_vos_ros.engine.commands import CommandSlot
-from parse_vos_ros.engine.keyframes import MotionLog, carried_masks
 from parse_vos_ros.engine.worker import Worker
 from parse_vos_ros.geometry import mask_box, nms, overlap_matrix, resize_to_width, upscale_mask
 from parse_vos_ros.tracking.embedded import EmbeddedSegmenter

@@ -1,36 +1,38 @@
-"""Keyframe work off the frame path (``engine.async_keyframes``): detection with crop recognition
-and the selected targets' keyframe masks run in a ``worker.Worker`` on frame t; the frame loop
-applies them on the frame the work finishes, carried there with the camera motion it has already
-estimated.
+"""Keyframe work off the frame path (``engine.async_keyframes``): every keyframe (periodic, a new
+command's, a search's, a motionless restart's) runs in a ``worker.Worker`` on the frame t it was
+due on, and the frame loop applies it on the frame the work finishes, carried there with the
+camera motion it has already estimated. The frame loop never waits: a keyframe due while the
+worker is busy is skipped and retried on the next frame, never queued.
 
-A detection made on frame t is associated with the tracks as they were on frame t (their masks
-then, kept in the job) in the present frame's pixels: detection boxes and the tracks' frame-t mask
-boxes are both moved by the camera motion from t to now; mask overlap compares frame-t masks
-with frame-t detection masks. A keyframe mask of frame t is warped to now the same way and kept
-only where it still agrees with the propagated mask (``KeyframeMasks.accept``).
+Two jobs per keyframe. (1) Detection with crop recognition. A detection made on frame t is
+associated with the tracks as they were on frame t (their masks then, kept in the job) in the
+present frame's pixels: detection boxes and the tracks' frame-t mask boxes are both moved by the
+camera motion from t to now; mask overlap compares frame-t masks with frame-t detection masks.
+Association alone runs on the frame path: (2) the masks of the tracks it starts or re-anchors are
+cut in the worker (``EmbeddedSegmenter.cut``, GrabCut seeded by motion or by the old mask) on the
+frame the detections were applied, together with the selected and new tracks' keyframe masks
+(DeepLab). Those masks are carried to the present by the camera motion and the object's own
+motion (the shift of its propagated mask), a new track's by the camera motion alone; a keyframe
+mask is kept only where it still agrees with the propagated mask (``KeyframeMasks.accept``).
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
-import cv2
 import numpy as np
 
-from parse_vos_ros.context.ego_motion import IDENTITY
 from parse_vos_ros.engine.candidates import Candidates, Grounding, tracks_on
+from parse_vos_ros.engine.carry import MotionLog, carried_detections, carried_masks, warped
 from parse_vos_ros.engine.schedule import KeyframeSchedule
 from parse_vos_ros.engine.selection import Selection
 from parse_vos_ros.engine.worker import Worker, ms_since
 from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
-from parse_vos_ros.tracking.store import HistoryRecorder, affine_boxes
+from parse_vos_ros.tracking.store import HistoryRecorder
 from parse_vos_ros.types import Detection, FrameContext
-
-MOTION_FRAMES = 64  # camera motion kept for this many frames: older keyframe work is dropped
 
 
 @dataclass(frozen=True)
@@ -96,61 +98,6 @@ def failed_keyframe(job: KeyframeJob, exc: Exception) -> KeyframeOutcome:
     return KeyframeOutcome(job, [], {}, 0.0, 0.0)
 
 
-class MotionLog:
-    """The camera motion of the last ``MOTION_FRAMES`` frames, to carry frame-t work to now."""
-
-    def __init__(self) -> None:
-        self._affines: deque[tuple[int, np.ndarray]] = deque(maxlen=MOTION_FRAMES)
-
-    def clear(self) -> None:
-        """A new stream."""
-        self._affines.clear()
-
-    def add(self, index: int, affine: np.ndarray) -> None:
-        """Frame ``index`` moved the camera by ``affine`` ``(2, 3)`` from the frame before."""
-        self._affines.append((index, affine))
-
-    def since(self, index: int) -> np.ndarray | None:
-        """The ``(2, 3)`` motion from frame ``index`` to the newest one; None when no longer known."""
-        if not self._affines or index < self._affines[0][0] - 1:
-            return None
-        total = np.vstack([IDENTITY, [0.0, 0.0, 1.0]])
-        for k, affine in self._affines:
-            if k > index:
-                total = np.vstack([affine, [0.0, 0.0, 1.0]]) @ total
-        return total[:2]
-
-
-def carried_detections(detections: list[Detection], affine: np.ndarray) -> list[Detection]:
-    """Detections of frame t with their boxes moved to now by the camera motion ``(2, 3)`` (their
-    masks stay on frame t, where the association compares them with the tracks' frame-t masks)."""
-    return [replace(d, box=affine_boxes(affine, np.asarray(d.box, float))) for d in detections]
-
-
-def warped(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """An ``(h, w) bool`` mask moved by the ``(2, 3)`` affine ``affine``."""
-    h, w = mask.shape
-    return cv2.warpAffine(mask.view(np.uint8), affine, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
-
-
-def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray], now: Mapping[int, np.ndarray],
-                  affine: np.ndarray) -> dict[int, np.ndarray]:
-    """Keyframe masks ``found`` of frame t (``(h, w) bool``) moved to now: by the camera motion
-    ``(2, 3)``, then by the object's own motion, the shift of its propagated mask's centroid from
-    ``then`` (frame t, carried by the camera motion) to ``now``. Tracks no longer visible are left out."""
-    out = {}
-    for tid, mask in found.items():
-        if tid not in now or tid not in then or not now[tid].any() or not then[tid].any():
-            continue
-        ys, xs = np.nonzero(then[tid])
-        before = affine[:, :2] @ np.array([xs.mean(), ys.mean()]) + affine[:, 2]
-        ys, xs = np.nonzero(now[tid])
-        moved = affine.copy()
-        moved[:, 2] += np.array([xs.mean(), ys.mean()]) - before
-        out[tid] = warped(mask, moved)
-    return out
-
-
 class Keyframer:
     """Step 4 of a frame: detection, association and births, keyframe masks, inline or with the
     detection and the keyframe masks in a worker thread (see the module docstring).
@@ -158,7 +105,8 @@ class Keyframer:
     Args:
         detector: the ``Detector`` backend.
         keyframe_masks: the keyframe mask model, or None.
-        candidates: the tracks (association, births and re-anchoring happen there).
+        candidates: the tracks (association, births and re-anchoring happen there); threaded,
+            their segmenter cuts new tracks in the worker when it has ``cut`` and ``add_masks``.
         schedule: when keyframes are due.
         threaded: run the worker's part in a background thread.
 
