@@ -31,7 +31,7 @@ from parse_vos_ros.engine.schedule import KeyframeSchedule
 from parse_vos_ros.engine.selection import Selection
 from parse_vos_ros.engine.worker import Worker, ms_since
 from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
-from parse_vos_ros.tracking.store import HistoryRecorder
+from parse_vos_ros.tracking.store import HistoryRecorder, affine_boxes
 from parse_vos_ros.types import Detection, FrameContext
 
 
@@ -49,6 +49,7 @@ class KeyframeJob:
     born: tuple[int, ...] = ()  # tracks started by the detections this keyframe's masks follow
     detection_boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy per matched or born track
     cuts: tuple[int, ...] = ()  # tracks to cut from their detection box (new, or re-anchored seeded by their mask)
+    pending: dict[int, Detection] = field(default_factory=dict)  # the births among ``cuts`` (``Grounding.pending``)
     submitted: float = field(default_factory=time.perf_counter)  # perf_counter() seconds
 
 
@@ -75,21 +76,20 @@ class Cutter(Protocol):
 
 def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks | None,
                        cutter: Cutter | None = None) -> KeyframeOutcome:
-    """The worker's part: detection; or, once the detections are applied, the masks of the tracks
-    they started or re-anchor (``job.cuts``, cut by ``cutter``, seeded by their masks on the frame)
-    and the keyframe masks."""
+    """The worker's part, one of: detection (``job.phrases``); the cuts of the tracks detections
+    start or re-anchor (``job.cuts``, by ``cutter``, seeded by their masks on the frame); the
+    keyframe masks of the selected and new tracks."""
     t0 = time.perf_counter()
     if job.phrases:
         return KeyframeOutcome(job, detector.detect(job.frame, job.phrases), {}, ms_since(t0), 0.0)
-    cut = {}
-    if cutter is not None and job.cuts:
+    if job.cuts and cutter is not None:
         seeds = {tid: job.masks[tid] for tid in job.cuts if tid in job.masks}
         cut = cutter.cut(job.frame, {tid: job.detection_boxes[tid] for tid in job.cuts}, seeds)
+        return KeyframeOutcome(job, [], {}, 0.0, ms_since(t0), cut)
     found = {}
-    if keyframe_masks is not None and (job.masks or cut):
-        found = keyframe_masks.masks(job.image, {**job.masks, **cut}, job.selected, job.born, job.detection_boxes)
-    cut.update((tid, found.pop(tid)) for tid in list(found) if tid in cut)  # the better mask of a fresh cut
-    return KeyframeOutcome(job, [], found, 0.0, ms_since(t0), cut)
+    if keyframe_masks is not None and job.masks:
+        found = keyframe_masks.masks(job.image, job.masks, job.selected, job.born, job.detection_boxes)
+    return KeyframeOutcome(job, [], found, 0.0, ms_since(t0))
 
 
 def failed_keyframe(job: KeyframeJob, exc: Exception) -> KeyframeOutcome:
@@ -206,12 +206,10 @@ class Keyframer:
         t = time.perf_counter()
         timings["keyframe_latency_ms"] = (t - job.submitted) * 1e3
         timings["keyframe_latency_frames"] = float(frame.index - job.frame.index)
+        if job.cuts:
+            return self._start(outcome, affine, image, frame, masks, selection, timings)
         if not job.phrases:  # keyframe masks: warped to now, kept where they agree with propagation
             timings["worker_keyframe_masks"] = outcome.masks_ms
-            # Cuts follow their track's propagated mask; a new track has none: the camera motion carries it.
-            cut = carried_masks(outcome.cut_masks, job.masks, masks, affine)
-            cut.update((tid, warped(mask, affine)) for tid, mask in outcome.cut_masks.items() if tid not in cut)
-            self.candidates.start(frame, masks, cut)
             found = {}
             for tid, mask in carried_masks(outcome.target_masks, job.masks, masks, affine).items():
                 kept = self.keyframe_masks.accept(mask, masks[tid]) if self.keyframe_masks else None
@@ -229,10 +227,29 @@ class Keyframer:
                                            cut_here=self._cutter is None)
         timings["associate"] = ms_since(t)
         if self._worker is not None and (self.keyframe_masks is not None or grounding.cuts):
-            # The masks follow from the worker too, of this frame: the cuts of new and re-anchored
-            # tracks, and the keyframe masks of the tracks just matched or born.
+            # The masks follow from the worker too, of this frame: first the cuts of new and
+            # re-anchored tracks, then the keyframe masks of the tracks just matched or started.
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
-                                            tuple(grounding.born), dict(grounding.boxes), tuple(grounding.cuts)))
+                                            tuple(grounding.born), dict(grounding.boxes), tuple(grounding.cuts),
+                                            dict(grounding.pending)))
+        return grounding
+
+    def _start(self, outcome: KeyframeOutcome, affine: np.ndarray, image: np.ndarray, frame: FrameContext,
+               masks: dict[int, np.ndarray], selection: Selection, timings: dict[str, float]) -> Grounding:
+        """Apply the worker's cuts of an earlier frame: start the pending births, re-anchor the rest."""
+        t, job = time.perf_counter(), outcome.job
+        timings["worker_cut"] = outcome.masks_ms
+        # A cut follows its track's propagated mask; a birth has none: the camera motion carries it.
+        cut = carried_masks(outcome.cut_masks, job.masks, masks, affine)
+        cut.update((tid, warped(mask, affine)) for tid, mask in outcome.cut_masks.items() if tid not in cut)
+        started = self.candidates.start(frame, masks, cut, job.pending, job.frame.prev_gray is not None)
+        timings["start"] = ms_since(t)
+        boxes = {started.get(key, key): affine_boxes(affine, box) for key, box in job.detection_boxes.items()}
+        grounding = Grounding(list(started.values()), {tid: b for tid, b in boxes.items() if tid >= 0},
+                              keyframe=False)
+        if self.keyframe_masks is not None and self._worker is not None:
+            self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
+                                            tuple(grounding.born), dict(grounding.boxes)))
         return grounding
 
     def _set_masks(self, frame: FrameContext, masks: dict[int, np.ndarray], found: dict[int, np.ndarray]) -> None:
