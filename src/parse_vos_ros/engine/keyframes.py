@@ -34,6 +34,10 @@ from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
 from parse_vos_ros.tracking.store import HistoryRecorder, affine_boxes
 from parse_vos_ros.types import Detection, FrameContext
 
+# Births cut per worker job, best first: the likeliest target starts after a cut or two, not after
+# every birth of a wide search (the rest follow in the next jobs).
+BIRTHS_PER_CUT = 2
+
 
 @dataclass(frozen=True)
 class KeyframeJob:
@@ -227,10 +231,12 @@ class Keyframer:
                                            cut_here=self._cutter is None)
         timings["associate"] = ms_since(t)
         if self._worker is not None and (self.keyframe_masks is not None or grounding.cuts):
-            # The masks follow from the worker too, of this frame: first the cuts of new and
-            # re-anchored tracks, then the keyframe masks of the tracks just matched or started.
+            # The masks follow from the worker too, of this frame: first the cuts of re-anchored
+            # and new tracks, then the keyframe masks of the tracks just matched or started.
+            births = [key for key in grounding.cuts if key in grounding.pending][:BIRTHS_PER_CUT]
+            cuts = tuple(key for key in grounding.cuts if key not in grounding.pending) + tuple(births)
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
-                                            tuple(grounding.born), dict(grounding.boxes), tuple(grounding.cuts),
+                                            tuple(grounding.born), dict(grounding.boxes), cuts,
                                             dict(grounding.pending)))
         return grounding
 
@@ -242,12 +248,17 @@ class Keyframer:
         # A cut follows its track's propagated mask; a birth has none: the camera motion carries it.
         cut = carried_masks(outcome.cut_masks, job.masks, masks, affine)
         cut.update((tid, warped(mask, affine)) for tid, mask in outcome.cut_masks.items() if tid not in cut)
-        started = self.candidates.start(frame, masks, cut, job.pending, job.frame.prev_gray is not None)
+        pending = {key: det for key, det in job.pending.items() if key in job.cuts}
+        started = self.candidates.start(frame, masks, cut, pending, job.frame.prev_gray is not None)
         timings["start"] = ms_since(t)
         boxes = {started.get(key, key): affine_boxes(affine, box) for key, box in job.detection_boxes.items()}
         grounding = Grounding(list(started.values()), {tid: b for tid, b in boxes.items() if tid >= 0},
                               keyframe=False)
-        if self.keyframe_masks is not None and self._worker is not None:
+        rest = {key: det for key, det in job.pending.items() if key not in job.cuts}
+        if rest and self._worker is not None:  # the next births, cut on this frame
+            self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids, (),
+                                            {key: boxes[key] for key in rest}, tuple(rest)[:BIRTHS_PER_CUT], rest))
+        elif self.keyframe_masks is not None and self._worker is not None:
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
                                             tuple(grounding.born), dict(grounding.boxes)))
         return grounding
