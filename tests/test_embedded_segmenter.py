@@ -273,39 +273,3 @@ def test_a_new_object_on_a_propagated_frame_reuses_the_propagation_flow() -> Non
     alone._flow = own = _CountingFlow(alone._flow)
     computed = alone.add_objects(cur, {2: second_box})[2]
     assert own.calls == 1 and np.array_equal(reused, computed)
-
-
-def test_cut_off_the_frame_loop_matches_add_objects_and_add_masks_starts_the_object() -> None:
-    """``cut`` (for a worker thread: no segmenter state read or written) gives the mask
-    ``add_objects`` would start with, motion-seeded like it; ``add_masks`` starts the object from
-    it, and propagation then follows the object."""
-    rng = np.random.default_rng(11)
-    bg = texture(rng, H, W, (120, 120, 120))
-    obj = texture(rng, 60, 60, (120, 120, 120))
-    frames = []
-    for x in (100, 110, 120):
-        img = bg.copy()
-        img[90:150, x:x + 60] = obj
-        frames.append(img)
-    truth = np.zeros((H, W), bool)
-    truth[90:150, 110:170] = True
-    box = np.array([90.0, 70, 190, 170])  # loose: only motion tells the object from the background
-    cur = ctx(1, frames[1])
-    cur.prev_gray = ctx(0, frames[0]).gray
-    seg = EmbeddedSegmenter.from_config(load_config(None))
-    cut = seg.cut(cur, {3: box})
-    assert seg.object_ids == ()  # nothing started, nothing read from the frame loop's state
-    inline = EmbeddedSegmenter.from_config(load_config(None)).add_objects(cur, {3: box})[3]
-    assert iou(cut[3], truth) > 0.75 and iou(cut[3], inline) > 0.9
-    seg.propagate(ctx(0, frames[0]))
-    seg.propagate(cur)
-    started = seg.add_masks(cur, cut)
-    assert seg.object_ids == (3,) and iou(started[3], cut[3]) > 0.95
-    nxt = ctx(2, frames[2])
-    moved = np.zeros((H, W), bool)
-    moved[90:150, 120:180] = True
-    assert iou(seg.propagate(nxt)[3], moved) > 0.7
-    with pytest.raises(ValueError):
-        seg.add_masks(cur, {4: np.ones((H // 2, W), bool)})
-    with pytest.raises(ValueError):
-        seg.cut(cur, {5: np.array([10.0, 10, 5, 20])})

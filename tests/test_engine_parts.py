@@ -18,7 +18,6 @@ from parse_vos_ros.engine.carry import MotionLog, carried_masks
 from parse_vos_ros.engine.commands import CommandSlot
 from parse_vos_ros.engine.worker import Worker
 from parse_vos_ros.geometry import mask_box, nms, overlap_matrix, resize_to_width, upscale_mask
-from parse_vos_ros.tracking.embedded import EmbeddedSegmenter
 from parse_vos_ros.types import ParsedCommand, TargetState
 
 RIGHT = ParsedCommand("the ball moving to the right", ("ball",), motion=("moving", "to the right"))
@@ -219,36 +218,3 @@ def test_async_keyframes_never_wait_for_a_running_keyframe() -> None:
     assert len(detector.frames) >= 2 and all(k >= 20 for k in detector.frames[1:])
     assert results[-1].state is TargetState.TRACKING
 
-
-def test_async_keyframes_cut_new_tracks_in_the_worker() -> None:
-    """With a segmenter that can cut off the frame loop, the masks of new tracks are cut in the
-    worker (GrabCut never runs on the frame path) and started a few frames later; the ball moving
-    right is still followed."""
-    clip = two_balls(n=45, pan_px=1.0)
-    config = load_config(None, {"engine.async_keyframes": True})
-    threads: dict[str, set[str]] = {"cut": set(), "add_objects": set(), "add_masks": set()}
-
-    class Watched(EmbeddedSegmenter):
-        def cut(self, frame, boxes, seeds=None):  # type: ignore[no-untyped-def]
-            threads["cut"].add(threading.current_thread().name)
-            return super().cut(frame, boxes, seeds)
-
-        def add_objects(self, frame, boxes):  # type: ignore[no-untyped-def]
-            threads["add_objects"].add(threading.current_thread().name)
-            return super().add_objects(frame, boxes)
-
-        def add_masks(self, frame, masks):  # type: ignore[no-untyped-def]
-            threads["add_masks"].add(threading.current_thread().name)
-            return super().add_masks(frame, masks)
-
-    with Engine(config, detector=RedBlobDetector(), segmenter=Watched.from_config(config)) as engine:
-        engine.set_command(RIGHT)
-        results = []
-        for i, frame in enumerate(clip.frames):
-            results.append(engine.push_frame(frame, i / clip.fps))
-            time.sleep(0.01)
-    assert threads["cut"] == {"parse-vos-keyframes"}
-    assert threads["add_objects"] == set()
-    assert threads["add_masks"] == {threading.current_thread().name}
-    ious = np.array([iou(r.mask, clip.masks[0][i]) for i, r in enumerate(results)])
-    assert (ious[15:] > 0.6).mean() >= 0.8, ious

@@ -53,11 +53,6 @@ class Grounding:
 
     born: list[int] = field(default_factory=list)  # ids of the tracks started
     boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy detection box per matched or started track
-    cuts: list[int] = field(default_factory=list)  # tracks to cut from their box elsewhere (``ground(cut_here=False)``)
-    # Births whose masks are cut elsewhere, under negative keys (in ``boxes`` and ``cuts`` too):
-    # they become tracks in ``Candidates.start``, once they have a mask.
-    pending: dict[int, Detection] = field(default_factory=dict)
-    keyframe: bool = True  # detections were applied (False: only tracks started from their cuts)
 
 
 @dataclass(frozen=True)
@@ -149,7 +144,7 @@ class Candidates:
 
     def ground(
         self, frame: FrameContext, masks: dict[int, np.ndarray], detections: list[Detection], *,
-        wide: bool, recorder: HistoryRecorder | None, then: TracksThen | None = None, cut_here: bool = True,
+        wide: bool, recorder: HistoryRecorder | None, then: TracksThen | None = None,
     ) -> Grounding:
         """Associate keyframe detections with tracks; start and re-anchor tracks (``masks`` updated).
 
@@ -157,10 +152,7 @@ class Candidates:
         (``SEARCH_BIRTHS_FACTOR``); ``recorder``: the offline history, told of tracks cut again;
         ``then``: the detections were made on an earlier frame (boxes already moved to ``frame``):
         they are associated with the tracks as they were on that frame, every live track
-        (``tracks_on`` with the store's ids). Default: on ``frame``. ``cut_here``: the segmenter
-        cuts the masks of new and re-anchored tracks from their boxes at once; False: the caller has
-        them cut elsewhere (``Grounding.cuts``, in a worker thread) and sets them later (``start``);
-        until then a re-anchored track keeps its propagated mask and a birth is only pending.
+        (``tracks_on`` with the store's ids). Default: on ``frame``.
         """
         max_det = self.config.grounding.max_detections
         detections = [d for d in detections if np.all(np.isfinite(d.box))][:max_det]
@@ -189,8 +181,6 @@ class Candidates:
                 # swan together with dark water): unless the new box agrees with that cut, cut it
                 # again now that motion can seed the cut.
                 self.segmenter.remove_objects([tid])
-                if not cut_here:
-                    masks.pop(tid, None)  # cut afresh: the old mask seeds nothing
                 if recorder is not None:
                     recorder.drop(tid)  # offline: backfilled from the new cut instead
                 anchors[tid] = det.box
@@ -199,48 +189,18 @@ class Candidates:
         if moving:
             self.motionless.clear()
         for det in self._births(detections, result.unmatched_detections, wide):
-            if not cut_here:
-                key = -1 - len(out.pending)
-                out.pending[key] = det
-                out.boxes[key] = anchors[key] = det.box
-                continue
             tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp, det.source)
             if tid is None:
                 break  # all slots taken: the weakest detections are dropped (they come last)
+            anchors[tid] = det.box
             out.boxes[tid] = det.box
             out.born.append(tid)
-            self.births += 1
-            anchors[tid] = det.box
             if not moving:
                 self.motionless.add(tid)
-        if anchors and cut_here:
+            self.births += 1
+        if anchors:
             masks.update(self.checked(self.segmenter.add_objects(frame, anchors), frame.gray.shape))
-        elif anchors:
-            out.cuts.extend(anchors)
         return out
-
-    def start(self, frame: FrameContext, masks: dict[int, np.ndarray], cut: Mapping[int, np.ndarray],
-              pending: Mapping[int, Detection], moving: bool) -> dict[int, int]:
-        """Set the masks cut elsewhere (``Grounding.cuts``), ``(h, w) bool`` on ``frame``: pending
-        births become tracks, re-anchored tracks take theirs (``masks`` updated); tracks that died
-        meanwhile are left out. ``moving``: the cuts were seeded by motion. Returns the new track
-        id of each pending key started."""
-        chosen = {tid: mask for tid, mask in cut.items() if tid in self.store.info}
-        started: dict[int, int] = {}
-        for key, det in pending.items():
-            box = mask_box(cut[key]) if key in cut else None
-            if box is None:
-                continue  # nothing cut (a malformed box) or carried out of view
-            tid = self.store.new_track(det.phrase, box, det.score, frame.stamp, det.source)
-            if tid is None:
-                break  # all slots taken: the weakest detections are dropped (they come last)
-            chosen[tid], started[key] = cut[key], tid
-            self.births += 1
-            if not moving:
-                self.motionless.add(tid)
-        if chosen:
-            masks.update(self.checked(self.segmenter.add_masks(frame, chosen), frame.gray.shape))
-        return started
 
     def _births(self, detections: list[Detection], unmatched: list[int], wide: bool) -> list[Detection]:
         """The unmatched detections that start tracks: strong enough, not just pruned, best first, capped.

@@ -251,14 +251,13 @@ class Engine:
     def _keyframe(self, image: np.ndarray, frame: FrameContext, masks: dict[int, np.ndarray],
                   command: Command | None, new_command: bool, search_faster: bool, selection: Selection,
                   timings: dict[str, float]) -> bool:
-        """Step 4; returns whether keyframe work was applied on this frame (detections, or the
-        tracks they started; ``masks`` updated)."""
+        """Step 4; returns whether detections were applied on this frame (``masks`` updated)."""
         phrases = command.parsed.candidates if command is not None else self._idle_phrases()
         grounding = self.keyframer.step(image, frame, masks, phrases, new_command, search_faster, selection,
                                         self.recorder, timings)
         if grounding is None:
             return False
-        self._counts["keyframes"] += grounding.keyframe
+        self._counts["keyframes"] += 1
         self.reasons.births += len(grounding.born)
         return True
 

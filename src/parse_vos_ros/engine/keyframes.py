@@ -1,42 +1,34 @@
 """Keyframe work off the frame path (``engine.async_keyframes``): every keyframe (periodic, a new
 command's, a search's, a motionless restart's) runs in a ``worker.Worker`` on the frame t it was
 due on, and the frame loop applies it on the frame the work finishes, carried there with the
-camera motion it has already estimated. The frame loop never waits: a keyframe due while the
-worker is busy is skipped and retried on the next frame, never queued.
+camera motion it has already estimated (``carry.py``). The frame loop never waits: a keyframe due
+while the worker is busy is skipped and retried on the next frame, never queued.
 
-Two jobs per keyframe. (1) Detection with crop recognition. A detection made on frame t is
+Two worker jobs per keyframe. (1) Detection with crop recognition. A detection made on frame t is
 associated with the tracks as they were on frame t (their masks then, kept in the job) in the
 present frame's pixels: detection boxes and the tracks' frame-t mask boxes are both moved by the
 camera motion from t to now; mask overlap compares frame-t masks with frame-t detection masks.
-Association alone runs on the frame path: (2) the masks of the tracks it starts or re-anchors are
-cut in the worker (``EmbeddedSegmenter.cut``, GrabCut seeded by motion or by the old mask) on the
-frame the detections were applied, together with the selected and new tracks' keyframe masks
-(DeepLab). Those masks are carried to the present by the camera motion and the object's own
-motion (the shift of its propagated mask), a new track's by the camera motion alone; a keyframe
-mask is kept only where it still agrees with the propagated mask (``KeyframeMasks.accept``).
+The tracks it starts are cut (GrabCut) on the frame it is applied on. (2) The keyframe masks
+(DeepLab) of the selected and new tracks on that frame, applied on a later one: warped there by
+the camera motion and the object's own motion (the shift of its propagated mask), and kept only
+where they still agree with the propagated mask (``KeyframeMasks.accept``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
 from parse_vos_ros.engine.candidates import Candidates, Grounding, tracks_on
-from parse_vos_ros.engine.carry import MotionLog, carried_detections, carried_masks, warped
+from parse_vos_ros.engine.carry import MotionLog, carried_detections, carried_masks
 from parse_vos_ros.engine.schedule import KeyframeSchedule
 from parse_vos_ros.engine.selection import Selection
 from parse_vos_ros.engine.worker import Worker, ms_since
 from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
-from parse_vos_ros.tracking.store import HistoryRecorder, affine_boxes
+from parse_vos_ros.tracking.store import HistoryRecorder
 from parse_vos_ros.types import Detection, FrameContext
-
-# Births cut per worker job, best first: the likeliest target starts after a cut or two, not after
-# every birth of a wide search (the rest follow in the next jobs).
-BIRTHS_PER_CUT = 2
 
 
 @dataclass(frozen=True)
@@ -52,8 +44,6 @@ class KeyframeJob:
     selected: tuple[int, ...]  # the selected tracks on the frame
     born: tuple[int, ...] = ()  # tracks started by the detections this keyframe's masks follow
     detection_boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy per matched or born track
-    cuts: tuple[int, ...] = ()  # tracks to cut from their detection box (new, or re-anchored seeded by their mask)
-    pending: dict[int, Detection] = field(default_factory=dict)  # the births among ``cuts`` (``Grounding.pending``)
     submitted: float = field(default_factory=time.perf_counter)  # perf_counter() seconds
 
 
@@ -63,33 +53,16 @@ class KeyframeOutcome:
 
     job: KeyframeJob
     detections: list[Detection]
-    target_masks: dict[int, np.ndarray]  # keyframe masks of live tracks, (h, w) bool on job.frame
+    target_masks: dict[int, np.ndarray]  # keyframe masks, (h, w) bool on job.frame
     detect_ms: float
     masks_ms: float
-    cut_masks: dict[int, np.ndarray] = field(default_factory=dict)  # (h, w) bool on job.frame, of job.cuts
 
 
-class Cutter(Protocol):
-    """A segmenter that cuts new objects' masks off the frame loop (``EmbeddedSegmenter``)."""
-
-    def cut(self, frame: FrameContext, boxes: Mapping[int, np.ndarray],
-            seeds: Mapping[int, np.ndarray] | None = None) -> dict[int, np.ndarray]: ...
-
-    def add_masks(self, frame: FrameContext, masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]: ...
-
-
-def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks | None,
-                       cutter: Cutter | None = None) -> KeyframeOutcome:
-    """The worker's part, one of: detection (``job.phrases``); the cuts of the tracks detections
-    start or re-anchor (``job.cuts``, by ``cutter``, seeded by their masks on the frame); the
-    keyframe masks of the selected and new tracks."""
+def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks | None) -> KeyframeOutcome:
+    """The worker's part: detection, or the keyframe masks once the detections are applied."""
     t0 = time.perf_counter()
     if job.phrases:
         return KeyframeOutcome(job, detector.detect(job.frame, job.phrases), {}, ms_since(t0), 0.0)
-    if job.cuts and cutter is not None:
-        seeds = {tid: job.masks[tid] for tid in job.cuts if tid in job.masks}
-        cut = cutter.cut(job.frame, {tid: job.detection_boxes[tid] for tid in job.cuts}, seeds)
-        return KeyframeOutcome(job, [], {}, 0.0, ms_since(t0), cut)
     found = {}
     if keyframe_masks is not None and job.masks:
         found = keyframe_masks.masks(job.image, job.masks, job.selected, job.born, job.detection_boxes)
@@ -97,8 +70,7 @@ def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks
 
 
 def failed_keyframe(job: KeyframeJob, exc: Exception) -> KeyframeOutcome:
-    """A keyframe whose detector raised finds nothing (the next one is scheduled as usual); tracks
-    whose masks it was cutting are never started and expire."""
+    """A keyframe whose detector raised finds nothing (the next one is scheduled as usual)."""
     return KeyframeOutcome(job, [], {}, 0.0, 0.0)
 
 
@@ -109,8 +81,7 @@ class Keyframer:
     Args:
         detector: the ``Detector`` backend.
         keyframe_masks: the keyframe mask model, or None.
-        candidates: the tracks (association, births and re-anchoring happen there); threaded,
-            their segmenter cuts new tracks in the worker when it has ``cut`` and ``add_masks``.
+        candidates: the tracks (association, births and re-anchoring happen there).
         schedule: when keyframes are due.
         threaded: run the worker's part in a background thread.
 
@@ -132,10 +103,6 @@ class Keyframer:
         if threaded:
             self._worker = Worker("parse-vos-keyframes", self._detect, True, failed_keyframe)
         self.threaded = threaded
-        segmenter = candidates.segmenter
-        # New tracks are cut in the worker when the segmenter can (else on the frame they are born).
-        cuts = hasattr(segmenter, "cut") and hasattr(segmenter, "add_masks")
-        self._cutter: Cutter | None = segmenter if cuts else None
 
     def reset(self) -> None:
         """A new stream: forget the motion, drop work in flight."""
@@ -210,8 +177,6 @@ class Keyframer:
         t = time.perf_counter()
         timings["keyframe_latency_ms"] = (t - job.submitted) * 1e3
         timings["keyframe_latency_frames"] = float(frame.index - job.frame.index)
-        if job.cuts:
-            return self._start(outcome, affine, image, frame, masks, selection, timings)
         if not job.phrases:  # keyframe masks: warped to now, kept where they agree with propagation
             timings["worker_keyframe_masks"] = outcome.masks_ms
             found = {}
@@ -227,38 +192,10 @@ class Keyframer:
         # The tracks as they were on the job's frame, their boxes moved to now.
         then = tracks_on(job.frame, job.masks, self.candidates.store.ids, affine)
         grounding = self.candidates.ground(frame, masks, carried_detections(outcome.detections, affine),
-                                           wide=selection.searching, recorder=recorder, then=then,
-                                           cut_here=self._cutter is None)
+                                           wide=selection.searching, recorder=recorder, then=then)
         timings["associate"] = ms_since(t)
-        if self._worker is not None and (self.keyframe_masks is not None or grounding.cuts):
-            # The masks follow from the worker too, of this frame: first the cuts of re-anchored
-            # and new tracks, then the keyframe masks of the tracks just matched or started.
-            births = [key for key in grounding.cuts if key in grounding.pending][:BIRTHS_PER_CUT]
-            cuts = tuple(key for key in grounding.cuts if key not in grounding.pending) + tuple(births)
-            self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
-                                            tuple(grounding.born), dict(grounding.boxes), cuts,
-                                            dict(grounding.pending)))
-        return grounding
-
-    def _start(self, outcome: KeyframeOutcome, affine: np.ndarray, image: np.ndarray, frame: FrameContext,
-               masks: dict[int, np.ndarray], selection: Selection, timings: dict[str, float]) -> Grounding:
-        """Apply the worker's cuts of an earlier frame: start the pending births, re-anchor the rest."""
-        t, job = time.perf_counter(), outcome.job
-        timings["worker_cut"] = outcome.masks_ms
-        # A cut follows its track's propagated mask; a birth has none: the camera motion carries it.
-        cut = carried_masks(outcome.cut_masks, job.masks, masks, affine)
-        cut.update((tid, warped(mask, affine)) for tid, mask in outcome.cut_masks.items() if tid not in cut)
-        pending = {key: det for key, det in job.pending.items() if key in job.cuts}
-        started = self.candidates.start(frame, masks, cut, pending, job.frame.prev_gray is not None)
-        timings["start"] = ms_since(t)
-        boxes = {started.get(key, key): affine_boxes(affine, box) for key, box in job.detection_boxes.items()}
-        grounding = Grounding(list(started.values()), {tid: b for tid, b in boxes.items() if tid >= 0},
-                              keyframe=False)
-        rest = {key: det for key, det in job.pending.items() if key not in job.cuts}
-        if rest and self._worker is not None:  # the next births, cut on this frame
-            self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids, (),
-                                            {key: boxes[key] for key in rest}, tuple(rest)[:BIRTHS_PER_CUT], rest))
-        elif self.keyframe_masks is not None and self._worker is not None:
+        if self.keyframe_masks is not None and self._worker is not None:
+            # The masks follow from the worker too: of this frame, for the tracks just matched or born.
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
                                             tuple(grounding.born), dict(grounding.boxes)))
         return grounding
@@ -269,4 +206,4 @@ class Keyframer:
             masks.update(self.candidates.checked(segmenter.set_masks(frame, found), frame.gray.shape))
 
     def _detect(self, job: KeyframeJob) -> KeyframeOutcome:
-        return detect_on_keyframe(job, self.detector, self.keyframe_masks, self._cutter)
+        return detect_on_keyframe(job, self.detector, self.keyframe_masks)

@@ -128,11 +128,19 @@ class EmbeddedSegmenter:
 
     def _to_internal(self, box: np.ndarray) -> tuple[int, int, int, int]:
         assert self._full_size is not None and self._size is not None
-        return _internal_box(box, self._full_size, self._size)
+        s = self._size[0] / self._full_size[0]
+        b = np.asarray(box, dtype=np.float64).reshape(4) * s
+        if not np.all(np.isfinite(b)) or b[2] <= b[0] or b[3] <= b[1]:
+            raise ValueError(f"invalid box {box!r}: need finite xyxy with x1 > x0 and y1 > y0")
+        return refine.box_to_int(b, *self._size)
 
     def _upscale(self, mask: np.ndarray) -> np.ndarray:
+        """Internal ``(h, w) bool`` -> full ``(H, W) bool`` with smooth (interpolated) edges."""
         assert self._full_size is not None
-        return _upscaled(mask, self._full_size)
+        if not mask.any():
+            return np.zeros(self._full_size[::-1], bool)
+        soft = cv2.GaussianBlur(mask.astype(np.float32), (3, 3), 0)
+        return cv2.resize(soft, self._full_size, interpolation=cv2.INTER_LINEAR) > 0.5
 
     # ----------------------------------------------------------------- Segmenter API
     def propagate(self, frame: FrameContext) -> dict[int, np.ndarray]:
@@ -277,61 +285,6 @@ class EmbeddedSegmenter:
             out[oid] = self._upscale(mask)
         return out
 
-    def cut(self, frame: FrameContext, boxes: Mapping[int, np.ndarray],
-            seeds: Mapping[int, np.ndarray] | None = None) -> dict[int, np.ndarray]:
-        """The masks ``add_objects`` cuts from ``(4,)`` xyxy pixel boxes on ``frame`` (GrabCut seeded
-        by the object's ``(H, W) bool`` mask in ``seeds``, else by motion): ``{object_id: (H, W)
-        bool}``; ``add_masks`` starts (or re-anchors) the objects with them.
-
-        Reads only ``params`` (its own downscale and optical flow), so a worker thread may cut while
-        the frame loop propagates. Raises ``ValueError`` on malformed boxes.
-        """
-        p = self.params
-        full = (int(frame.image.shape[1]), int(frame.image.shape[0]))
-        w = min(p.width, full[0]) if p.width > 0 else full[0]
-        size = (w, max(1, round(full[1] * w / full[0])))
-        parsed = {oid: _internal_box(box, full, size) for oid, box in boxes.items()}  # validate all first
-        rgb = cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA)
-        flow = None
-        if p.motion_seed and frame.prev_gray is not None and frame.prev_gray.shape == frame.image.shape[:2]:
-            prev = cv2.resize(frame.prev_gray, size, interpolation=cv2.INTER_AREA)
-            flow = cv2.DISOpticalFlow_create(p.flow_preset).calc(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), prev, None)
-        seeds = seeds or {}
-        out = {}
-        for oid, ibox in parsed.items():
-            seed = downscale_mask(seeds[oid], size) if oid in seeds and seeds[oid].any() else None
-            if seed is None and flow is not None:
-                seed = refine.motion_seed(flow, ibox)
-            out[oid] = _upscaled(refine.grabcut_box(rgb, ibox, p.grabcut_iterations, seed, p.grabcut_side), full)
-        return out
-
-    def add_masks(self, frame: FrameContext, masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
-        """Start new objects on ``frame`` from ``(H, W) bool`` masks (``cut``'s, made on an earlier
-        frame and carried to this one); live ids are re-anchored as by ``set_masks``. Empty masks
-        start nothing. Returns the masks set: ``{object_id: (H, W) bool}``.
-
-        Raises:
-            ValueError: a mask's shape is not the frame's, or ``max_objects`` would be exceeded.
-        """
-        self._prepare(frame)
-        assert self._index is not None and self._size is not None and self._full_size is not None
-        full_hw = self._full_size[::-1]
-        for oid, mask in masks.items():
-            if mask.shape != full_hw:
-                raise ValueError(f"mask of object {oid} has shape {mask.shape}, the frame is {full_hw}")
-        out = self.set_masks(frame, {oid: m for oid, m in masks.items() if oid in self._objects})
-        for oid, mask in masks.items():
-            if oid in self._objects:
-                continue
-            if len(self._objects) >= self.params.max_objects:
-                raise ValueError(f"too many objects: at most {self.params.max_objects} (engine.max_tracks)")
-            small = downscale_mask(mask, self._size)
-            if small.any():
-                self._objects[oid] = _Object(mask=small, colours=refine.ColourModel(
-                    self._index, small, self._background_band(small)))
-                out[oid] = self._upscale(small)
-        return out
-
     def set_masks(self, frame: FrameContext, masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
         """Re-anchor live objects on ``frame`` to given ``(H, W) bool`` masks (frame resolution).
 
@@ -448,19 +401,3 @@ class EmbeddedSegmenter:
             outer = (sd < -band) & (sd >= -2 * band)
             obj.colours.update(idx, local, outer, p.colour_rate, p.bg_colour_rate)
         return mask
-
-
-def _internal_box(box: np.ndarray, full: tuple[int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """A ``(4,)`` xyxy box in ``full`` ``(W, H)`` pixels as integer pixels of the internal ``size`` ``(w, h)``."""
-    b = np.asarray(box, dtype=np.float64).reshape(4) * (size[0] / full[0])
-    if not np.all(np.isfinite(b)) or b[2] <= b[0] or b[3] <= b[1]:
-        raise ValueError(f"invalid box {box!r}: need finite xyxy with x1 > x0 and y1 > y0")
-    return refine.box_to_int(b, *size)
-
-
-def _upscaled(mask: np.ndarray, full: tuple[int, int]) -> np.ndarray:
-    """Internal ``(h, w) bool`` -> ``(H, W) bool`` at ``full`` ``(W, H)``, with smooth (interpolated) edges."""
-    if not mask.any():
-        return np.zeros(full[::-1], bool)
-    soft = cv2.GaussianBlur(mask.astype(np.float32), (3, 3), 0)
-    return cv2.resize(soft, full, interpolation=cv2.INTER_LINEAR) > 0.5
