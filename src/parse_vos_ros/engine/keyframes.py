@@ -2,7 +2,9 @@
 command's, a search's, a motionless restart's) runs in a ``worker.Worker`` on the frame t it was
 due on, and the frame loop applies it on the frame the work finishes, carried there with the
 camera motion it has already estimated (``carry.py``). The frame loop never waits: a keyframe due
-while the worker is busy is skipped and retried on the next frame, never queued.
+while the worker is busy is skipped and retried on the next frame, never queued. Only a stream's
+first frame (no previous frame: no tracks, no motion, nothing to carry a late keyframe onto) is
+grounded inline.
 
 Two worker jobs per keyframe. (1) Detection with crop recognition. A detection made on frame t is
 associated with the tracks as they were on frame t (their masks then, kept in the job) in the
@@ -132,7 +134,11 @@ class Keyframer:
         # An extra keyframe for tracks started without motion keeps the schedule where it was.
         restart_motionless = bool(self.candidates.motionless and frame.prev_gray is not None)
         due = bool(phrases) and (scheduled or restart_motionless)
-        if self._worker is None or not self.threaded:
+        # A stream's first frame has no past to keep steady and nothing to carry a late keyframe
+        # onto (no tracks, no motion): it is grounded on itself, as without a worker, unless the
+        # worker still runs work of the stream before (the models must not run in two threads).
+        first = frame.prev_gray is None and self._worker is not None and self._worker.idle
+        if self._worker is None or not self.threaded or first:
             if not due:
                 return None
             job = KeyframeJob(self._epoch, frame, image, phrases, masks, selection.track_ids)
