@@ -14,8 +14,8 @@ from engine_doubles import RedBlobDetector, RedBlobSegmenter, iou, two_balls
 
 from parse_vos_ros.config import load_config
 from parse_vos_ros.engine import Engine
+from parse_vos_ros.engine.carry import MotionLog, carried_masks
 from parse_vos_ros.engine.commands import CommandSlot
-from parse_vos_ros.engine.keyframes import MotionLog, carried_masks
 from parse_vos_ros.engine.worker import Worker
 from parse_vos_ros.geometry import mask_box, nms, overlap_matrix, resize_to_width, upscale_mask
 from parse_vos_ros.types import ParsedCommand, TargetState
@@ -159,9 +159,9 @@ def test_geometry_hand_values() -> None:
 
 
 def test_async_keyframes_track_the_target_with_detections_of_earlier_frames() -> None:
-    """With detection in a worker, the frame loop grounds a new command on its own frame, then,
-    while the target is tracked, applies each keyframe a few frames later (carried by the camera
-    motion) and still follows the ball moving right."""
+    """With detection in a worker, the stream's first frame is grounded on itself (nothing to carry
+    a late keyframe onto); every later keyframe is applied a few frames after the frame it was
+    made on, carried by the camera motion, and the engine still follows the ball moving right."""
     clip = two_balls(n=60, pan_px=1.0)
     config = load_config(None, {"engine.async_keyframes": True})
 
@@ -178,8 +178,45 @@ def test_async_keyframes_track_the_target_with_detections_of_earlier_frames() ->
             time.sleep(0.01)  # a camera's frame period (short, to keep the test fast)
         lags = [r.timings_ms["keyframe_latency_frames"] for r in results if "keyframe_latency_frames" in r.timings_ms]
     assert lags and min(lags) >= 1  # applied on a later frame than the one detected on
-    assert results[0].timings_ms["detect"] > 0.0  # the command's first keyframe ran on its frame
-    assert all(r.timings_ms["detect"] == 0.0 for r in results if "keyframe_latency_frames" in r.timings_ms)
+    assert results[0].timings_ms["detect"] > 0.0  # the first frame, inline
+    assert all(r.timings_ms.get("detect", 0.0) == 0.0 for r in results[1:])  # no detection on the frame path
     ious = np.array([iou(r.mask, clip.masks[0][i]) for i, r in enumerate(results)])
     assert (ious[15:] > 0.7).mean() >= 0.85, ious
     assert results[-1].state is TargetState.TRACKING
+
+
+def test_async_keyframes_never_wait_for_a_running_keyframe() -> None:
+    """While the worker's detection hangs, frames keep coming back, and the keyframes due meanwhile
+    are skipped, not queued: once it is released, the one detection runs out and the next
+    keyframe is made on a frame after the release, not on one of the frames that came meanwhile
+    (the stream's first frame is grounded inline, before the hold)."""
+    clip = two_balls(n=40)
+    config = load_config(None, {"engine.async_keyframes": True, "engine.keyframe_interval": 2})
+    release = threading.Event()
+
+    class HeldDetector(RedBlobDetector):
+        def __init__(self) -> None:
+            super().__init__()
+            self.frames: list[int] = []
+
+        def detect(self, frame, phrases):  # type: ignore[no-untyped-def]
+            self.frames.append(frame.index)
+            assert frame.index == 0 or release.wait(timeout=10.0)
+            return super().detect(frame, phrases)
+
+    detector = HeldDetector()
+    with Engine(config, detector=detector, segmenter=RedBlobSegmenter()) as engine:
+        engine.set_command(RIGHT)
+        held = [engine.push_frame(frame, i / clip.fps) for i, frame in enumerate(clip.frames[:20])]
+        assert detector.frames == [0, 1]  # 18 frames with keyframes due, none queued behind the running one
+        assert len(held) == 20 and "keyframe_latency_frames" not in held[-1].timings_ms  # none applied yet
+        release.set()
+        results = []
+        for i in range(20, 40):
+            results.append(engine.push_frame(clip.frames[i], i / clip.fps))
+            time.sleep(0.01)
+    applied = [r.timings_ms["keyframe_latency_frames"] for r in results if "keyframe_latency_frames" in r.timings_ms]
+    assert applied and applied[0] >= 19  # the detection of frame 1, carried over 19+ frames
+    assert len(detector.frames) >= 3 and all(k >= 20 for k in detector.frames[2:])
+    assert results[-1].state is TargetState.TRACKING
+

@@ -155,6 +155,23 @@ def test_streaming_cli_with_two_workers(dataset: Path, tmp_path: Path, capsys: p
     assert not (out / "report.md").exists()
 
 
+def test_realtime_streaming_feeds_frames_at_the_video_rate(dataset: Path, tmp_path: Path, capsys) -> None:
+    """``--realtime`` hands each video's frames to the engine at the video's frame rate (DAVIS: 24
+    fps), here to an engine with keyframes in its worker thread; it is refused outside streaming."""
+    out = tmp_path / "realtime"
+    args = ["eval", "--dataset", "davis", "--root", str(dataset), "--out", str(out), "--mode", "streaming",
+            "--engine-factory", "test_eval_cli:doubles_engine", "--no-report", "--limit", "1",
+            "--set", "engine.async_keyframes=true", "--realtime"]
+    assert main(args) == 0
+    assert "davis (streaming, real time, profile default): J&F" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["realtime"] is True
+    assert metrics["timing"]["engine_s"] >= (FRAMES - 1) / 24.0  # paced: no faster than the camera
+    assert metrics["overall"]["J&F"] > 0.5
+    assert main(["offline" if a == "streaming" else a for a in args]) == 2
+    assert "--realtime paces a stream" in capsys.readouterr().err
+
+
 def test_failed_expressions_are_scored_zero_and_reported(dataset: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "fail"
     assert main(eval_argv("davis", dataset, out, "--engine-factory", "test_eval_cli:exploding_engine")) == 1

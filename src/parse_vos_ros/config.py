@@ -55,7 +55,7 @@ class EngineConfig:
     min_detection_score: float = 0.1  # detections below this (or below 0.3 x the keyframe's best) start no track
     max_births_per_keyframe: int = 4  # new tracks per keyframe, best detections first (each costs propagation time)
     prune_ratio: float = 0.35  # drop unselected tracks older than 1 s scoring below this x the selection (0 = off)
-    async_keyframes: bool = False  # detection and keyframe masks in a worker thread, off the frame path
+    async_keyframes: bool = False  # every keyframe's detection and DeepLab masks in a worker thread, off the frame path
 
     def validate(self) -> None:
         _check(self.keyframe_interval >= 1, "keyframe_interval", "must be >= 1")

@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="offline",
         help="offline: whole video, may revise earlier frames (the paper's setting); streaming: causal, frame by frame",
     )
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="streaming: feed each video's frames at its own frame rate in real time, as a camera does "
+        "(default: back to back, as fast as the engine takes them)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="parallel worker processes (each has its own engine)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N expressions")
     parser.add_argument(
@@ -67,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             limit=args.limit,
             engine_factory=args.engine_factory,
+            realtime=args.realtime,
         )
         metrics = run_eval(options, stream=sys.stderr, report=not args.no_report)
     except (ConfigError, DatasetError, EngineBuildError, ValueError) as exc:
@@ -74,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     overall = metrics["overall"]
     if overall:
+        pacing = ", real time" if metrics["realtime"] else ""
         print(
-            f"{metrics['dataset']} ({metrics['mode']}, profile {metrics['profile']}): "
+            f"{metrics['dataset']} ({metrics['mode']}{pacing}, profile {metrics['profile']}): "
             f"J&F {overall['J&F']:.3f}  J {overall['J']:.3f}  F {overall['F']:.3f}  "
             f"over {metrics['counts']['scored']} expressions"
         )

@@ -9,9 +9,10 @@ Per frame (causal, results for frame t use frames <= t only), ``Engine.push_fram
 4. on keyframes (``schedule.py``: every ``engine.keyframe_interval`` frames, more often while
    nothing is selected, and on the first frame after a new command) the detector grounds the
    command's candidate phrases; detections are associated with tracks by predictive association
-   and unmatched ones start tracks (``candidates.py``); with ``engine.async_keyframes`` the
-   detection and keyframe masks of a tracked scene run in a worker thread and are applied a few
-   frames later, carried by the camera motion (``keyframes.py``);
+   and unmatched ones start tracks (``candidates.py``); with ``engine.async_keyframes`` every
+   keyframe's detection and keyframe masks run in a worker thread (one at a time: a keyframe due
+   while one runs is skipped, never queued) and are applied a few frames later, carried by the
+   camera motion (``keyframes.py``, ``carry.py``); ``run_offline`` runs them inline;
 5. duplicates are merged, lost tracks die after ``tracking.lost_after_s``; depth is measured;
 6. the motion reasoner selects tracks from the trajectories in the sliding window (at once on a
    new command, then at most every ``engine.reason_interval_s``), the pose verifier breaks ties

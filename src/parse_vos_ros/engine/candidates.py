@@ -63,7 +63,6 @@ class TracksThen:
     current: np.ndarray  # (N, 4) xyxy mask boxes in the present frame's pixels, NaN rows when not visible
     masks: list[np.ndarray | None]  # (h, w) bool masks on the detections' frame, None when not visible
     stamp: float  # the detections' frame (s)
-    moving: bool  # that frame had a previous one (motion could seed the cuts)
 
 
 def tracks_on(frame: FrameContext, masks: Mapping[int, np.ndarray], ids: list[int],
@@ -76,7 +75,7 @@ def tracks_on(frame: FrameContext, masks: Mapping[int, np.ndarray], ids: list[in
         box = mask_box(masks[tid]) if tid in masks else None
         if box is not None:
             current[i] = box if affine is None else affine_boxes(affine, box)
-    return TracksThen(ids, current, [masks.get(tid) for tid in ids], frame.stamp, frame.prev_gray is not None)
+    return TracksThen(ids, current, [masks.get(tid) for tid in ids], frame.stamp)
 
 
 def mask_boxes(masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray | None]:
@@ -166,7 +165,9 @@ class Candidates:
         det_masks = [d.mask if d.mask is not None and d.mask.shape == frame.gray.shape else None for d in detections]
         result = associate(predicted, det_boxes, self.config.tracking.iou_gate, current, track_masks, det_masks)
         anchors: dict[int, np.ndarray] = {}
-        moving = then.moving
+        # The cuts are made on ``frame``, whatever frame the detections come from: with a previous
+        # frame, motion seeds them.
+        moving = frame.prev_gray is not None
         out = Grounding()
         for ti, di, _ in result.matches:
             tid, det = ids[ti], detections[di]

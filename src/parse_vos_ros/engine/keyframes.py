@@ -1,35 +1,36 @@
-"""Keyframe work off the frame path (``engine.async_keyframes``): detection with crop recognition
-and the selected targets' keyframe masks run in a ``worker.Worker`` on frame t; the frame loop
-applies them on the frame the work finishes, carried there with the camera motion it has already
-estimated.
+"""Keyframe work off the frame path (``engine.async_keyframes``): every keyframe (periodic, a new
+command's, a search's, a motionless restart's) runs in a ``worker.Worker`` on the frame t it was
+due on, and the frame loop applies it on the frame the work finishes, carried there with the
+camera motion it has already estimated (``carry.py``). The frame loop never waits: a keyframe due
+while the worker is busy is skipped and retried on the next frame, never queued. Only a stream's
+first frame (no previous frame: no tracks, no motion, nothing to carry a late keyframe onto) is
+grounded inline.
 
-A detection made on frame t is associated with the tracks as they were on frame t (their masks
-then, kept in the job) in the present frame's pixels: detection boxes and the tracks' frame-t mask
-boxes are both moved by the camera motion from t to now; mask overlap compares frame-t masks
-with frame-t detection masks. A keyframe mask of frame t is warped to now the same way and kept
-only where it still agrees with the propagated mask (``KeyframeMasks.accept``).
+Two worker jobs per keyframe. (1) Detection with crop recognition. A detection made on frame t is
+associated with the tracks as they were on frame t (their masks then, kept in the job) in the
+present frame's pixels: detection boxes and the tracks' frame-t mask boxes are both moved by the
+camera motion from t to now; mask overlap compares frame-t masks with frame-t detection masks.
+The tracks it starts are cut (GrabCut) on the frame it is applied on. (2) The keyframe masks
+(DeepLab) of the selected and new tracks on that frame, applied on a later one: warped there by
+the camera motion and the object's own motion (the shift of its propagated mask), and kept only
+where they still agree with the propagated mask (``KeyframeMasks.accept``).
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
-from parse_vos_ros.context.ego_motion import IDENTITY
 from parse_vos_ros.engine.candidates import Candidates, Grounding, tracks_on
+from parse_vos_ros.engine.carry import MotionLog, carried_detections, carried_masks
 from parse_vos_ros.engine.schedule import KeyframeSchedule
 from parse_vos_ros.engine.selection import Selection
 from parse_vos_ros.engine.worker import Worker, ms_since
 from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
-from parse_vos_ros.tracking.store import HistoryRecorder, affine_boxes
+from parse_vos_ros.tracking.store import HistoryRecorder
 from parse_vos_ros.types import Detection, FrameContext
-
-MOTION_FRAMES = 64  # camera motion kept for this many frames: older keyframe work is dropped
 
 
 @dataclass(frozen=True)
@@ -75,56 +76,6 @@ def failed_keyframe(job: KeyframeJob, exc: Exception) -> KeyframeOutcome:
     return KeyframeOutcome(job, [], {}, 0.0, 0.0)
 
 
-class MotionLog:
-    """The camera motion of the last ``MOTION_FRAMES`` frames, to carry frame-t work to now."""
-
-    def __init__(self) -> None:
-        self._affines: deque[tuple[int, np.ndarray]] = deque(maxlen=MOTION_FRAMES)
-
-    def clear(self) -> None:
-        """A new stream."""
-        self._affines.clear()
-
-    def add(self, index: int, affine: np.ndarray) -> None:
-        """Frame ``index`` moved the camera by ``affine`` ``(2, 3)`` from the frame before."""
-        self._affines.append((index, affine))
-
-    def since(self, index: int) -> np.ndarray | None:
-        """The ``(2, 3)`` motion from frame ``index`` to the newest one; None when no longer known."""
-        if not self._affines or index < self._affines[0][0] - 1:
-            return None
-        total = np.vstack([IDENTITY, [0.0, 0.0, 1.0]])
-        for k, affine in self._affines:
-            if k > index:
-                total = np.vstack([affine, [0.0, 0.0, 1.0]]) @ total
-        return total[:2]
-
-
-def carried_detections(detections: list[Detection], affine: np.ndarray) -> list[Detection]:
-    """Detections of frame t with their boxes moved to now by the camera motion ``(2, 3)`` (their
-    masks stay on frame t, where the association compares them with the tracks' frame-t masks)."""
-    return [replace(d, box=affine_boxes(affine, np.asarray(d.box, float))) for d in detections]
-
-
-def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray], now: Mapping[int, np.ndarray],
-                  affine: np.ndarray) -> dict[int, np.ndarray]:
-    """Keyframe masks ``found`` of frame t (``(h, w) bool``) moved to now: by the camera motion
-    ``(2, 3)``, then by the object's own motion, the shift of its propagated mask's centroid from
-    ``then`` (frame t, carried by the camera motion) to ``now``. Tracks no longer visible are left out."""
-    out = {}
-    for tid, mask in found.items():
-        if tid not in now or tid not in then or not now[tid].any() or not then[tid].any():
-            continue
-        ys, xs = np.nonzero(then[tid])
-        before = affine[:, :2] @ np.array([xs.mean(), ys.mean()]) + affine[:, 2]
-        ys, xs = np.nonzero(now[tid])
-        moved = affine.copy()
-        moved[:, 2] += np.array([xs.mean(), ys.mean()]) - before
-        h, w = mask.shape
-        out[tid] = cv2.warpAffine(mask.view(np.uint8), moved, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
-    return out
-
-
 class Keyframer:
     """Step 4 of a frame: detection, association and births, keyframe masks, inline or with the
     detection and the keyframe masks in a worker thread (see the module docstring).
@@ -137,6 +88,8 @@ class Keyframer:
         threaded: run the worker's part in a background thread.
 
     Attributes:
+        threaded: keyframes go to the worker thread (settable: ``run_offline`` runs them inline,
+            so a whole-video run does not depend on thread timing); False without a thread.
         motion: the camera motion of the last frames (threaded only), which carries a keyframe to the present.
     """
 
@@ -151,6 +104,7 @@ class Keyframer:
         self._worker: Worker[KeyframeJob, KeyframeOutcome] | None = None
         if threaded:
             self._worker = Worker("parse-vos-keyframes", self._detect, True, failed_keyframe)
+        self.threaded = threaded
 
     def reset(self) -> None:
         """A new stream: forget the motion, drop work in flight."""
@@ -158,8 +112,10 @@ class Keyframer:
         self.new_epoch()
 
     def new_epoch(self) -> None:
-        """Keyframe work in flight belongs to another command or stream."""
+        """Keyframe work in flight belongs to another command or stream: the next frame is due,
+        and stays due until its keyframe is made (threaded: until the worker is free for it)."""
         self._epoch += 1
+        self.schedule.reset()
         if self._worker is not None:
             self._worker.invalidate(self._epoch)
 
@@ -171,32 +127,30 @@ class Keyframer:
     def step(self, image: np.ndarray, frame: FrameContext, masks: dict[int, np.ndarray], phrases: tuple[str, ...],
              new_command: bool, search_faster: bool, selection: Selection, recorder: HistoryRecorder | None,
              timings: dict[str, float]) -> Grounding | None:
-        """Ground ``phrases`` when a keyframe is due, on this frame or (threaded, while a target is
-        tracked) in the worker; apply the keyframe the worker finished. ``masks`` updated. Returns
+        """Ground ``phrases`` when a keyframe is due: on this frame (inline), or threaded by handing
+        it to the worker and applying the keyframe the worker finished. ``masks`` updated. Returns
         what the detections applied on this frame did, None when none were."""
-        if self._worker is not None:  # the motion log only carries the worker's keyframes to now
-            self.motion.add(frame.index, frame.ego_affine)
         scheduled = self.schedule.due(frame.index, new_command, search_faster)
         # An extra keyframe for tracks started without motion keeps the schedule where it was.
         restart_motionless = bool(self.candidates.motionless and frame.prev_gray is not None)
         due = bool(phrases) and (scheduled or restart_motionless)
-        job = (KeyframeJob(self._epoch, frame, image, phrases, dict(masks), selection.track_ids)
-               if due else None)
-        # While no target is told apart (a new command, a search, a cut to redo) there is nothing to
-        # hold steady and everything to find: the keyframe runs on this frame, as without a worker.
-        if job is not None and (self._worker is None or new_command or selection.searching or restart_motionless):
-            if self._worker is not None:
-                self._worker.wait_idle()
-                self._worker.poll()  # this keyframe is newer than the one that just finished
+        # A stream's first frame has no past to keep steady and nothing to carry a late keyframe
+        # onto (no tracks, no motion): it is grounded on itself, as without a worker, unless the
+        # worker still runs work of the stream before (the models must not run in two threads).
+        first = frame.prev_gray is None and self._worker is not None and self._worker.idle
+        if self._worker is None or not self.threaded or first:
+            if not due:
+                return None
+            job = KeyframeJob(self._epoch, frame, image, phrases, masks, selection.track_ids)
             outcome = detect_on_keyframe(job, self.detector, None)
             if scheduled:  # only a keyframe that got its detections moves the schedule
                 self.schedule.done(frame.index)
             return self._apply_now(outcome, image, frame, masks, selection, recorder, timings)
-        if self._worker is None:
-            return None
-        if job is not None and self._worker.idle:
-            # A keyframe that comes while one runs is skipped (retried next frame), never queued.
-            self._worker.submit(job)
+        self.motion.add(frame.index, frame.ego_affine)  # carries the worker's keyframes to now
+        if due and self._worker.idle:
+            # A keyframe that comes while one runs is skipped (retried on the next frame), never
+            # queued: the frame loop never waits for the worker, whatever the keyframe is for.
+            self._worker.submit(KeyframeJob(self._epoch, frame, image, phrases, dict(masks), selection.track_ids))
             if scheduled:
                 self.schedule.done(frame.index)
         outcome = self._worker.poll()

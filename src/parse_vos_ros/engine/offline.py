@@ -44,6 +44,9 @@ def run_offline(
     parsed = engine.set_command(command, 0.0)
     engine.recorder = HistoryRecorder()
     engine.depths.whole_video = DistanceHistory(math.inf, UNBOUNDED_SAMPLES)
+    # The whole video is at hand, nothing waits for a frame: keyframes run inline, so the result
+    # does not depend on thread timing (the reset above dropped any keyframe work in flight).
+    threaded, engine.keyframer.threaded = engine.keyframer.threaded, False
     results: list[FrameResult] = []
     shapes: list[tuple[int, int]] = []
     depth_frames: list[DepthFrame | None] = []
@@ -57,6 +60,7 @@ def run_offline(
         recorder, distances = engine.recorder, engine.depths.whole_video
     finally:
         engine.recorder, engine.depths.whole_video = None, None
+        engine.keyframer.threaded = threaded
     if not engine.config.engine.offline_revise or not results or len(recorder) != len(results):
         return results
     return _revise(engine, parsed, recorder, results, shapes, distances, depth_frames)

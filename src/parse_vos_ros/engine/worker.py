@@ -52,7 +52,6 @@ class Worker(Generic[J, O]):
         self._cancel = cancel
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._done = threading.Condition(self._lock)
         self._job: J | None = None  # waiting for the thread
         self._outcome: O | None = None  # done, not yet polled
         self._busy = False  # the thread is running a job
@@ -74,11 +73,6 @@ class Worker(Generic[J, O]):
         """No job runs or waits, and no outcome waits to be polled."""
         with self._lock:
             return not self._busy and self._job is None and self._outcome is None
-
-    def wait_idle(self, timeout_s: float = JOIN_TIMEOUT_S) -> None:
-        """Wait (up to ``timeout_s``) until no job runs or waits."""
-        with self._lock:
-            self._done.wait_for(lambda: not self._busy and self._job is None, timeout=timeout_s)
 
     def submit(self, job: J) -> None:
         """Run ``job`` now (inline) or hand it to the thread, replacing one that still waits."""
@@ -102,7 +96,6 @@ class Worker(Generic[J, O]):
             self._generation = max(self._generation, generation)
             self._job = None
             self._outcome = None
-            self._done.notify_all()
             if self._cancel is not None:
                 self._cancel()
 
@@ -119,7 +112,6 @@ class Worker(Generic[J, O]):
             self._busy = False
             if job.generation == self._generation:  # a newer generation preempts this outcome
                 self._outcome = outcome
-            self._done.notify_all()
 
     def _loop(self) -> None:
         while True:

@@ -23,7 +23,7 @@ import platform
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,9 @@ class EvalOptions:
         workers: processes running expressions in parallel.
         limit: evaluate only the first ``limit`` expressions (after sorting by video/expression).
         engine_factory: ``"module:function"`` building the engine from a Config (default: ``Engine``).
+        realtime: streaming only: feed each video's frames at its own frame rate in real time, as a
+            camera does (the engine's worker threads get the time between frames a robot leaves
+            them); False: back to back, as fast as the engine takes them.
     """
 
     dataset: str
@@ -91,6 +94,7 @@ class EvalOptions:
     workers: int = 1
     limit: int | None = None
     engine_factory: str | None = None
+    realtime: bool = False
 
     def signature(self, config: Config) -> str:
         """Hash of what determines the results: dataset, mode, full configuration, engine factory
@@ -103,6 +107,7 @@ class EvalOptions:
                 "mode": self.mode,
                 "config": config.to_dict(),
                 "factory": self.engine_factory,
+                "realtime": self.realtime,
                 "expressions": exp_hash,
             },
             sort_keys=True,
@@ -128,11 +133,23 @@ def resolve_factory(spec: str | None) -> EngineFactory:
         raise ValueError(f"engine factory {spec!r} not found ({exc})") from None
 
 
+def paced(frames: Iterable[np.ndarray], fps: float) -> Iterator[np.ndarray]:
+    """``frames`` handed out no faster than ``fps`` per second in real time: frame t not before
+    ``t / fps`` seconds after the first (an engine slower than that gets them back to back)."""
+    start = time.perf_counter()
+    for t, frame in enumerate(frames):
+        wait = start + t / fps - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        yield frame
+
+
 def run_item(engine: Any, item: ExpressionItem, mode: str, depths: list[Any] | None = None,
-             ) -> tuple[list[np.ndarray], list[dict[str, Any]], float]:
+             realtime: bool = False) -> tuple[list[np.ndarray], list[dict[str, Any]], float]:
     """Masks ``(H, W) bool`` per frame, per-frame records (state, score, timings) and wall seconds.
 
-    ``depths`` are the item's aligned depth frames (``load_depth``), None without depth.
+    ``depths`` are the item's aligned depth frames (``load_depth``), None without depth;
+    ``realtime`` (streaming): frames come at ``item.fps`` in real time (``paced``).
     """
     from parse_vos_ros.engine.offline import depth_kwargs, run_offline
 
@@ -143,8 +160,9 @@ def run_item(engine: Any, item: ExpressionItem, mode: str, depths: list[Any] | N
         engine.reset()
         engine.set_command(item.text, 0.0)
         with_depth = [depth_kwargs(d) for d in depths] if depths else itertools.repeat({})
+        frames = paced(item.frames(), item.fps) if realtime else item.frames()
         results = [engine.push_frame(image, t / item.fps, **kw)
-                   for t, (image, kw) in enumerate(zip(item.frames(), with_depth, strict=False))]
+                   for t, (image, kw) in enumerate(zip(frames, with_depth, strict=False))]
     else:
         raise ValueError(f"unknown mode {mode!r} (known: {', '.join(MODES)})")
     wall = time.perf_counter() - start
@@ -186,10 +204,10 @@ def evaluate_item(engine: Any, item: ExpressionItem, options: EvalOptions, signa
         if probe is not None:
             probe.watch(gt)
             with probe:
-                masks, records, wall = run_item(engine, item, options.mode, depths)
+                masks, records, wall = run_item(engine, item, options.mode, depths, options.realtime)
             wall -= probe.overhead_s  # engine time only
         else:
-            masks, records, wall = run_item(engine, item, options.mode, depths)
+            masks, records, wall = run_item(engine, item, options.mode, depths, options.realtime)
         out_masks = mask_dir(options.out, item)
         for name, mask in zip(item.frame_names, masks, strict=True):
             write_mask(out_masks / f"{name}.png", mask)
@@ -371,6 +389,7 @@ def aggregate(results: list[dict[str, Any]], options: EvalOptions, signature: st
         "profile": str(options.profile),
         "overrides": options.overrides,
         "mode": options.mode,
+        "realtime": options.realtime,
         "machine": machine(),
         "signature": signature,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -421,6 +440,8 @@ def run_eval(
     """
     if options.mode not in MODES:
         raise ValueError(f"unknown mode {options.mode!r} (known: {', '.join(MODES)})")
+    if options.realtime and options.mode != "streaming":
+        raise ValueError("--realtime paces a stream: it needs --mode streaming")
     if options.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {options.workers}")
     config = load_config(options.profile, options.overrides)

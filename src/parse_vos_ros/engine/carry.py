@@ -1,0 +1,72 @@
+"""Carrying keyframe work of an earlier frame t to the present frame: the camera motion since t,
+and detections and masks of frame t moved by it (``keyframes.py``, threaded)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import replace
+
+import cv2
+import numpy as np
+
+from parse_vos_ros.context.ego_motion import IDENTITY
+from parse_vos_ros.tracking.store import affine_boxes
+from parse_vos_ros.types import Detection
+
+MOTION_FRAMES = 64  # camera motion kept for this many frames: older keyframe work is dropped
+
+
+class MotionLog:
+    """The camera motion of the last ``MOTION_FRAMES`` frames, to carry frame-t work to now."""
+
+    def __init__(self) -> None:
+        self._affines: deque[tuple[int, np.ndarray]] = deque(maxlen=MOTION_FRAMES)
+
+    def clear(self) -> None:
+        """A new stream."""
+        self._affines.clear()
+
+    def add(self, index: int, affine: np.ndarray) -> None:
+        """Frame ``index`` moved the camera by ``affine`` ``(2, 3)`` from the frame before."""
+        self._affines.append((index, affine))
+
+    def since(self, index: int) -> np.ndarray | None:
+        """The ``(2, 3)`` motion from frame ``index`` to the newest one; None when no longer known."""
+        if not self._affines or index < self._affines[0][0] - 1:
+            return None
+        total = np.vstack([IDENTITY, [0.0, 0.0, 1.0]])
+        for k, affine in self._affines:
+            if k > index:
+                total = np.vstack([affine, [0.0, 0.0, 1.0]]) @ total
+        return total[:2]
+
+
+def carried_detections(detections: list[Detection], affine: np.ndarray) -> list[Detection]:
+    """Detections of frame t with their boxes moved to now by the camera motion ``(2, 3)`` (their
+    masks stay on frame t, where the association compares them with the tracks' frame-t masks)."""
+    return [replace(d, box=affine_boxes(affine, np.asarray(d.box, float))) for d in detections]
+
+
+def warped(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """An ``(h, w) bool`` mask moved by the ``(2, 3)`` affine ``affine``."""
+    h, w = mask.shape
+    return cv2.warpAffine(mask.view(np.uint8), affine, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
+
+
+def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray], now: Mapping[int, np.ndarray],
+                  affine: np.ndarray) -> dict[int, np.ndarray]:
+    """Keyframe masks ``found`` of frame t (``(h, w) bool``) moved to now: by the camera motion
+    ``(2, 3)``, then by the object's own motion, the shift of its propagated mask's centroid from
+    ``then`` (frame t, carried by the camera motion) to ``now``. Tracks no longer visible are left out."""
+    out = {}
+    for tid, mask in found.items():
+        if tid not in now or tid not in then or not now[tid].any() or not then[tid].any():
+            continue
+        ys, xs = np.nonzero(then[tid])
+        before = affine[:, :2] @ np.array([xs.mean(), ys.mean()]) + affine[:, 2]
+        ys, xs = np.nonzero(now[tid])
+        moved = affine.copy()
+        moved[:, 2] += np.array([xs.mean(), ys.mean()]) - before
+        out[tid] = warped(mask, moved)
+    return out
