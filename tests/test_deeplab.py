@@ -268,3 +268,24 @@ def test_the_engine_tells_the_keyframe_masks_what_the_command_names(image: np.nd
         engine.set_command("the red ball", 0.1)
         engine.push_frame(image, 0.1)
         assert engine.keyframe_masks.target_labels == frozenset()
+
+
+def test_refresh_is_due_every_n_frames_after_a_keyframe() -> None:
+    km = KeyframeMasks(_Recording(), 2, refresh_frames=5)  # type: ignore[arg-type]
+    assert [n for n in range(16) if km.refresh_due(n)] == [5, 10, 15]
+    assert not any(KeyframeMasks(_Recording(), 2).refresh_due(n) for n in range(16))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_selected_target_is_segmented_again_between_keyframes(image: np.ndarray, threaded: bool) -> None:
+    from parse_vos_ros.engine import Engine
+
+    config = load_config("default", {"tracking.keyframe_mask_refresh_frames": 5})
+    with Engine(config, async_keyframes=threaded) as engine:
+        engine.set_command("the girl", 0.0)
+        results = [engine.push_frame(image, t / 30) for t in range(12)]
+    assert all(r.track_ids for r in results[2:])  # a target is selected and followed
+    between = [t for t, r in enumerate(results) if "detect" not in r.timings_ms
+               and ("worker_keyframe_masks" if threaded else "keyframe_masks") in r.timings_ms]
+    assert between, "no keyframe mask between keyframes"
+    assert all(t >= 5 for t in between)

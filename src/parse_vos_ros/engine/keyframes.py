@@ -192,6 +192,16 @@ class Keyframer:
             if scheduled:  # only a keyframe that got its detections moves the schedule
                 self.schedule.done(frame.index)
             return self._apply_now(outcome, image, frame, masks, selection, recorder, timings)
+        if job is None and self._refresh_due(frame.index, selection):
+            # Between keyframes the selected targets' masks are segmented again (they drift).
+            refresh = KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids)
+            if self._worker is None:
+                t = time.perf_counter()
+                found = detect_on_keyframe(refresh, self.detector, self.keyframe_masks).target_masks
+                self._set_masks(frame, masks, found)
+                timings["keyframe_masks"] = ms_since(t)
+            elif self._worker.idle:
+                self._worker.submit(refresh)
         if self._worker is None:
             return None
         if job is not None and self._worker.idle:
@@ -251,6 +261,12 @@ class Keyframer:
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
                                             tuple(grounding.born), dict(grounding.boxes)))
         return grounding
+
+    def _refresh_due(self, index: int, selection: Selection) -> bool:
+        """The selected targets' masks are due for re-segmenting on frame ``index`` between keyframes."""
+        if self.keyframe_masks is None or not selection.track_ids or selection.searching:
+            return False
+        return self.keyframe_masks.refresh_due(index - self.schedule.last)
 
     def _set_masks(self, frame: FrameContext, masks: dict[int, np.ndarray], found: dict[int, np.ndarray]) -> None:
         if found:

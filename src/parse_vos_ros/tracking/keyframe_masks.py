@@ -65,14 +65,17 @@ class KeyframeMasks:
         max_crops: model calls per keyframe, at most.
         min_iou: the model's mask is taken only when its IoU with the track's mask is at least this.
         known_min_iou: the same for a mask of a class the command names (see the module docstring).
+        refresh_frames: between keyframes, the selected targets are segmented again every this
+            many frames after the keyframe (0: on keyframes only).
 
     Attributes:
         target_labels: the model's label ids of the command's classes (``set_phrases``).
     """
 
     def __init__(self, masker: DeepLabMasker, max_crops: int, min_iou: float = 0.0,
-                 known_min_iou: float | None = None) -> None:
+                 known_min_iou: float | None = None, refresh_frames: int = 0) -> None:
         self.masker = masker
+        self.refresh_frames = refresh_frames
         self.max_crops = max_crops
         self.min_iou = min_iou
         self.known_min_iou = min_iou if known_min_iou is None else known_min_iou
@@ -102,7 +105,12 @@ class KeyframeMasks:
                 raise
             record_fallback(Fallback("keyframe masks", t.keyframe_masks, "none", str(exc)))
             return None
-        return cls(masker, t.keyframe_mask_max_crops, t.keyframe_mask_min_iou, t.keyframe_mask_known_min_iou)
+        return cls(masker, t.keyframe_mask_max_crops, t.keyframe_mask_min_iou, t.keyframe_mask_known_min_iou,
+                   t.keyframe_mask_refresh_frames)
+
+    def refresh_due(self, since_keyframe: int) -> bool:
+        """Whether a frame ``since_keyframe`` frames after the last keyframe re-segments the selected targets."""
+        return self.refresh_frames > 0 and since_keyframe > 0 and since_keyframe % self.refresh_frames == 0
 
     @staticmethod
     def order(selected: Sequence[int], born: Sequence[int], masks: Mapping[int, np.ndarray]) -> list[int]:
