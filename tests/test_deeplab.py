@@ -63,6 +63,29 @@ def test_real_model_labels_are_person(image: np.ndarray, masker: DeepLabMasker) 
     assert masker.labels[int(ids[np.argmax(counts)])] == "person"
 
 
+def test_label_map_names_the_class_at_any_resolution(image: np.ndarray) -> None:
+    masker = DeepLabMasker.named("dm05")
+    person = masker.label_ids(["person"])
+    for size in (None, (240, 135)):
+        labels = masker.label_map(image, BOY_BOX, out_size=size)
+        mask = masker.segment(image, BOY_BOX, out_size=size)
+        assert labels is not None and mask is not None and labels.dtype == np.uint8
+        np.testing.assert_array_equal(labels != deeplab.BACKGROUND, mask)
+        assert np.isin(labels[mask], list(person)).mean() > 0.9  # the boy is labelled a person
+
+
+def test_label_ids_follow_coco_names_and_pascal_kinds() -> None:
+    masker = DeepLabMasker.named("dm05")
+    ids = {name: i for i, name in enumerate(masker.labels)}
+    assert masker.label_ids(["person"]) == {ids["person"]}
+    assert masker.label_ids(["tv", "couch"]) == {ids["tvmonitor"], ids["sofa"]}  # COCO spells them differently
+    # A dog DeepLab partly calls a sheep is still the animal asked for; a person is not.
+    animals = masker.label_ids(["dog"])
+    assert {ids["dog"], ids["sheep"], ids["cat"]} <= animals and ids["person"] not in animals
+    assert ids["bus"] in masker.label_ids(["airplane"]) and ids["dog"] not in masker.label_ids(["airplane"])
+    assert masker.label_ids(["sports ball", "kite"]) == frozenset()  # outside PASCAL's 20 classes
+
+
 def test_nothing_found_is_none(image: np.ndarray, masker: DeepLabMasker) -> None:
     assert masker.segment(image, WALL_BOX) is None
 
@@ -119,12 +142,12 @@ class _Recording:
     def __init__(self) -> None:
         self.boxes: list[np.ndarray] = []
 
-    def segment(self, image: np.ndarray, box: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
+    def label_map(self, image: np.ndarray, box: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
         self.boxes.append(np.asarray(box))
-        mask = np.zeros(out_size[::-1], bool)
+        labels = np.zeros(out_size[::-1], np.uint8)
         x0, y0, x1, y1 = (np.asarray(box) / (image.shape[1] / out_size[0])).astype(int)
-        mask[y0:y1, x0:x1] = True
-        return mask
+        labels[y0:y1, x0:x1] = 1
+        return labels
 
 
 def test_keyframe_budget_puts_the_target_first() -> None:
@@ -158,6 +181,8 @@ def test_config_keys_are_validated() -> None:
                            "tracking.model_path": "x"})
     with pytest.raises(ConfigError, match=r"tracking.keyframe_mask_max_crops"):
         load_config(None, {"tracking.keyframe_mask_max_crops": -1})
+    with pytest.raises(ConfigError, match=r"tracking.keyframe_mask_known_min_iou"):
+        load_config(None, {"tracking.keyframe_mask_known_min_iou": 1.5})
 
 
 def test_missing_model_falls_back_only_when_asked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -185,12 +210,20 @@ def test_segmenter_reanchors_to_a_given_mask(image: np.ndarray) -> None:
 
 
 class _Fragment:
-    """A masker double that labels a small fragment of the crop (an object outside its classes)."""
+    """A masker double that labels a small fragment of the crop with the real model's ``label``
+    (an object outside its classes, or part of one), and maps class names as the real model does."""
 
-    def segment(self, image: np.ndarray, box: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
-        mask = np.zeros(out_size[::-1], bool)
-        mask[12:15, 46:49] = True
-        return mask
+    def __init__(self, label: str = "bottle") -> None:
+        self.real = DeepLabMasker.named("dm05")
+        self.label = self.real.labels.index(label)
+
+    def label_map(self, image: np.ndarray, box: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
+        labels = np.zeros(out_size[::-1], np.uint8)
+        labels[12:15, 46:49] = self.label
+        return labels
+
+    def label_ids(self, names: list[str]) -> frozenset[int]:
+        return self.real.label_ids(names)
 
 
 def test_a_fragment_does_not_replace_the_propagated_mask() -> None:
@@ -200,3 +233,65 @@ def test_a_fragment_does_not_replace_the_propagated_mask() -> None:
     assert KeyframeMasks(_Fragment(), 2, min_iou=0.3).masks(image, {3: track}, (3,), (), {}) == {}  # type: ignore[arg-type]
     taken = KeyframeMasks(_Fragment(), 2, min_iou=0.0).masks(image, {3: track}, (3,), (), {})  # type: ignore[arg-type]
     assert np.count_nonzero(taken[3]) == 9
+
+
+@pytest.mark.parametrize(
+    ("label", "phrase", "taken"),
+    [
+        ("dog", "the golden dog", True),  # the class the command names: trusted
+        ("sheep", "the golden dog", True),  # an animal the model confused with the dog's class
+        ("person", "the golden dog", False),  # another class than the named one
+        ("person", "the soapbox kart", False),  # the people on a kart: the kart is no PASCAL class
+        ("bottle", "the red ball", False),  # a ball's highlight
+    ],
+)
+def test_a_mask_of_the_named_class_may_differ_from_the_propagated_one(label: str, phrase: str, taken: bool) -> None:
+    track = np.zeros((60, 80), bool)
+    track[10:30, 45:55] = True  # drifted: 9 of its 200 pixels are where the model finds the object
+    image = np.zeros((60, 80, 3), np.uint8)
+    km = KeyframeMasks(_Fragment(label), 2, min_iou=0.5, known_min_iou=0.0)  # type: ignore[arg-type]
+    km.set_phrases([phrase])
+    out, named = km.masks_named(image, {3: track}, (3,), (), {})
+    assert (3 in out) is taken
+    # The judgement travels with the mask: the worker's mask, carried to a later frame, is checked
+    # again by the same gate (Keyframer._apply_late), which accepts it only when told it is named.
+    assert (3 in named) is taken
+    if taken:
+        assert km.accept(out[3], track, known=True) is not None
+        assert km.accept(out[3], track) is None
+    km.set_phrases(["the sofa"])  # a new command: its own classes
+    assert km.masks(image, {3: track}, (3,), (), {}) == {}
+
+
+def test_the_engine_tells_the_keyframe_masks_what_the_command_names(image: np.ndarray) -> None:
+    from parse_vos_ros.engine import Engine
+
+    with Engine(load_config("default")) as engine:
+        assert engine.keyframe_masks is not None
+        engine.set_command("the golden dog on the left", 0.0)
+        engine.push_frame(image, 0.0)  # the command takes effect on the next frame
+        assert engine.keyframe_masks.target_labels == engine.keyframe_masks.masker.label_ids(["dog"])
+        engine.set_command("the red ball", 0.1)
+        engine.push_frame(image, 0.1)
+        assert engine.keyframe_masks.target_labels == frozenset()
+
+
+def test_refresh_is_due_every_n_frames_after_a_keyframe() -> None:
+    km = KeyframeMasks(_Recording(), 2, refresh_frames=5)  # type: ignore[arg-type]
+    assert [n for n in range(16) if km.refresh_due(n)] == [5, 10, 15]
+    assert not any(KeyframeMasks(_Recording(), 2).refresh_due(n) for n in range(16))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_selected_target_is_segmented_again_between_keyframes(image: np.ndarray, threaded: bool) -> None:
+    from parse_vos_ros.engine import Engine
+
+    config = load_config("default", {"tracking.keyframe_mask_refresh_frames": 5})
+    with Engine(config, async_keyframes=threaded) as engine:
+        engine.set_command("the girl", 0.0)
+        results = [engine.push_frame(image, t / 30) for t in range(12)]
+    assert all(r.track_ids for r in results[2:])  # a target is selected and followed
+    between = [t for t, r in enumerate(results) if "detect" not in r.timings_ms
+               and ("worker_keyframe_masks" if threaded else "keyframe_masks") in r.timings_ms]
+    assert between, "no keyframe mask between keyframes"
+    assert all(t >= 5 for t in between)

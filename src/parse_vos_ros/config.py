@@ -144,6 +144,8 @@ class TrackingConfig:
     keyframe_mask_max_crops: int = 2  # model calls per keyframe: selected targets first, then new tracks
     keyframe_mask_threads: int = 1  # CPU threads of the segmentation model
     keyframe_mask_min_iou: float = 0.5  # the model's mask replaces the propagated one only from this IoU with it on
+    keyframe_mask_known_min_iou: float = 0.0  # the same when the mask is of a class the command names (PASCAL's 20)
+    keyframe_mask_refresh_frames: int = 0  # between keyframes: re-segment the selected targets every N frames (0: off)
 
     def validate(self) -> None:
         _check(0.0 <= self.iou_gate <= 1.0, "iou_gate", "must be in [0, 1]")
@@ -164,6 +166,8 @@ class TrackingConfig:
         _check(0 <= self.keyframe_mask_max_crops <= 64, "keyframe_mask_max_crops", "must be in [0, 64]")
         _check(1 <= self.keyframe_mask_threads <= 64, "keyframe_mask_threads", "must be in [1, 64]")
         _check(0.0 <= self.keyframe_mask_min_iou <= 1.0, "keyframe_mask_min_iou", "must be in [0, 1]")
+        _check(0.0 <= self.keyframe_mask_known_min_iou <= 1.0, "keyframe_mask_known_min_iou", "must be in [0, 1]")
+        _check(self.keyframe_mask_refresh_frames >= 0, "keyframe_mask_refresh_frames", "must be >= 0 frames")
         _check(
             self.backend == "embedded" or bool(self.model_path),
             "model_path",

@@ -200,6 +200,8 @@ class Engine:
             self._selection = Selection()  # made for another command (or none)
         if update.new is not None:
             self.keyframer.new_epoch()
+            if self.keyframe_masks is not None:
+                self.keyframe_masks.set_phrases(update.new.parsed.candidates)
             self.candidates.regrounded()
             self._command_stamp = stamp
             self.reasons.births = 0

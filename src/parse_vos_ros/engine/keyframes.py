@@ -58,6 +58,7 @@ class KeyframeOutcome:
     target_masks: dict[int, np.ndarray]  # keyframe masks, (h, w) bool on job.frame
     detect_ms: float
     masks_ms: float
+    named: frozenset[int] = frozenset()  # tracks whose keyframe mask is of a class the command names
 
 
 def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks | None) -> KeyframeOutcome:
@@ -65,10 +66,11 @@ def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks
     t0 = time.perf_counter()
     if job.phrases:
         return KeyframeOutcome(job, detector.detect(job.frame, job.phrases), {}, ms_since(t0), 0.0)
-    found = {}
+    found: dict[int, np.ndarray] = {}
+    named: frozenset[int] = frozenset()
     if keyframe_masks is not None and job.masks:
-        found = keyframe_masks.masks(job.image, job.masks, job.selected, job.born, job.detection_boxes)
-    return KeyframeOutcome(job, [], found, 0.0, ms_since(t0))
+        found, named = keyframe_masks.masks_named(job.image, job.masks, job.selected, job.born, job.detection_boxes)
+    return KeyframeOutcome(job, [], found, 0.0, ms_since(t0), named)
 
 
 def failed_keyframe(job: KeyframeJob, exc: Exception) -> KeyframeOutcome:
@@ -140,6 +142,10 @@ class Keyframer:
         first = frame.prev_gray is None and self._worker is not None and self._worker.idle
         if self._worker is None or not self.threaded or first:
             if not due:
+                if self._refresh_due(frame.index, selection):  # between keyframes: the masks drift
+                    t = time.perf_counter()
+                    self._set_masks(frame, masks, self.keyframe_masks.masks(image, masks, selection.track_ids, (), {}))
+                    timings["keyframe_masks"] = ms_since(t)
                 return None
             job = KeyframeJob(self._epoch, frame, image, phrases, masks, selection.track_ids)
             outcome = detect_on_keyframe(job, self.detector, None)
@@ -153,6 +159,9 @@ class Keyframer:
             self._worker.submit(KeyframeJob(self._epoch, frame, image, phrases, dict(masks), selection.track_ids))
             if scheduled:
                 self.schedule.done(frame.index)
+        elif not due and self._worker.idle and self._refresh_due(frame.index, selection):
+            # Between keyframes the selected targets' masks are segmented again (they drift).
+            self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids))
         outcome = self._worker.poll()
         return None if outcome is None else self._apply_late(outcome, image, frame, masks, selection, recorder,
                                                              timings)
@@ -187,7 +196,9 @@ class Keyframer:
             timings["worker_keyframe_masks"] = outcome.masks_ms
             found = {}
             for tid, mask in carried_masks(outcome.target_masks, job.masks, masks, affine).items():
-                kept = self.keyframe_masks.accept(mask, masks[tid]) if self.keyframe_masks else None
+                # the same gate as on the keyframe itself: the class-aware one for a named class
+                kept = (self.keyframe_masks.accept(mask, masks[tid], known=tid in outcome.named)
+                        if self.keyframe_masks else None)
                 if kept is not None:
                     found[tid] = kept
             self._set_masks(frame, masks, found)
@@ -205,6 +216,12 @@ class Keyframer:
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
                                             tuple(grounding.born), dict(grounding.boxes)))
         return grounding
+
+    def _refresh_due(self, index: int, selection: Selection) -> bool:
+        """The selected targets' masks are due for re-segmenting on frame ``index`` between keyframes."""
+        if self.keyframe_masks is None or not selection.track_ids or selection.searching:
+            return False
+        return self.keyframe_masks.refresh_due(index - self.schedule.last)
 
     def _set_masks(self, frame: FrameContext, masks: dict[int, np.ndarray], found: dict[int, np.ndarray]) -> None:
         if found:

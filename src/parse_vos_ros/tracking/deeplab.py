@@ -6,13 +6,15 @@ PROVENANCE.md) take ``uint8 [1, 513, 513, 3]`` raw RGB and return ``int64 [1, 51
 the 513 x 513 input keeping its aspect ratio (the rest is padded grey), and calls every
 non-background label inside the crop the object: PASCAL's 20 classes are broad (person, the
 animals, the vehicles), and inside a box around one object its label is the one present. The
-crop's labels are pasted back into a full-size mask. Where the model finds (almost) nothing,
-the answer is None and the caller keeps the mask it had.
+crop's labels are pasted back into a full-size mask (``label_map`` keeps which label each pixel
+got, so a caller can tell whether the object is of the class it was told to find). Where the model
+finds (almost) nothing, the answer is None and the caller keeps the mask it had.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +39,17 @@ PAD_VALUE = 128  # grey padding around a non-square crop (the models were traine
 CROP_GROWTH_TOTAL = 0.1  # the crop is the box grown by this fraction of its width / height in all (half on each side)
 MIN_BOX_FRACTION = 0.03  # a result covering less than this fraction of the box counts as nothing found
 MIN_CROP_PX = 4  # boxes narrower or lower than this many pixels are not segmented
+# The PASCAL VOC names of the COCO classes that PASCAL spells differently (the other 14 match).
+PASCAL_OF_COCO = {
+    "airplane": "aeroplane", "dining table": "diningtable", "motorcycle": "motorbike",
+    "potted plant": "pottedplant", "couch": "sofa", "tv": "tvmonitor",
+}
+# PASCAL VOC's own superclasses of animals and vehicles: the model confuses their members with
+# each other (a golden dog partly "sheep", a van "car" or "bus") far more than across them.
+PASCAL_KINDS = (
+    frozenset({"bird", "cat", "cow", "dog", "horse", "sheep"}),
+    frozenset({"aeroplane", "bicycle", "boat", "bus", "car", "motorbike", "train"}),
+)
 
 
 class DeepLabLoadError(RuntimeError):
@@ -147,20 +160,45 @@ class DeepLabMasker:
         h, w = crop.shape[:2]
         return cv2.resize(labels.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
 
+    def label_ids(self, names: Iterable[str]) -> frozenset[int]:
+        """The PASCAL VOC label ids of class ``names`` in COCO's spelling ("airplane", "tv", ...) or
+        PASCAL's own, with the other members of their kind (``PASCAL_KINDS``); names the model
+        does not know are skipped."""
+        ids = {name: i for i, name in enumerate(self.labels) if i != BACKGROUND}
+        known = {PASCAL_OF_COCO.get(n, n) for n in names} & ids.keys()
+        for kind in PASCAL_KINDS:
+            if known & kind:
+                known |= kind
+        return frozenset(ids[n] for n in known)
+
     def segment(
         self, image: np.ndarray, box: np.ndarray, out_size: tuple[int, int] | None = None
     ) -> np.ndarray | None:
         """Mask of the object in ``box`` on ``image``, or None when DeepLab finds nothing there.
 
+        ``label_map`` reduced to object / not object; same arguments and errors.
+
+        Returns:
+            ``(h, w) bool`` at ``out_size``, True on every non-background pixel inside the crop.
+        """
+        labels = self.label_map(image, box, out_size)
+        return None if labels is None else labels != BACKGROUND
+
+    def label_map(
+        self, image: np.ndarray, box: np.ndarray, out_size: tuple[int, int] | None = None
+    ) -> np.ndarray | None:
+        """PASCAL VOC labels of the crop around ``box`` on ``image``, or None when DeepLab finds nothing there.
+
         Args:
             image: ``(H, W, 3) uint8`` RGB.
             box: ``(4,)`` xyxy in ``image`` pixels.
-            out_size: ``(w, h)`` of the returned mask (the same scene at another resolution,
+            out_size: ``(w, h)`` of the returned map (the same scene at another resolution,
                 e.g. the engine's working width); None = ``image``'s own size.
 
         Returns:
-            ``(h, w) bool`` at ``out_size``, True on every non-background pixel inside the crop;
-            None when that covers less than ``MIN_BOX_FRACTION`` of the box.
+            ``(h, w) uint8`` at ``out_size``: the label id of every pixel inside the crop,
+            ``BACKGROUND`` elsewhere; None when the non-background labels cover less than
+            ``MIN_BOX_FRACTION`` of the box.
 
         Raises:
             ValueError: ``image`` is not ``(H, W, 3) uint8`` or ``box`` is not finite.
@@ -174,28 +212,38 @@ class DeepLabMasker:
         x0, y0, x1, y1 = crop_box(box, width, height)
         if x1 - x0 < MIN_CROP_PX or y1 - y0 < MIN_CROP_PX:
             return None
-        inside = self.labels_of(np.ascontiguousarray(image[y0:y1, x0:x1])) != BACKGROUND
+        labels = self.labels_of(np.ascontiguousarray(image[y0:y1, x0:x1]))
         box_area = max(1.0, float((box[2] - box[0]) * (box[3] - box[1])))
-        if np.count_nonzero(inside) < MIN_BOX_FRACTION * box_area:
+        if np.count_nonzero(labels != BACKGROUND) < MIN_BOX_FRACTION * box_area:
             return None
         out_w, out_h = out_size or (width, height)
         if (out_w, out_h) == (width, height):
-            mask = np.zeros((height, width), bool)
-            mask[y0:y1, x0:x1] = inside
-            return mask
-        return _paste_scaled(inside, (x0, y0, x1, y1), (width, height), (out_w, out_h))
+            full = np.full((height, width), BACKGROUND, np.uint8)
+            full[y0:y1, x0:x1] = labels
+            return full
+        return _paste_scaled(labels, (x0, y0, x1, y1), (width, height), (out_w, out_h))
 
 
 def _paste_scaled(
-    inside: np.ndarray, crop: tuple[int, int, int, int], size: tuple[int, int], out_size: tuple[int, int]
+    labels: np.ndarray, crop: tuple[int, int, int, int], size: tuple[int, int], out_size: tuple[int, int]
 ) -> np.ndarray | None:
-    """The crop's ``(h, w) bool`` mask placed into an ``out_size`` (w, h) frame of the ``size`` image."""
+    """The crop's ``(h, w) uint8`` labels placed into an ``out_size`` (w, h) frame of the ``size``
+    image: a pixel is object where at least half its area was (``downscale_mask``), with the
+    label nearest to its centre (a non-background one where the nearest is background)."""
     sx, sy = out_size[0] / size[0], out_size[1] / size[1]
     x0, y0, x1, y1 = crop
     ox0, oy0 = round(x0 * sx), round(y0 * sy)
     ox1, oy1 = min(out_size[0], round(x1 * sx)), min(out_size[1], round(y1 * sy))
-    mask = np.zeros((out_size[1], out_size[0]), bool)
     if ox1 <= ox0 or oy1 <= oy0:
         return None
-    mask[oy0:oy1, ox0:ox1] = downscale_mask(inside, (ox1 - ox0, oy1 - oy0))
-    return mask if mask.any() else None
+    fit = (ox1 - ox0, oy1 - oy0)
+    inside = downscale_mask(labels != BACKGROUND, fit)
+    if not inside.any():
+        return None
+    nearest = cv2.resize(labels, fit, interpolation=cv2.INTER_NEAREST)
+    # Where the nearest sample is background but most of the area is object, any object label
+    # present in the crop stands in (the most frequent one): the union stays downscale_mask's.
+    fill = np.bincount(labels[labels != BACKGROUND], minlength=1).argmax()
+    out = np.full((out_size[1], out_size[0]), BACKGROUND, np.uint8)
+    out[oy0:oy1, ox0:ox1] = np.where(inside, np.where(nearest != BACKGROUND, nearest, fill), BACKGROUND)
+    return out

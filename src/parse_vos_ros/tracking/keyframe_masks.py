@@ -7,10 +7,19 @@ masks the segmenter is re-anchored to (``EmbeddedSegmenter.set_masks``). The cro
 mask box joined with its detection box of this keyframe when it has one (a detector's box of a
 part, or a mask that lost a part, still gives a crop around the whole). Only the parts of the
 model's mask that touch the track's current mask are kept: a neighbour of another PASCAL class in
-the crop does not join the target. The result replaces the propagated mask only when the two
-overlap at least ``tracking.keyframe_mask_min_iou``: an object outside the model's 20 classes
-often gets a fragment labelled (a ball's highlight as a "bottle"), and a fragment must not
-replace a good propagated mask. Where the model finds nothing, the propagated mask stays.
+the crop does not join the target. How far the model's mask may differ from the propagated one
+depends on whether the model knows what the command names (``set_phrases``: the head nouns'
+COCO classes, through WordNet, that are PASCAL classes too):
+- it does, and most of the mask is labelled as one of those classes: the model segmented the
+  named thing, and its mask replaces the propagated one when the two overlap at least
+  ``tracking.keyframe_mask_known_min_iou`` (0: touching is enough). The propagated mask is the
+  one that drifts (it leaks into the water around a swan, loses a dancer's arm); the model sees
+  the object afresh on every keyframe.
+- otherwise (a kart, a ball, a robot: outside the model's 20 classes, or a mask of another class
+  than the named one) only at ``tracking.keyframe_mask_min_iou``: such an object often gets a
+  fragment labelled (a ball's highlight as a "bottle", the people on a kart as "person"), and a
+  fragment must not replace a good propagated mask.
+Where the model finds nothing, the propagated mask stays.
 """
 
 from __future__ import annotations
@@ -23,9 +32,12 @@ import numpy as np
 from parse_vos_ros.backends import FALLBACK_VALUES, Fallback, record_fallback
 from parse_vos_ros.config import Config
 from parse_vos_ros.geometry import mask_box, mask_iou
-from parse_vos_ros.tracking.deeplab import DeepLabLoadError, DeepLabMasker
+from parse_vos_ros.grounding.word_classes import classes_for
+from parse_vos_ros.grounding.yolox import COCO_CLASSES
+from parse_vos_ros.tracking.deeplab import BACKGROUND, DeepLabLoadError, DeepLabMasker
 
 SUPPORT_DILATE_PX = 3  # the model's components touching the track's mask grown by this many pixels are kept
+KNOWN_SHARE = 0.5  # a mask is of the named class when at least this share of its pixels carries that class's label
 
 
 def supported(candidate: np.ndarray, prior: np.ndarray) -> np.ndarray | None:
@@ -49,15 +61,31 @@ class KeyframeMasks:
     """Chooses the keyframe crops and segments them (see the module docstring).
 
     Args:
-        masker: the model (``DeepLabMasker``; anything with its ``segment`` method).
+        masker: the model (``DeepLabMasker``; anything with its ``label_map`` and ``label_ids`` methods).
         max_crops: model calls per keyframe, at most.
         min_iou: the model's mask is taken only when its IoU with the track's mask is at least this.
+        known_min_iou: the same for a mask of a class the command names (see the module docstring).
+        refresh_frames: between keyframes, the selected targets are segmented again every this
+            many frames after the keyframe (0: on keyframes only).
+
+    Attributes:
+        target_labels: the model's label ids of the command's classes (``set_phrases``).
     """
 
-    def __init__(self, masker: DeepLabMasker, max_crops: int, min_iou: float = 0.0) -> None:
+    def __init__(self, masker: DeepLabMasker, max_crops: int, min_iou: float = 0.0,
+                 known_min_iou: float | None = None, refresh_frames: int = 0) -> None:
         self.masker = masker
+        self.refresh_frames = refresh_frames
         self.max_crops = max_crops
         self.min_iou = min_iou
+        self.known_min_iou = min_iou if known_min_iou is None else known_min_iou
+        self.target_labels: frozenset[int] = frozenset()
+
+    def set_phrases(self, phrases: Sequence[str]) -> None:
+        """A new command: its candidate ``phrases`` name the classes whose masks are trusted."""
+        names = (COCO_CLASSES[i] for phrase in phrases for i in classes_for(phrase).coco)
+        # One assignment of an immutable set: a worker thread reading it sees the old or the new one.
+        self.target_labels = self.masker.label_ids(names)
 
     @classmethod
     def from_config(cls, config: Config) -> KeyframeMasks | None:
@@ -77,7 +105,12 @@ class KeyframeMasks:
                 raise
             record_fallback(Fallback("keyframe masks", t.keyframe_masks, "none", str(exc)))
             return None
-        return cls(masker, t.keyframe_mask_max_crops, t.keyframe_mask_min_iou)
+        return cls(masker, t.keyframe_mask_max_crops, t.keyframe_mask_min_iou, t.keyframe_mask_known_min_iou,
+                   t.keyframe_mask_refresh_frames)
+
+    def refresh_due(self, since_keyframe: int) -> bool:
+        """Whether a frame ``since_keyframe`` frames after the last keyframe re-segments the selected targets."""
+        return self.refresh_frames > 0 and since_keyframe > 0 and since_keyframe % self.refresh_frames == 0
 
     @staticmethod
     def order(selected: Sequence[int], born: Sequence[int], masks: Mapping[int, np.ndarray]) -> list[int]:
@@ -96,7 +129,21 @@ class KeyframeMasks:
         born: Sequence[int],
         detection_boxes: Mapping[int, np.ndarray],
     ) -> dict[int, np.ndarray]:
-        """New masks for at most ``max_crops`` tracks: ``{track_id: (h, w) bool}`` at ``masks``' size.
+        """New masks for at most ``max_crops`` tracks: ``{track_id: (h, w) bool}`` at ``masks``' size
+        (the arguments as in ``masks_named``)."""
+        return self.masks_named(image, masks, selected, born, detection_boxes)[0]
+
+    def masks_named(
+        self,
+        image: np.ndarray,
+        masks: Mapping[int, np.ndarray],
+        selected: Sequence[int],
+        born: Sequence[int],
+        detection_boxes: Mapping[int, np.ndarray],
+    ) -> tuple[dict[int, np.ndarray], frozenset[int]]:
+        """New masks for at most ``max_crops`` tracks (``{track_id: (h, w) bool}`` at ``masks``'
+        size), and the ids whose mask is of a class the command names (``named``: a later check
+        of the mask, after it is carried to another frame, uses the same gate).
 
         Args:
             image: ``(H, W, 3) uint8`` RGB, the keyframe at any resolution (the camera's gives
@@ -109,26 +156,41 @@ class KeyframeMasks:
         """
         chosen = self.order(selected, born, masks)[: self.max_crops]
         if not chosen:
-            return {}
+            return {}, frozenset()
         h, w = next(iter(masks.values())).shape
         scale = np.array([image.shape[1] / w, image.shape[0] / h] * 2)
         out = {}
+        named = set()
         for tid in chosen:
             box = mask_box(masks[tid])
             assert box is not None  # order() keeps non-empty masks only
             det = detection_boxes.get(tid)
             if det is not None and np.all(np.isfinite(det)):
                 box = np.concatenate([np.minimum(box[:2], det[:2]), np.maximum(box[2:], det[2:])])
-            found = self.masker.segment(image, box * scale, out_size=(w, h))
+            labels = self.masker.label_map(image, box * scale, out_size=(w, h))
+            if labels is None:
+                continue
+            found = supported(labels != BACKGROUND, masks[tid])
             if found is None:
                 continue
-            found = self.accept(found, masks[tid])
+            known = self.named(labels[found])
+            found = self.accept(found, masks[tid], known=known)
             if found is not None:
                 out[tid] = found
-        return out
+                if known:
+                    named.add(tid)
+        return out, frozenset(named)
 
-    def accept(self, found: np.ndarray, prior: np.ndarray) -> np.ndarray | None:
+    def named(self, labels: np.ndarray) -> bool:
+        """Whether the model's labels ``labels`` (of a mask's pixels) are mostly of the command's classes."""
+        if not self.target_labels or labels.size == 0:
+            return False
+        return np.isin(labels, list(self.target_labels)).mean() >= KNOWN_SHARE
+
+    def accept(self, found: np.ndarray, prior: np.ndarray, known: bool = False) -> np.ndarray | None:
         """The parts of the model's ``(h, w) bool`` mask ``found`` that touch the track's ``prior``
-        mask, when they overlap it at least ``min_iou``; None otherwise."""
+        mask, when they overlap it at least ``min_iou`` (``known_min_iou`` when ``known``: the
+        mask is of a class the command names); None otherwise."""
         found = supported(found, prior)
-        return found if found is not None and mask_iou(found, prior) >= self.min_iou else None
+        gate = self.known_min_iou if known else self.min_iou
+        return found if found is not None and mask_iou(found, prior) >= gate else None
