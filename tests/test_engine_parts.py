@@ -134,12 +134,17 @@ def test_motion_log_composes_the_camera_motion_since_a_frame() -> None:
     mask = np.zeros((20, 20), bool)
     mask[5:10, 5:10] = True
     camera = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, 2.0]])
-    moved = carried_masks({1: mask}, {1: mask}, {1: np.roll(mask, (2, 3), axis=(0, 1))}, camera)[1]
+    moved = carried_masks({1: mask}, {1: mask}, {1: np.roll(mask, (2, 3), axis=(0, 1))}, camera, 0)[1]
     np.testing.assert_array_equal(mask_box(moved), [8, 7, 13, 12])  # the object moved with the camera
     still = np.roll(mask, (2, 1), axis=(0, 1))  # the object itself moved 2 px left of the camera's shift
-    moved = carried_masks({1: mask}, {1: mask}, {1: still}, camera)[1]
+    moved = carried_masks({1: mask}, {1: mask}, {1: still}, camera, 0)[1]
     np.testing.assert_array_equal(mask_box(moved), [6, 7, 11, 12])
-    assert carried_masks({1: mask}, {1: mask}, {}, camera) == {}  # no longer visible
+    assert carried_masks({1: mask}, {1: mask}, {}, camera, 0) == {}  # no longer visible
+    # The segmenter's flows, when it keeps them for the span, carry the mask instead.
+    flowed = np.roll(mask, (4, 4), axis=(0, 1))
+    assert carried_masks({1: mask}, {1: mask}, {1: still}, camera, 0, lambda i, m, t: flowed)[1] is flowed
+    moved = carried_masks({1: mask}, {1: mask}, {1: still}, camera, 0, lambda i, m, t: None)[1]
+    np.testing.assert_array_equal(mask_box(moved), [6, 7, 11, 12])  # not kept: camera and centroid
 
 
 def test_geometry_hand_values() -> None:

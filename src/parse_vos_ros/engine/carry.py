@@ -4,7 +4,7 @@ and detections and masks of frame t moved by it (``keyframes.py``, threaded)."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import cv2
@@ -54,14 +54,23 @@ def warped(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(mask.view(np.uint8), affine, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
 
 
+FlowCarry = Callable[[int, np.ndarray, int], "np.ndarray | None"]  # (track id, mask of frame t, t) -> now, or None
+
+
 def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray], now: Mapping[int, np.ndarray],
-                  affine: np.ndarray) -> dict[int, np.ndarray]:
-    """Keyframe masks ``found`` of frame t (``(h, w) bool``) moved to now: by the camera motion
-    ``(2, 3)``, then by the object's own motion, the shift of its propagated mask's centroid from
-    ``then`` (frame t, carried by the camera motion) to ``now``. Tracks no longer visible are left out."""
+                  affine: np.ndarray, since: int, flow_carry: FlowCarry | None = None) -> dict[int, np.ndarray]:
+    """Keyframe masks ``found`` of frame ``since`` (``(h, w) bool``) moved to now. Through the
+    segmenter's dense flows of the frames between when it keeps them (``flow_carry``, e.g.
+    ``EmbeddedSegmenter.carry``); else by the camera motion ``(2, 3)``, then by the object's own
+    motion, the shift of its propagated mask's centroid from ``then`` (frame t, carried by the
+    camera motion) to ``now``. Tracks no longer visible are left out."""
     out = {}
     for tid, mask in found.items():
         if tid not in now or tid not in then or not now[tid].any() or not then[tid].any():
+            continue
+        moved_by_flow = flow_carry(tid, mask, since) if flow_carry is not None else None
+        if moved_by_flow is not None:
+            out[tid] = moved_by_flow
             continue
         ys, xs = np.nonzero(then[tid])
         before = affine[:, :2] @ np.array([xs.mean(), ys.mean()]) + affine[:, 2]

@@ -195,7 +195,9 @@ class Keyframer:
         if not job.phrases:  # keyframe masks: warped to now, kept where they agree with propagation
             timings["worker_keyframe_masks"] = outcome.masks_ms
             found = {}
-            for tid, mask in carried_masks(outcome.target_masks, job.masks, masks, affine).items():
+            flow_carry = getattr(self.candidates.segmenter, "carry", None)
+            for tid, mask in carried_masks(outcome.target_masks, job.masks, masks, affine, job.frame.index,
+                                           flow_carry if callable(flow_carry) else None).items():
                 # the same gate as on the keyframe itself: the class-aware one for a named class
                 kept = (self.keyframe_masks.accept(mask, masks[tid], known=tid in outcome.named)
                         if self.keyframe_masks else None)

@@ -9,6 +9,7 @@ colour histograms, so memory is bounded by the number of live objects, not the s
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ from parse_vos_ros.types import FrameContext
 LOG = logging.getLogger(__name__)
 
 REANCHOR_COLOUR_RATE = 0.5  # weight of a re-anchoring view in the object's colour model
+# Backward flows kept to carry a mask made on an earlier frame to the present (``carry``): about
+# 0.5 s at 30 fps, 16 x (h, w, 2) float32 at the internal size (4.7 MB at 256x144).
+FLOW_LOG_FRAMES = 16
 
 
 @dataclass
@@ -78,6 +82,7 @@ class EmbeddedSegmenter:
         self._gray: np.ndarray | None = None
         self._index: np.ndarray | None = None
         self._init_flow_cache: tuple[int, np.ndarray] | None = None
+        self._flows: deque[tuple[int, np.ndarray]] = deque(maxlen=FLOW_LOG_FRAMES)  # (frame index, flow)
 
     @classmethod
     def from_config(cls, config: Config) -> EmbeddedSegmenter:
@@ -162,6 +167,9 @@ class EmbeddedSegmenter:
         if prev_index == frame.index - 1:
             # The flow new objects on this frame need (``_init_flow``): one DIS call less per keyframe.
             self._init_flow_cache = (frame.index, flow)
+            self._flows.append((frame.index, flow))
+        else:
+            self._flows.clear()  # a gap: no mask can be carried across it
         assert self._grid is not None
         map_x, map_y = self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1]
         # An object moves at most this far: each mask is warped inside its box grown by it only.
@@ -319,6 +327,32 @@ class EmbeddedSegmenter:
             out[oid] = self._upscale(small)
         return out
 
+    def carry(self, object_id: int, mask: np.ndarray, since: int) -> np.ndarray | None:
+        """A ``(H, W) bool`` mask of object ``object_id`` made on frame ``since`` moved to the newest
+        propagated frame: through the dense flows of every frame in between (the warps that carried
+        the objects' own masks, so a late keyframe mask follows the object's deformation, not only
+        its centroid), then snapped to the object on the newest frame by the same refinement as
+        ``propagate`` (a backward warp leaves the uncovered background behind a moving object in
+        the mask; its colours say it is background).
+
+        None when a flow of that span is not kept (older than ``FLOW_LOG_FRAMES`` frames, a gap, or
+        a frame propagated without objects), the object is unknown, or the mask is not of the frame size.
+        """
+        obj = self._objects.get(object_id)
+        if obj is None or self._size is None or self._full_size is None or mask.shape != self._full_size[::-1]:
+            return None
+        flows = [(i, f) for i, f in self._flows if i > since]
+        if not flows or flows[0][0] != since + 1 or flows[-1][0] != self._last_index:
+            return None
+        assert self._grid is not None
+        small = downscale_mask(mask, self._size)
+        for _, flow in flows:
+            small = cv2.remap(small.astype(np.float32), self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1],
+                              cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0) > 0.5
+        if small.any():
+            small = self._refine(obj, small, flows[-1][1])
+        return self._upscale(small)
+
     def _init_flow(self, frame: FrameContext) -> np.ndarray | None:
         """``(h, w, 2)`` flow of ``frame`` against ``frame.prev_gray`` at internal size, cached per frame.
 
@@ -348,6 +382,7 @@ class EmbeddedSegmenter:
         self._last_index = None
         self._rgb = self._gray = self._index = None
         self._init_flow_cache = None
+        self._flows.clear()
         self._full_size = None
 
     @property
