@@ -142,8 +142,8 @@ def test_motion_log_composes_the_camera_motion_since_a_frame() -> None:
     assert carried_masks({1: mask}, {1: mask}, {}, camera, 0) == {}  # no longer visible
     # The segmenter's flows, when it keeps them for the span, carry the mask instead.
     flowed = np.roll(mask, (4, 4), axis=(0, 1))
-    assert carried_masks({1: mask}, {1: mask}, {1: still}, camera, 0, lambda i, m, t: flowed)[1] is flowed
-    moved = carried_masks({1: mask}, {1: mask}, {1: still}, camera, 0, lambda i, m, t: None)[1]
+    assert carried_masks({1: mask}, {1: mask}, {1: still}, camera, 0, lambda i, m, t, p: flowed)[1] is flowed
+    moved = carried_masks({1: mask}, {1: mask}, {1: still}, camera, 0, lambda i, m, t, p: None)[1]
     np.testing.assert_array_equal(mask_box(moved), [6, 7, 11, 12])  # not kept: camera and centroid
 
 

@@ -54,7 +54,8 @@ def warped(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(mask.view(np.uint8), affine, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
 
 
-FlowCarry = Callable[[int, np.ndarray, int], "np.ndarray | None"]  # (track id, mask of frame t, t) -> now, or None
+# (track id, mask of frame t, t, the track's propagated mask on t) -> the mask now, or None
+FlowCarry = Callable[[int, np.ndarray, int, np.ndarray], "np.ndarray | None"]
 
 
 def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray], now: Mapping[int, np.ndarray],
@@ -68,7 +69,7 @@ def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray
     for tid, mask in found.items():
         if tid not in now or tid not in then or not now[tid].any() or not then[tid].any():
             continue
-        moved_by_flow = flow_carry(tid, mask, since) if flow_carry is not None else None
+        moved_by_flow = flow_carry(tid, mask, since, then[tid]) if flow_carry is not None else None
         if moved_by_flow is not None:
             out[tid] = moved_by_flow
             continue

@@ -327,31 +327,36 @@ class EmbeddedSegmenter:
             out[oid] = self._upscale(small)
         return out
 
-    def carry(self, object_id: int, mask: np.ndarray, since: int) -> np.ndarray | None:
-        """A ``(H, W) bool`` mask of object ``object_id`` made on frame ``since`` moved to the newest
-        propagated frame: through the dense flows of every frame in between (the warps that carried
-        the objects' own masks, so a late keyframe mask follows the object's deformation, not only
-        its centroid), then snapped to the object on the newest frame by the same refinement as
-        ``propagate`` (a backward warp leaves the uncovered background behind a moving object in
-        the mask; its colours say it is background).
+    def carry(self, object_id: int, mask: np.ndarray, since: int, then: np.ndarray) -> np.ndarray | None:
+        """A ``(H, W) bool`` mask of object ``object_id`` made on frame ``since`` (a late keyframe
+        mask) moved to the newest propagated frame through the dense flows of every frame in
+        between: the warps that carried the object's own mask, so the mask follows the object's
+        deformation, not only its centroid.
+
+        A backward warp leaves behind what the object uncovered (background keeps its place, so it
+        samples the object's old pixels). ``then``, the object's propagated ``(H, W) bool`` mask
+        on frame ``since``, is warped the same way: where it says object and the object's mask now
+        (warp plus refinement, frame by frame) says not, the warp erred, and the carried mask loses
+        those pixels too. Everywhere else the carried mask keeps what the better model saw.
 
         None when a flow of that span is not kept (older than ``FLOW_LOG_FRAMES`` frames, a gap, or
-        a frame propagated without objects), the object is unknown, or the mask is not of the frame size.
+        a frame propagated without objects), the object is unknown, or a mask is not of the frame size.
         """
         obj = self._objects.get(object_id)
-        if obj is None or self._size is None or self._full_size is None or mask.shape != self._full_size[::-1]:
+        if obj is None or self._size is None or self._full_size is None:
+            return None
+        if mask.shape != self._full_size[::-1] or then.shape != mask.shape:
             return None
         flows = [(i, f) for i, f in self._flows if i > since]
         if not flows or flows[0][0] != since + 1 or flows[-1][0] != self._last_index:
             return None
         assert self._grid is not None
-        small = downscale_mask(mask, self._size)
+        found, prior = downscale_mask(mask, self._size), downscale_mask(then, self._size)
         for _, flow in flows:
-            small = cv2.remap(small.astype(np.float32), self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1],
-                              cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0) > 0.5
-        if small.any():
-            small = self._refine(obj, small, flows[-1][1])
-        return self._upscale(small)
+            map_x, map_y = self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1]
+            found, prior = (cv2.remap(m.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0.0) > 0.5 for m in (found, prior))
+        return self._upscale(found & ~(prior & ~obj.mask))
 
     def _init_flow(self, frame: FrameContext) -> np.ndarray | None:
         """``(h, w, 2)`` flow of ``frame`` against ``frame.prev_gray`` at internal size, cached per frame.
