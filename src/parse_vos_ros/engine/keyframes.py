@@ -25,7 +25,7 @@ import numpy as np
 
 from parse_vos_ros.engine.candidates import Candidates, Grounding, tracks_on
 from parse_vos_ros.engine.carry import MotionLog, carried_detections, carried_masks
-from parse_vos_ros.engine.schedule import KeyframeSchedule
+from parse_vos_ros.engine.schedule import NEVER, KeyframeSchedule
 from parse_vos_ros.engine.selection import Selection
 from parse_vos_ros.engine.worker import Worker, ms_since
 from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
@@ -103,6 +103,7 @@ class Keyframer:
         self.schedule = schedule
         self.motion = MotionLog()
         self._epoch = 0  # keyframe work of an older command or stream is dropped
+        self._masked_at = NEVER  # the frame the selected targets' masks were last segmented on (or handed over)
         self._worker: Worker[KeyframeJob, KeyframeOutcome] | None = None
         if threaded:
             self._worker = Worker("parse-vos-keyframes", self._detect, True, failed_keyframe)
@@ -118,6 +119,7 @@ class Keyframer:
         and stays due until its keyframe is made (threaded: until the worker is free for it)."""
         self._epoch += 1
         self.schedule.reset()
+        self._masked_at = NEVER
         if self._worker is not None:
             self._worker.invalidate(self._epoch)
 
@@ -144,6 +146,7 @@ class Keyframer:
             if not due:
                 if self._refresh_due(frame.index, selection):  # between keyframes: the masks drift
                     t = time.perf_counter()
+                    self._masked_at = frame.index
                     self._set_masks(frame, masks, self.keyframe_masks.masks(image, masks, selection.track_ids, (), {}))
                     timings["keyframe_masks"] = ms_since(t)
                 return None
@@ -160,7 +163,9 @@ class Keyframer:
             if scheduled:
                 self.schedule.done(frame.index)
         elif not due and self._worker.idle and self._refresh_due(frame.index, selection):
-            # Between keyframes the selected targets' masks are segmented again (they drift).
+            # Between keyframes the selected targets' masks are segmented again (they drift); a
+            # refresh due while the worker runs waits for the next frame it is idle on.
+            self._masked_at = frame.index
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids))
         outcome = self._worker.poll()
         return None if outcome is None else self._apply_late(outcome, image, frame, masks, selection, recorder,
@@ -223,7 +228,7 @@ class Keyframer:
         """The selected targets' masks are due for re-segmenting on frame ``index`` between keyframes."""
         if self.keyframe_masks is None or not selection.track_ids or selection.searching:
             return False
-        return self.keyframe_masks.refresh_due(index - self.schedule.last)
+        return self.keyframe_masks.refresh_due(index - max(self.schedule.last, self._masked_at))
 
     def _set_masks(self, frame: FrameContext, masks: dict[int, np.ndarray], found: dict[int, np.ndarray]) -> None:
         if found:

@@ -66,7 +66,7 @@ class KeyframeMasks:
         min_iou: the model's mask is taken only when its IoU with the track's mask is at least this.
         known_min_iou: the same for a mask of a class the command names (see the module docstring).
         refresh_frames: between keyframes, the selected targets are segmented again every this
-            many frames after the keyframe (0: on keyframes only).
+            many frames after they were last segmented (0: on keyframes only).
 
     Attributes:
         target_labels: the model's label ids of the command's classes (``set_phrases``).
@@ -108,9 +108,11 @@ class KeyframeMasks:
         return cls(masker, t.keyframe_mask_max_crops, t.keyframe_mask_min_iou, t.keyframe_mask_known_min_iou,
                    t.keyframe_mask_refresh_frames)
 
-    def refresh_due(self, since_keyframe: int) -> bool:
-        """Whether a frame ``since_keyframe`` frames after the last keyframe re-segments the selected targets."""
-        return self.refresh_frames > 0 and since_keyframe > 0 and since_keyframe % self.refresh_frames == 0
+    def refresh_due(self, since_masked: int) -> bool:
+        """Whether a frame ``since_masked`` frames after the selected targets were last segmented
+        (a keyframe or a refresh) segments them again; a refresh that cannot run on the frame it
+        falls due (the worker busy) runs on the next one that can."""
+        return self.refresh_frames > 0 and since_masked >= self.refresh_frames
 
     @staticmethod
     def order(selected: Sequence[int], born: Sequence[int], masks: Mapping[int, np.ndarray]) -> list[int]:
