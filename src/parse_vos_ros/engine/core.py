@@ -7,6 +7,7 @@ import logging
 import math
 import time
 
+import cv2
 import numpy as np
 
 from parse_vos_ros import backends
@@ -52,6 +53,8 @@ class Engine:
                  pose_verifier=None, async_reasoning: bool = False, async_keyframes: bool | None = None) -> None:
         self.config = config
         ec = config.engine
+        if ec.opencv_threads:  # process-wide; one thread leaves the other core to the keyframe worker
+            cv2.setNumThreads(ec.opencv_threads)
         detector = detector if detector is not None else backends.build_detector(config)
         self.segmenter = segmenter if segmenter is not None else backends.build_segmenter(config)
         self.reasoner = reasoner if reasoner is not None else backends.build_reasoner(config)
@@ -72,7 +75,8 @@ class Engine:
         self._worker: Worker[ReasoningJob, ReasoningOutcome] = Worker(
             "parse-vos-reasoner", self._reason_job, async_reasoning, failed, cancel if callable(cancel) else None)
         threaded = ec.async_keyframes if async_keyframes is None else async_keyframes
-        self.keyframer = Keyframer(detector, self.keyframe_masks, self.candidates, self.keyframes, threaded)
+        self.keyframer = Keyframer(detector, self.keyframe_masks, self.candidates, self.keyframes, threaded,
+                                   ec.keyframe_worker_nice, ec.births_cut_per_frame)
         self._counts = dict.fromkeys(("frames", "keyframes", "reasonings", "resets"), 0)
         self._reset_tracking()
 

@@ -9,6 +9,7 @@ it. Outcomes of an older generation (a command or stream since replaced) are dro
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Generic, Protocol, TypeVar
 LOG = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 5.0  # how long ``close`` waits for a running job
+MAX_NICE = 19  # the lowest OS priority
 
 
 def ms_since(t: float) -> float:
@@ -42,11 +44,15 @@ class Worker(Generic[J, O]):
         failed: the outcome of a job whose ``run`` raised (threaded form; inline, it propagates).
         cancel: called when the generation changes, to stop an in-flight job early (an LLM call
             would otherwise run to its timeout for a result that is discarded); may be None.
+        nice: how many OS nice steps below the thread that made the worker (the frame loop) the
+            thread runs (Linux: nice is per thread), 0 = the same; above 0 the scheduler runs the
+            frame loop first when both want a core, and the thread takes what is left.
     """
 
     def __init__(self, name: str, run: Callable[[J], O], threaded: bool, failed: Callable[[J, Exception], O],
-                 cancel: Callable[[], None] | None = None) -> None:
+                 cancel: Callable[[], None] | None = None, nice: int = 0) -> None:
         self._name = name
+        self._nice = nice
         self._run = run
         self._failed = failed
         self._cancel = cancel
@@ -113,7 +119,18 @@ class Worker(Generic[J, O]):
             if job.generation == self._generation:  # a newer generation preempts this outcome
                 self._outcome = outcome
 
+    def _lower_priority(self) -> None:
+        """Raise this thread's nice value by ``self._nice`` (it starts with its maker's); runs in the thread."""
+        if self._nice <= 0:
+            return
+        try:  # Linux: a thread's id names it alone (``PRIO_PROCESS`` with a tid)
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(MAX_NICE, os.getpriority(os.PRIO_PROCESS, tid) + self._nice))
+        except (AttributeError, OSError) as exc:  # no setpriority (Windows) or not allowed: run at the usual priority
+            LOG.warning("%s: cannot lower the thread's priority to nice %d (%s)", self._name, self._nice, exc)
+
     def _loop(self) -> None:
+        self._lower_priority()
         while True:
             with self._lock:
                 while self._job is None and not self._closed:
