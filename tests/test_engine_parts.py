@@ -247,29 +247,3 @@ def test_async_keyframes_never_wait_for_a_running_keyframe() -> None:
     assert results[-1].state is TargetState.TRACKING
 
 
-
-def test_async_keyframes_cut_new_tracks_one_per_frame_with_births_cut_per_frame() -> None:
-    """With ``engine.births_cut_per_frame: 1`` a late keyframe that starts two tracks cuts one on
-    the frame it lands (the other is in the store, without a mask yet) and the other on the next
-    frame, from its box carried there; the ball referred to is followed."""
-    clip = two_balls(n=40)
-    config = load_config(None, {"engine.async_keyframes": True, "engine.births_cut_per_frame": 1,
-                                "engine.keyframe_interval": 3})
-    empty = clip.frames[0].copy()
-    empty[clip.masks[0][0] | clip.masks[1][0]] = 128  # no ball on the first frame: nothing is grounded inline
-    landed = None
-    with Engine(config, detector=RedBlobDetector(), segmenter=RedBlobSegmenter()) as engine:
-        engine.set_command(RIGHT)
-        engine.push_frame(empty, 0.0)
-        for i in range(1, len(clip.frames)):
-            result = engine.push_frame(clip.frames[i], i / clip.fps)
-            if landed is None and len(engine.store) == 2:
-                landed = i
-                assert len(engine.track_masks) == 1 and "associate" in result.timings_ms
-            elif landed is not None and i == landed + 1:
-                assert "births_cut" in result.timings_ms and len(engine.track_masks) == 2
-            time.sleep(0.01)  # a camera's frame period (short, to keep the test fast)
-        masks = engine.track_masks
-    assert landed is not None and landed < len(clip.frames) - 1
-    last = len(clip.frames) - 1
-    assert max(iou(m, clip.masks[0][last]) for m in masks.values()) > 0.7

@@ -58,7 +58,6 @@ class EngineConfig:
     async_keyframes: bool = False  # every keyframe's detection and DeepLab masks in a worker thread, off the frame path
     keyframe_worker_nice: int = 0  # that thread runs this many OS nice steps below the frame loop (0-19; Linux)
     opencv_threads: int = 0  # OpenCV's thread pool, process-wide (0: OpenCV's default, one per core)
-    births_cut_per_frame: int = 0  # async_keyframes: new tracks cut per frame, best first, rest on the next (0: all)
 
     def validate(self) -> None:
         _check(self.keyframe_interval >= 1, "keyframe_interval", "must be >= 1")
@@ -75,7 +74,6 @@ class EngineConfig:
         _check(0.0 <= self.prune_ratio < 1.0, "prune_ratio", "must be in [0, 1)")
         _check(0 <= self.keyframe_worker_nice <= 19, "keyframe_worker_nice", "must be in [0, 19]")
         _check(self.opencv_threads >= 0, "opencv_threads", "must be >= 0 (0: OpenCV's default)")
-        _check(self.births_cut_per_frame >= 0, "births_cut_per_frame", "must be >= 0 (0: all at once)")
 
 
 @dataclass

@@ -53,7 +53,6 @@ class Grounding:
 
     born: list[int] = field(default_factory=list)  # ids of the tracks started
     boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy detection box per matched or started track
-    uncut: list[int] = field(default_factory=list)  # started tracks not cut yet (``max_cuts``), best first
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,7 @@ class Candidates:
 
     def ground(
         self, frame: FrameContext, masks: dict[int, np.ndarray], detections: list[Detection], *,
-        wide: bool, recorder: HistoryRecorder | None, then: TracksThen | None = None, max_cuts: int = 0,
+        wide: bool, recorder: HistoryRecorder | None, then: TracksThen | None = None,
     ) -> Grounding:
         """Associate keyframe detections with tracks; start and re-anchor tracks (``masks`` updated).
 
@@ -153,9 +152,7 @@ class Candidates:
         (``SEARCH_BIRTHS_FACTOR``); ``recorder``: the offline history, told of tracks cut again;
         ``then``: the detections were made on an earlier frame (boxes already moved to ``frame``):
         they are associated with the tracks as they were on that frame, every live track
-        (``tracks_on`` with the store's ids). Default: on ``frame``. ``max_cuts``: at most this
-        many started tracks are cut (GrabCut) now, the best first; the rest are left in
-        ``Grounding.uncut`` for ``cut`` on the next frames (0: all now).
+        (``tracks_on`` with the store's ids). Default: on ``frame``.
         """
         max_det = self.config.grounding.max_detections
         detections = [d for d in detections if np.all(np.isfinite(d.box))][:max_det]
@@ -195,23 +192,15 @@ class Candidates:
             tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp, det.source)
             if tid is None:
                 break  # all slots taken: the weakest detections are dropped (they come last)
-            if max_cuts and len(out.born) >= max_cuts:
-                out.uncut.append(tid)  # started in the store; its mask comes on a later frame
-            else:
-                anchors[tid] = det.box
+            anchors[tid] = det.box
             out.boxes[tid] = det.box
             out.born.append(tid)
             if not moving:
                 self.motionless.add(tid)
             self.births += 1
-        self.cut(frame, masks, anchors)
-        return out
-
-    def cut(self, frame: FrameContext, masks: dict[int, np.ndarray], anchors: Mapping[int, np.ndarray]) -> None:
-        """Start or re-anchor the segmenter's objects from ``(4,)`` xyxy ``anchors`` boxes on ``frame``
-        (GrabCut, ``masks`` updated)."""
         if anchors:
             masks.update(self.checked(self.segmenter.add_objects(frame, anchors), frame.gray.shape))
+        return out
 
     def _births(self, detections: list[Detection], unmatched: list[int], wide: bool) -> list[Detection]:
         """The unmatched detections that start tracks: strong enough, not just pruned, best first, capped.

@@ -76,7 +76,7 @@ class Engine:
             "parse-vos-reasoner", self._reason_job, async_reasoning, failed, cancel if callable(cancel) else None)
         threaded = ec.async_keyframes if async_keyframes is None else async_keyframes
         self.keyframer = Keyframer(detector, self.keyframe_masks, self.candidates, self.keyframes, threaded,
-                                   ec.keyframe_worker_nice, ec.births_cut_per_frame)
+                                   ec.keyframe_worker_nice)
         self._counts = dict.fromkeys(("frames", "keyframes", "reasonings", "resets"), 0)
         self._reset_tracking()
 

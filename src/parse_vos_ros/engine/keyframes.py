@@ -90,8 +90,6 @@ class Keyframer:
         schedule: when keyframes are due.
         threaded: run the worker's part in a background thread.
         nice: the worker thread's OS nice steps below the frame loop (``Worker``).
-        max_cuts: threaded, the tracks a late keyframe starts are cut (GrabCut) at most this many
-            per frame, the best first, the rest on the next frames (0: all on the frame it lands).
 
     Attributes:
         threaded: keyframes go to the worker thread (settable: ``run_offline`` runs them inline,
@@ -100,14 +98,12 @@ class Keyframer:
     """
 
     def __init__(self, detector, keyframe_masks: KeyframeMasks | None, candidates: Candidates,
-                 schedule: KeyframeSchedule, threaded: bool, nice: int = 0, max_cuts: int = 0) -> None:
+                 schedule: KeyframeSchedule, threaded: bool, nice: int = 0) -> None:
         self.detector = detector
         self.keyframe_masks = keyframe_masks
         self.candidates = candidates
         self.schedule = schedule
         self.motion = MotionLog()
-        self.max_cuts = max_cuts
-        self._uncut: list[int] = []  # tracks a late keyframe started, to cut on the next frames, best first
         self._epoch = 0  # keyframe work of an older command or stream is dropped
         self._masked_at = NEVER  # the frame the selected targets' masks were last segmented on (or handed over)
         self._worker: Worker[KeyframeJob, KeyframeOutcome] | None = None
@@ -118,7 +114,6 @@ class Keyframer:
     def reset(self) -> None:
         """A new stream: forget the motion, drop work in flight."""
         self.motion.clear()
-        self._uncut.clear()
         self.new_epoch()
 
     def new_epoch(self) -> None:
@@ -175,11 +170,8 @@ class Keyframer:
             self._masked_at = frame.index
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids))
         outcome = self._worker.poll()
-        grounding = None if outcome is None else self._apply_late(outcome, image, frame, masks, selection,
-                                                                  recorder, timings)
-        if grounding is None:
-            self._cut_waiting(frame, masks, timings)
-        return grounding
+        return None if outcome is None else self._apply_late(outcome, image, frame, masks, selection, recorder,
+                                                             timings)
 
     def _apply_now(self, outcome: KeyframeOutcome, image: np.ndarray, frame: FrameContext,
                    masks: dict[int, np.ndarray], selection: Selection, recorder: HistoryRecorder | None,
@@ -226,27 +218,13 @@ class Keyframer:
         # The tracks as they were on the job's frame, their boxes moved to now.
         then = tracks_on(job.frame, job.masks, self.candidates.store.ids, affine)
         grounding = self.candidates.ground(frame, masks, carried_detections(outcome.detections, affine),
-                                           wide=selection.searching, recorder=recorder, then=then,
-                                           max_cuts=self.max_cuts)
-        self._uncut.extend(grounding.uncut)
+                                           wide=selection.searching, recorder=recorder, then=then)
         timings["associate"] = ms_since(t)
         if self.keyframe_masks is not None and self._worker is not None:
             # The masks follow from the worker too: of this frame, for the tracks just matched or born.
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
                                             tuple(grounding.born), dict(grounding.boxes)))
         return grounding
-
-    def _cut_waiting(self, frame: FrameContext, masks: dict[int, np.ndarray], timings: dict[str, float]) -> None:
-        """Cut the next ``max_cuts`` tracks a late keyframe started but left uncut, each on its box
-        carried to ``frame`` by the camera motion (``masks`` updated)."""
-        info = self.candidates.store.info
-        self._uncut = [tid for tid in self._uncut if tid in info and tid not in masks]  # gone, or cut since
-        if not self._uncut:
-            return
-        now, self._uncut = self._uncut[:self.max_cuts], self._uncut[self.max_cuts:]
-        t = time.perf_counter()
-        self.candidates.cut(frame, masks, {tid: info[tid].box for tid in now})
-        timings["births_cut"] = ms_since(t)
 
     def _refresh_due(self, index: int, selection: Selection) -> bool:
         """The selected targets' masks are due for re-segmenting on frame ``index`` between keyframes."""
