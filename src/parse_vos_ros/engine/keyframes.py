@@ -10,11 +10,12 @@ Two worker jobs per keyframe. (1) Detection with crop recognition. A detection m
 associated with the tracks as they were on frame t (their masks then, kept in the job) in the
 present frame's pixels: detection boxes and the tracks' frame-t mask boxes are both moved by the
 camera motion from t to now; mask overlap compares frame-t masks with frame-t detection masks.
-The tracks it starts are cut (GrabCut) on the frame it is applied on (``engine.births_cut_per_frame``:
-that many there, the best first, the rest on the next frames, from their boxes carried there).
-(2) The keyframe masks (DeepLab) of the selected and new tracks on that frame, applied on a later
-one: warped there by the camera motion and the object's own motion (the shift of its propagated
-mask), and kept only where they still agree with the propagated mask (``KeyframeMasks.accept``).
+The tracks it starts are cut (GrabCut) on the frame it is applied on. (2) The keyframe masks
+(DeepLab) of the selected and new tracks on that frame, and the refreshes between keyframes,
+applied on a later one: carried there through the segmenter's dense flows when it keeps them
+(``EmbeddedSegmenter.carry``), else by the camera motion and the shift of the track's propagated
+mask (``carry.carried_masks``), and kept only where they pass the same gate as an inline mask
+(``KeyframeMasks.accept``, with the named-class judgement made in the worker).
 """
 
 from __future__ import annotations
