@@ -161,11 +161,13 @@ def drive(code: str, env: dict[str, str], node: NodeProcess, timeout_s: float = 
     return last_json(result.stdout)
 
 
-def drive_then_stop(code: str, env: dict[str, str], node: NodeProcess, timeout_s: float = 90.0) -> Any:
-    """Run driver ``code`` beside the started ``node``, then stop the node: the driver must
-    succeed and the node exit 0 with no traceback in its log. Returns the driver's result JSON."""
+def drive_then_stop(code: str, env: dict[str, str], node: NodeProcess, timeout_s: float = 90.0,
+                    *args: str) -> Any:
+    """Run driver ``code`` (with command-line ``args``) beside the started ``node``, then stop the
+    node: the driver must succeed and the node exit 0 with no traceback in its log. Returns the
+    driver's result JSON."""
     try:
-        result = run_python(code, env, timeout_s)
+        result = run_python(code, env, timeout_s, *args)
     finally:
         rc = node.stop()
     log = node.text()

@@ -34,6 +34,16 @@ def _failed(job: _Job, exc: Exception) -> int:
     return -1
 
 
+def first_outcome(worker: Worker[_Job, int], timeout_s: float = 5.0) -> int | None:
+    """Poll ``worker`` until its submitted job's outcome comes (None after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    outcome = None
+    while outcome is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+        outcome = worker.poll()
+    return outcome
+
+
 def test_threaded_worker_latest_wins_and_drops_stale_generations() -> None:
     gate = threading.Event()
     seen: list[int] = []
@@ -97,11 +107,7 @@ def test_threaded_worker_reports_a_failure_as_an_outcome() -> None:
     worker: Worker[_Job, int] = Worker("test-failing", run, threaded=True, failed=_failed)
     try:
         worker.submit(_Job(0, 1))
-        deadline = time.monotonic() + 5.0
-        outcome = None
-        while outcome is None and time.monotonic() < deadline:
-            time.sleep(0.001)
-            outcome = worker.poll()
+        outcome = first_outcome(worker)
         assert outcome == -1
     finally:
         worker.close()
@@ -116,11 +122,7 @@ def test_threaded_worker_runs_the_given_nice_steps_below_its_maker() -> None:
     worker: Worker[_Job, int] = Worker("test-nice", run, threaded=True, failed=_failed, nice=3)
     try:
         worker.submit(_Job(0, 1))
-        deadline = time.monotonic() + 5.0
-        outcome = None
-        while outcome is None and time.monotonic() < deadline:
-            time.sleep(0.001)
-            outcome = worker.poll()
+        outcome = first_outcome(worker)
         assert outcome == min(19, mine + 3)
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller's is untouched
     finally:

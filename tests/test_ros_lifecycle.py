@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ros_support import fake_node_command, last_json, ros_env, ros_test_env, run_python
+from ros_support import drive_then_stop, fake_node_command, ros_env, ros_test_env
 
 from parse_vos_ros.ros.launch import NodeProcess
 
@@ -132,14 +132,7 @@ def run_cycles(node: NodeProcess, env: dict[str, str]) -> dict:
     the driver's result. The node must exit 0 with no traceback."""
     node.start_process()
     assert node.process is not None
-    try:
-        result = run_python(CYCLE_DRIVER, env, 600, str(node.process.pid), str(CYCLES), NAMESPACE)
-    finally:
-        rc = node.stop()
-    log = node.text()
-    assert result.returncode == 0, result.stderr + log[-3000:]
-    assert rc == 0 and "Traceback" not in log, log[-3000:]
-    return last_json(result.stdout)
+    return drive_then_stop(CYCLE_DRIVER, env, node, 600, str(node.process.pid), str(CYCLES), NAMESPACE)
 
 
 def check_cycles(out: dict, tracking: bool, lazy_pools: bool = False) -> None:
