@@ -7,6 +7,7 @@ import pytest
 
 from parse_vos_ros.config import load_config
 from parse_vos_ros.geometry import mask_box
+from parse_vos_ros.tracking.cuts import Cut
 from parse_vos_ros.tracking.embedded import EmbeddedSegmenter, SegmenterParams
 from parse_vos_ros.types import FrameContext
 
@@ -300,3 +301,31 @@ def test_carry_moves_an_earlier_frames_mask_through_the_flows_since() -> None:
     assert seg.carry(8, gts[4], since=4, then=gts[4]) is None  # no such object
     seg.reset()
     assert seg.carry(7, gts[4], since=4, then=gts[4]) is None
+
+
+def test_a_box_cut_on_an_earlier_frame_starts_an_object_now() -> None:
+    """A worker thread cuts a new object's box on frame t from the segmenter's view of it, without
+    touching the segmenter; the cut, moved to now by the flows kept since (a shift: no trail
+    behind the moving disk), starts the object there, which then follows the disk."""
+    frames, gts = translating_scene(16)
+    seg = EmbeddedSegmenter.from_config(load_config(None))
+    seg.add_objects(ctx(0, frames[0]), {7: mask_box(gts[0])})  # an object, so flows are computed and kept
+    for i in range(1, 9):
+        seg.propagate(ctx(i, frames[i]))
+    view = seg.cut_view(ctx(8, frames[8]))
+    assert view.index == 8 and view.flow is not None and view.full_size == (W, H)
+    cuts = seg.cut(view, {0: mask_box(gts[8]), 1: np.array([5.0, 5.0, 5.0, 9.0])})  # 1: no area, left out
+    assert set(cuts) == {0} and iou(cuts[0].mask, gts[8]) > 0.8
+    assert seg.object_ids == (7,)  # cutting started nothing
+    for i in range(9, 12):
+        seg.propagate(ctx(i, frames[i]))
+    moved = seg.moved_cut(cuts[0])
+    assert moved is not None and iou(moved, gts[11]) > 0.8 > 0.7 > iou(cuts[0].mask, gts[11])
+    started = seg.start_objects(ctx(11, frames[11]), {9: cuts[0], 7: cuts[0]})  # 7 is known: left alone
+    assert set(started) == {9} and set(seg.object_ids) == {7, 9}
+    for i in range(12, 16):
+        out = seg.propagate(ctx(i, frames[i]))
+    assert iou(out[9], gts[15]) > 0.8
+    old = Cut(-30, cuts[0].mask, cuts[0].colours, cuts[0].full_size)
+    assert seg.moved_cut(old) is None  # older than the flows kept
+    assert seg.start_objects(ctx(15, frames[15]), {10: old}) == {} and 10 not in seg.object_ids

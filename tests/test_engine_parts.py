@@ -15,11 +15,13 @@ from engine_doubles import RedBlobDetector, RedBlobSegmenter, iou, two_balls
 
 from parse_vos_ros.config import load_config
 from parse_vos_ros.engine import Engine
+from parse_vos_ros.engine.births import likely_births
 from parse_vos_ros.engine.carry import MotionLog, carried_masks
 from parse_vos_ros.engine.commands import CommandSlot
 from parse_vos_ros.engine.worker import Worker
 from parse_vos_ros.geometry import mask_box, nms, overlap_matrix, resize_to_width, upscale_mask
-from parse_vos_ros.types import ParsedCommand, TargetState
+from parse_vos_ros.tracking.embedded import EmbeddedSegmenter
+from parse_vos_ros.types import Detection, ParsedCommand, TargetState
 
 RIGHT = ParsedCommand("the ball moving to the right", ("ball",), motion=("moving", "to the right"))
 
@@ -249,3 +251,60 @@ def test_async_keyframes_never_wait_for_a_running_keyframe() -> None:
     assert results[-1].state is TargetState.TRACKING
 
 
+
+
+def test_likely_births_leave_out_what_each_track_takes() -> None:
+    """Each track's mask box takes the detection it overlaps most (one each, above the gate); of
+    the rest, the strong ones are the likely births, best first and capped."""
+    config = load_config(None, {"engine.max_births_per_keyframe": 2})
+    masks = {1: np.zeros((100, 100), bool)}
+    masks[1][10:30, 10:30] = True
+    dets = [
+        Detection(np.array([10.0, 10.0, 30.0, 30.0]), 0.9, "ball"),  # taken by track 1
+        Detection(np.array([12.0, 12.0, 32.0, 32.0]), 0.8, "ball"),  # overlaps track 1, which is taken
+        Detection(np.array([60.0, 60.0, 80.0, 80.0]), 0.85, "ball"),
+        Detection(np.array([60.0, 10.0, 80.0, 30.0]), 0.1, "ball"),  # below 0.3 x the best
+        Detection(np.array([40.0, 40.0, 50.0, 50.0]), 0.7, "ball"),
+    ]
+    assert likely_births(dets, masks, config, wide=False) == [2, 1]
+    assert likely_births(dets, masks, config, wide=True) == [2, 1, 4]
+    assert likely_births(dets, {}, config, wide=True) == [0, 2, 1, 4]
+
+
+def test_async_keyframes_start_tracks_from_the_workers_cuts() -> None:
+    """A ball the detector finds only later starts a track from the cut the worker made on the
+    detection's frame, moved to the present by the segmenter's flows: the frame loop cuts no box
+    after the stream's first frame, and the late track follows that ball, the one the command names."""
+    clip = two_balls(n=50, pan_px=1.0)
+    config = load_config(None, {"engine.async_keyframes": True})
+
+    class LateSecondBall(RedBlobDetector):
+        def detect(self, frame, phrases):  # type: ignore[no-untyped-def]
+            found = sorted(super().detect(frame, phrases), key=lambda d: d.box[0])
+            return found if frame.index >= 15 else found[:1]  # the right ball only from frame 15
+
+    class Spy(EmbeddedSegmenter):
+        def __init__(self) -> None:
+            super().__init__(EmbeddedSegmenter.from_config(config).params)
+            self.cut_boxes: list[int] = []  # frames the frame loop cut boxes on
+            self.started: list[int] = []
+
+        def add_objects(self, frame, boxes):  # type: ignore[no-untyped-def]
+            self.cut_boxes.append(frame.index)
+            return super().add_objects(frame, boxes)
+
+        def start_objects(self, frame, masks):  # type: ignore[no-untyped-def]
+            self.started += list(masks)
+            return super().start_objects(frame, masks)
+
+    seg = Spy()
+    with Engine(config, detector=LateSecondBall(), segmenter=seg) as engine:
+        engine.set_command(ParsedCommand("the ball moving to the left", ("ball",), motion=("moving", "to the left")))
+        for i, frame in enumerate(clip.frames):
+            result = engine.push_frame(frame, i / clip.fps)
+            time.sleep(0.01)
+        masks = engine._masks
+    assert seg.cut_boxes == [0] and seg.started
+    late = seg.started[0]
+    assert late in masks and iou(masks[late], clip.masks[1][-1]) > 0.6
+    assert iou(result.mask, clip.masks[1][-1]) > 0.6

@@ -84,6 +84,9 @@ def test_multiword_plural_and_hyphenated_lookups() -> None:
     ("the plane landing on the runway", "plane"), ("the boy who is riding a bike", "boy"),
     # Not clauses: a participle before the noun, an -ing noun, an -ed adjective.
     ("the running man", "man"), ("the tall building on the left", "building"), ("the long haired girl", "girl"),
+    # A relation to another thing: the referent is before it.
+    ("the cow closest to the camera", "cow"), ("the dog next to the man", "dog"), ("the ball under the table", "ball"),
+    ("the person nearest the door", "person"), ("the pick up truck", "truck"),
 ])
 def test_the_referent_is_the_subject_before_a_participle(phrase: str, noun: str) -> None:
     # One rule for the cue analysis and the class lookup: they once read "carrying a red bag" as the bag.

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.config import Config
+from parse_vos_ros.engine.births import SUPPRESS_IOU, PrunedBox, birth_order, births_cap, usable
 from parse_vos_ros.geometry import box_iou, iou_matrix, mask_box, mask_iou
 from parse_vos_ros.grounding.association import associate
 from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore, affine_boxes
@@ -23,28 +24,9 @@ LOG = logging.getLogger(__name__)
 
 MERGE_IOU = 0.7  # two tracks whose masks overlap this much are the same object
 MERGE_BOX_IOU = 0.8 * MERGE_IOU  # box IoU above which the masks of two tracks are compared
-BIRTH_RELATIVE = 0.3  # a detection starts a track only if it scores at least this x the keyframe's best
-SUPPRESS_IOU = 0.5  # detections overlapping a just-pruned track this much start no track
 PRUNE_AFTER_S = 1.0  # a track is judged (and may be pruned) only after this much history
-SEARCH_BIRTHS_FACTOR = 2  # births per keyframe are multiplied by this while nothing is selected unambiguously
 RECUT_IOU = 0.85  # a track started without motion is cut again unless its next box agrees this much
 MIN_CROP_SIDE_PX = 4  # keyframe crops smaller than this on a side are not kept
-
-
-@dataclass(frozen=True)
-class PrunedBox:
-    """A pruned track's box, moved on at its velocity, so its object is not started again at once."""
-
-    box: np.ndarray  # (4,) xyxy, current-frame pixels
-    velocity: np.ndarray  # (2,) compensated pixels per second
-    stamp: float
-    expiry: float
-
-    def moved(self, affine: np.ndarray, stamp: float) -> PrunedBox:
-        """Carried into the next frame: camera motion ``(2, 3)`` plus its own motion up to ``stamp``."""
-        shift = self.velocity * (stamp - self.stamp)
-        box = affine_boxes(affine, self.box) + np.concatenate([shift, shift])
-        return PrunedBox(box, affine[:, :2] @ self.velocity, stamp, self.expiry)
 
 
 @dataclass(frozen=True)
@@ -145,6 +127,7 @@ class Candidates:
     def ground(
         self, frame: FrameContext, masks: dict[int, np.ndarray], detections: list[Detection], *,
         wide: bool, recorder: HistoryRecorder | None, then: TracksThen | None = None,
+        cuts: Mapping[int, object] | None = None,
     ) -> Grounding:
         """Associate keyframe detections with tracks; start and re-anchor tracks (``masks`` updated).
 
@@ -152,10 +135,13 @@ class Candidates:
         (``SEARCH_BIRTHS_FACTOR``); ``recorder``: the offline history, told of tracks cut again;
         ``then``: the detections were made on an earlier frame (boxes already moved to ``frame``):
         they are associated with the tracks as they were on that frame, every live track
-        (``tracks_on`` with the store's ids). Default: on ``frame``.
+        (``tracks_on`` with the store's ids). Default: on ``frame``. ``cuts``: the segmenter's cuts
+        of some detections (by index in ``detections``) made on their frame: a track they start
+        begins with it (the segmenter's ``start_objects``) instead of a cut of its box.
         """
-        max_det = self.config.grounding.max_detections
-        detections = [d for d in detections if np.all(np.isfinite(d.box))][:max_det]
+        keep = usable(detections, self.config)
+        cut_of = {k: cuts[i] for k, i in enumerate(keep) if cuts and i in cuts}
+        detections = [detections[i] for i in keep]
         self.store.count_keyframe(self.store.ids)
         if then is None:
             then = tracks_on(frame, masks, self.store.ids)
@@ -188,38 +174,38 @@ class Candidates:
                 anchors[tid] = det.box
         if moving:
             self.motionless.clear()
-        for det in self._births(detections, result.unmatched_detections, wide):
+        started: dict[int, object] = {}
+        for di in self._births(detections, result.unmatched_detections, wide):
+            det = detections[di]
             tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp, det.source)
             if tid is None:
                 break  # all slots taken: the weakest detections are dropped (they come last)
-            anchors[tid] = det.box
+            if di in cut_of:
+                started[tid] = cut_of[di]
+            else:
+                anchors[tid] = det.box
             out.boxes[tid] = det.box
             out.born.append(tid)
             if not moving:
                 self.motionless.add(tid)
             self.births += 1
+        begun = self.segmenter.start_objects(frame, started) if started else {}
+        masks.update(self.checked(begun, frame.gray.shape))
+        missed = {tid: out.boxes[tid] for tid in out.born if tid not in begun and tid not in anchors}
+        anchors.update(missed)  # a cut the segmenter could not start from: its box is cut instead
         if anchors:
             masks.update(self.checked(self.segmenter.add_objects(frame, anchors), frame.gray.shape))
         return out
 
-    def _births(self, detections: list[Detection], unmatched: list[int], wide: bool) -> list[Detection]:
-        """The unmatched detections that start tracks: strong enough, not just pruned, best first, capped.
-
-        Every track costs propagation time on every frame, so weak detections (below
-        ``engine.min_detection_score`` or ``BIRTH_RELATIVE`` x the keyframe's best) and those
-        covering a track the reasoner pruned moments ago start none.
-        """
-        if not unmatched:
-            return []
-        ec = self.config.engine
-        floor = max(ec.min_detection_score, BIRTH_RELATIVE * max(d.score for d in detections))
-        chosen = sorted((detections[i] for i in unmatched if detections[i].score >= floor), key=lambda d: -d.score)
+    def _births(self, detections: list[Detection], unmatched: list[int], wide: bool) -> list[int]:
+        """The unmatched detections (indices) that start tracks: strong enough, not just pruned,
+        best first, capped (``birth_order``)."""
+        chosen = birth_order(detections, unmatched, self.config, wide)
         if self.suppressed and chosen:
-            blocked = iou_matrix(np.array([d.box for d in chosen]), np.array([p.box for p in self.suppressed]))
-            chosen = [d for d, row in zip(chosen, blocked, strict=True) if row.max() < SUPPRESS_IOU]
-        # Nothing told apart yet: cast a wider net; pruning trims it once motion is known.
-        cap = ec.max_births_per_keyframe * (SEARCH_BIRTHS_FACTOR if wide else 1)
-        return chosen[:cap]
+            blocked = iou_matrix(np.array([detections[i].box for i in chosen]),
+                                 np.array([p.box for p in self.suppressed]))
+            chosen = [i for i, row in zip(chosen, blocked, strict=True) if row.max() < SUPPRESS_IOU]
+        return chosen[:births_cap(self.config, wide)]
 
     def merge(self, masks: dict[int, np.ndarray], boxes: Mapping[int, np.ndarray | None]) -> None:
         """Remove the younger of two tracks whose masks overlap by more than ``MERGE_IOU``: two

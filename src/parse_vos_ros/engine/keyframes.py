@@ -10,7 +10,10 @@ Two worker jobs per keyframe. (1) Detection with crop recognition. A detection m
 associated with the tracks as they were on frame t (their masks then, kept in the job) in the
 present frame's pixels: detection boxes and the tracks' frame-t mask boxes are both moved by the
 camera motion from t to now; mask overlap compares frame-t masks with frame-t detection masks.
-The tracks it starts are cut (GrabCut) on the frame it is applied on. (2) The keyframe masks
+The worker also cuts (GrabCut, ``EmbeddedSegmenter.cut``) the detections likely to start tracks
+on frame t, judged against the tracks' frame-t masks; the tracks they start begin with those cuts,
+moved to the present by the segmenter's flows (``start_objects``), and only a birth without a
+cut that could be moved is cut on the frame loop (on the present frame). (2) The keyframe masks
 (DeepLab) of the selected and new tracks on that frame, and the refreshes between keyframes,
 applied on a later one: carried there through the segmenter's dense flows when it keeps them
 (``EmbeddedSegmenter.carry``), else by the camera motion and the shift of the track's propagated
@@ -25,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from parse_vos_ros.config import Config
+from parse_vos_ros.engine.births import likely_births
 from parse_vos_ros.engine.candidates import Candidates, Grounding, tracks_on
 from parse_vos_ros.engine.carry import MotionLog, carried_detections, carried_masks
 from parse_vos_ros.engine.schedule import NEVER, KeyframeSchedule
@@ -48,6 +53,8 @@ class KeyframeJob:
     selected: tuple[int, ...]  # the selected tracks on the frame
     born: tuple[int, ...] = ()  # tracks started by the detections this keyframe's masks follow
     detection_boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy per matched or born track
+    view: object | None = None  # the segmenter's ``cut_view`` of the frame: the likely births are cut on it
+    wide: bool = False  # nothing is told apart yet: more detections may start tracks
     submitted: float = field(default_factory=time.perf_counter)  # perf_counter() seconds
 
 
@@ -61,13 +68,22 @@ class KeyframeOutcome:
     detect_ms: float
     masks_ms: float
     named: frozenset[int] = frozenset()  # tracks whose keyframe mask is of a class the command names
+    cuts: dict[int, object] = field(default_factory=dict)  # the segmenter's cut of each likely birth (detection index)
 
 
-def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks | None) -> KeyframeOutcome:
-    """The worker's part: detection, or the keyframe masks once the detections are applied."""
+def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks | None, segmenter=None,
+                       config: Config | None = None) -> KeyframeOutcome:
+    """The worker's part: detection (and, given the job's ``view``, the cuts of the detections
+    likely to start tracks, so the frame loop need not cut them), or the keyframe masks once the
+    detections are applied."""
     t0 = time.perf_counter()
     if job.phrases:
-        return KeyframeOutcome(job, detector.detect(job.frame, job.phrases), {}, ms_since(t0), 0.0)
+        detections = detector.detect(job.frame, job.phrases)
+        cuts = {}
+        if job.view is not None and segmenter is not None and config is not None:
+            births = likely_births(detections, job.masks, config, job.wide)
+            cuts = segmenter.cut(job.view, {i: detections[i].box for i in births})
+        return KeyframeOutcome(job, detections, {}, ms_since(t0), 0.0, cuts=cuts)
     found: dict[int, np.ndarray] = {}
     named: frozenset[int] = frozenset()
     if keyframe_masks is not None and job.masks:
@@ -162,7 +178,8 @@ class Keyframer:
         if due and self._worker.idle:
             # A keyframe that comes while one runs is skipped (retried on the next frame), never
             # queued: the frame loop never waits for the worker, whatever the keyframe is for.
-            self._worker.submit(KeyframeJob(self._epoch, frame, image, phrases, dict(masks), selection.track_ids))
+            self._worker.submit(KeyframeJob(self._epoch, frame, image, phrases, dict(masks), selection.track_ids,
+                                            view=self._cut_view(frame), wide=selection.searching))
             if scheduled:
                 self.schedule.done(frame.index)
         elif not due and self._worker.idle and self._refresh_due(frame.index, selection):
@@ -219,13 +236,20 @@ class Keyframer:
         # The tracks as they were on the job's frame, their boxes moved to now.
         then = tracks_on(job.frame, job.masks, self.candidates.store.ids, affine)
         grounding = self.candidates.ground(frame, masks, carried_detections(outcome.detections, affine),
-                                           wide=selection.searching, recorder=recorder, then=then)
+                                           wide=selection.searching, recorder=recorder, then=then,
+                                           cuts=outcome.cuts)
         timings["associate"] = ms_since(t)
         if self.keyframe_masks is not None and self._worker is not None:
             # The masks follow from the worker too: of this frame, for the tracks just matched or born.
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
                                             tuple(grounding.born), dict(grounding.boxes)))
         return grounding
+
+    def _cut_view(self, frame: FrameContext) -> object | None:
+        """The segmenter's view of ``frame`` for cutting new tracks in the worker, None when it
+        cannot (then the frame loop cuts them when the detections are applied)."""
+        segmenter = self.candidates.segmenter
+        return segmenter.cut_view(frame) if hasattr(segmenter, "cut") else None
 
     def _refresh_due(self, index: int, selection: Selection) -> bool:
         """The selected targets' masks are due for re-segmenting on frame ``index`` between keyframes."""
@@ -239,4 +263,5 @@ class Keyframer:
             masks.update(self.candidates.checked(segmenter.set_masks(frame, found), frame.gray.shape))
 
     def _detect(self, job: KeyframeJob) -> KeyframeOutcome:
-        return detect_on_keyframe(job, self.detector, self.keyframe_masks)
+        return detect_on_keyframe(job, self.detector, self.keyframe_masks, self.candidates.segmenter,
+                                  self.candidates.config)

@@ -66,6 +66,11 @@ SHADES = _words("dark light pale bright deep")  # modify a following colour word
 PART_PREPOSITIONS = _words("with holding carrying")  # what follows them is a part ("with a red beak")
 PREPOSITIONS = _words("of in on with at by from near behind wearing holding carrying")
 _STOP = _words("a an the this that these those of in on with and or to at by from its his her their")
+# After the noun these relate it to something else ("the cow closest to the camera", "the dog
+# next to the man", "the ball under the table"): what follows is not the referent.
+# (Not "up", "down", "off", "over": they also join nouns, "pick up truck", "drop off zone".)
+RELATION_WORDS = _words("closest nearest farthest furthest closer nearer next to towards toward into onto "
+                        "across along through") | lexicon.LOCATION_PREPOSITIONS
 _MIN_PARTICIPLE_CHARS = 5  # an -ing or -ed participle is longer than "king", "ring", "shed", "sled"
 # After an -ed form these make it a participle with its complement ("dressed in", "parked by").
 _AFTER_PAST_PARTICIPLE = PREPOSITIONS | lexicon.DIRECTION_PREPOSITIONS
@@ -131,14 +136,15 @@ def is_participle(word: str, next_word: str = "") -> bool:
 
 def noun_phrase_end(words: Sequence[str]) -> int:
     """Index in ``words`` (``phrase_words``) of the word that ends the leading noun phrase, or
-    ``len(words)``: the first preposition, relative pronoun or participle after a content word. The
-    referent is the subject before it: "the man carrying a red bag" -> man, "a dog chasing a ball"
-    -> dog, "the boy who is riding a bike" -> boy; before any content word a participle modifies
-    the noun ("the running man")."""
+    ``len(words)``: the first preposition, relation word, relative pronoun or participle after a
+    content word. The referent is the subject before it: "the man carrying a red bag" -> man, "a
+    dog chasing a ball" -> dog, "the boy who is riding a bike" -> boy, "the cow closest to the
+    camera" -> cow; before any content word a participle modifies the noun ("the running man")."""
     seen = False
     for k, word in enumerate(words):
         nxt = words[k + 1] if k + 1 < len(words) else ""
-        if seen and (word in PREPOSITIONS or word in lexicon.RELATIVE_PRONOUNS or is_participle(word, nxt)):
+        if seen and (word in PREPOSITIONS or word in RELATION_WORDS or word in lexicon.RELATIVE_PRONOUNS
+                     or is_participle(word, nxt)):
             return k
         seen = seen or is_content_word(word)
     return len(words)

@@ -19,6 +19,7 @@ import numpy as np
 from parse_vos_ros.config import Config
 from parse_vos_ros.geometry import box_iou, downscale_mask, mask_box
 from parse_vos_ros.tracking import refine
+from parse_vos_ros.tracking.cuts import Cut, CutView, cut_boxes, moved
 from parse_vos_ros.types import FrameContext
 
 LOG = logging.getLogger(__name__)
@@ -41,6 +42,15 @@ class _Object:
     velocity: tuple[float, float] | None = None  # image-space motion, internal px per frame
     ghost: np.ndarray | None = None  # (h, w) bool last full view, where it was seen
     ghost_age: int = 0  # frames since then; the ghost is predicted at velocity * ghost_age
+
+
+def upscaled(mask: np.ndarray, full_size: tuple[int, int]) -> np.ndarray:
+    """Internal ``(h, w) bool`` -> ``(H, W) bool`` at ``full_size`` = (W, H), with smooth
+    (interpolated) edges."""
+    if not mask.any():
+        return np.zeros(full_size[::-1], bool)
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (3, 3), 0)
+    return cv2.resize(soft, full_size, interpolation=cv2.INTER_LINEAR) > 0.5
 
 
 @dataclass(frozen=True)
@@ -140,12 +150,9 @@ class EmbeddedSegmenter:
         return refine.box_to_int(b, *self._size)
 
     def _upscale(self, mask: np.ndarray) -> np.ndarray:
-        """Internal ``(h, w) bool`` -> full ``(H, W) bool`` with smooth (interpolated) edges."""
+        """Internal ``(h, w) bool`` -> full ``(H, W) bool`` (``upscaled``)."""
         assert self._full_size is not None
-        if not mask.any():
-            return np.zeros(self._full_size[::-1], bool)
-        soft = cv2.GaussianBlur(mask.astype(np.float32), (3, 3), 0)
-        return cv2.resize(soft, self._full_size, interpolation=cv2.INTER_LINEAR) > 0.5
+        return upscaled(mask, self._full_size)
 
     # ----------------------------------------------------------------- Segmenter API
     def propagate(self, frame: FrameContext) -> dict[int, np.ndarray]:
@@ -284,7 +291,7 @@ class EmbeddedSegmenter:
                     seed = None if flow is None else refine.motion_seed(flow, ibox)
                 mask = refine.grabcut_box(self._rgb, ibox, self.params.grabcut_iterations, seed,
                                           self.params.grabcut_side)
-            bg = self._background_band(mask)
+            bg = refine.background_band(mask, self.params.band_scale)
             if obj is None:
                 self._objects[oid] = _Object(mask=mask, colours=refine.ColourModel(self._index, mask, bg))
             else:
@@ -321,7 +328,8 @@ class EmbeddedSegmenter:
             if not small.any():
                 continue
             obj.mask = small
-            obj.colours.update(self._index, small, self._background_band(small), rate=REANCHOR_COLOUR_RATE)
+            obj.colours.update(self._index, small, refine.background_band(small, self.params.band_scale),
+                              rate=REANCHOR_COLOUR_RATE)
             obj.ref_area = float(small.sum())
             obj.ghost, obj.ghost_age = small, 0
             out[oid] = self._upscale(small)
@@ -339,24 +347,75 @@ class EmbeddedSegmenter:
         (warp plus refinement, frame by frame) says not, the warp erred, and the carried mask loses
         those pixels too. Everywhere else the carried mask keeps what the better model saw.
 
-        None when a flow of that span is not kept (older than ``FLOW_LOG_FRAMES`` frames, a gap, or
-        a frame propagated without objects), the object is unknown, or a mask is not of the frame size.
+        None when a flow of that span is not kept (``_flows_since``), the object is unknown, or a
+        mask is not of the frame size.
         """
         obj = self._objects.get(object_id)
         if obj is None or self._size is None or self._full_size is None:
             return None
         if mask.shape != self._full_size[::-1] or then.shape != mask.shape:
             return None
-        flows = [(i, f) for i, f in self._flows if i > since]
-        if not flows or flows[0][0] != since + 1 or flows[-1][0] != self._last_index:
+        flows = self._flows_since(since)
+        if flows is None:
             return None
         assert self._grid is not None
         found, prior = downscale_mask(mask, self._size), downscale_mask(then, self._size)
-        for _, flow in flows:
+        for flow in flows:
             map_x, map_y = self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1]
             found, prior = (cv2.remap(m.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0.0) > 0.5 for m in (found, prior))
         return self._upscale(found & ~(prior & ~obj.mask))
+
+    def _flows_since(self, since: int) -> list[np.ndarray] | None:
+        """The kept backward flows of frames ``since + 1`` .. the newest, None when one is missing
+        (older than ``FLOW_LOG_FRAMES`` frames, a gap, a frame propagated without objects)."""
+        flows = [(i, f) for i, f in self._flows if i > since]
+        if not flows or flows[0][0] != since + 1 or flows[-1][0] != self._last_index:
+            return None
+        return [f for _, f in flows]
+
+    def cut_view(self, frame: FrameContext) -> CutView:
+        """What ``cut`` needs of ``frame`` (after it was propagated), taken on the frame loop so a
+        worker thread can cut boxes on this frame later while the loop moves on."""
+        self._prepare(frame)
+        assert self._rgb is not None and self._index is not None and self._full_size is not None
+        flow = self._init_flow(frame) if self.params.motion_seed else None
+        return CutView(frame.index, self._rgb, self._index, flow, self._full_size)
+
+    def cut(self, view: CutView, boxes: Mapping[int, np.ndarray]) -> dict[int, Cut]:
+        """New objects cut from ``(4,)`` xyxy pixel boxes on ``view``'s frame as ``add_objects``
+        cuts a box without a mask (``cuts.cut_boxes``). Reads only ``view`` and the parameters,
+        so a worker thread may call it while the frame loop propagates."""
+        p = self.params
+        return cut_boxes(view, boxes, p.grabcut_iterations, p.grabcut_side, p.band_scale)
+
+    def start_objects(self, frame: FrameContext, cuts: Mapping[int, Cut]) -> dict[int, np.ndarray]:
+        """Start new objects on ``frame``, the newest propagated one, from ``cut``s of an earlier
+        frame, each moved here through the flows kept since (``moved_cut``) with the colour model
+        learnt where it was cut. Known ids, cuts that cannot be moved (``moved_cut`` is None) and
+        objects over ``max_objects`` are left out. Returns the masks of the objects started:
+        ``{object_id: (H, W) bool}``."""
+        self._prepare(frame)
+        if self._last_index != frame.index:
+            return {}  # the flows end on another frame
+        out = {}
+        for oid, cut in cuts.items():
+            if oid in self._objects or len(self._objects) >= self.params.max_objects:
+                continue
+            mask = self.moved_cut(cut)
+            if mask is not None:
+                self._objects[oid] = _Object(mask=mask, colours=cut.colours)
+                out[oid] = self._upscale(mask)
+        return out
+
+    def moved_cut(self, cut: Cut) -> np.ndarray | None:
+        """``cut``'s ``(h, w) bool`` mask moved to the newest propagated frame by the flows kept
+        since (``cuts.moved``). None when a flow of that span is not kept, the cut is of another
+        frame size, or it moved out of the frame."""
+        if self._size is None or cut.full_size != self._full_size or cut.mask.shape != self._size[::-1]:
+            return None
+        flows = self._flows_since(cut.index)
+        return None if flows is None else moved(cut, flows)
 
     def _init_flow(self, frame: FrameContext) -> np.ndarray | None:
         """``(h, w, 2)`` flow of ``frame`` against ``frame.prev_gray`` at internal size, cached per frame.
@@ -396,15 +455,6 @@ class EmbeddedSegmenter:
         return tuple(self._objects)
 
     # ----------------------------------------------------------------- refinement
-    def _band_px(self, mask: np.ndarray) -> int:
-        """Half-width of the band around the mask where pixels may change, grows with object size."""
-        return int(np.clip(self.params.band_scale * np.sqrt(mask.sum()), 3, 24))
-
-    def _background_band(self, mask: np.ndarray) -> np.ndarray:
-        r = self._band_px(mask) * 2 + 1
-        near = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (r, r)))
-        return near.astype(bool) & ~mask
-
     def _refine(self, obj: _Object, warped: np.ndarray, flow: np.ndarray) -> np.ndarray:
         """Snap the flow-warped mask to the object on the current frame.
 
@@ -415,7 +465,7 @@ class EmbeddedSegmenter:
         p = self.params
         assert self._index is not None
         h, w = warped.shape
-        band = self._band_px(warped)
+        band = refine.band_px(warped, self.params.band_scale)
         box = mask_box(warped)
         assert box is not None
         m = 2 * band + 2

@@ -259,3 +259,16 @@ def fill_holes(mask: np.ndarray, max_hole_px: int) -> np.ndarray:
     small = (area <= max_hole_px) & ~border
     small[0] = False
     return mask | small[labels]
+
+
+def band_px(mask: np.ndarray, band_scale: float) -> int:
+    """Half-width of the band around an ``(h, w) bool`` mask where pixels may change: grows with
+    the object's size (``band_scale`` x sqrt(area)), clipped to [3, 24] px."""
+    return int(np.clip(band_scale * np.sqrt(mask.sum()), 3, 24))
+
+
+def background_band(mask: np.ndarray, band_scale: float) -> np.ndarray:
+    """``(h, w) bool`` ring around ``mask``, twice ``band_px`` wide: the local background."""
+    r = band_px(mask, band_scale) * 2 + 1
+    near = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (r, r)))
+    return near.astype(bool) & ~mask
