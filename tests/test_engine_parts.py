@@ -15,7 +15,7 @@ from engine_doubles import RedBlobDetector, RedBlobSegmenter, iou, two_balls
 
 from parse_vos_ros.config import load_config
 from parse_vos_ros.engine import Engine
-from parse_vos_ros.engine.births import likely_births
+from parse_vos_ros.engine.births import to_cut
 from parse_vos_ros.engine.carry import MotionLog, carried_masks
 from parse_vos_ros.engine.commands import CommandSlot
 from parse_vos_ros.engine.worker import Worker
@@ -253,9 +253,10 @@ def test_async_keyframes_never_wait_for_a_running_keyframe() -> None:
 
 
 
-def test_likely_births_leave_out_what_each_track_takes() -> None:
+def test_the_worker_cuts_likely_births_and_the_tracks_to_cut_again() -> None:
     """Each track's mask box takes the detection it overlaps most (one each, above the gate); of
-    the rest, the strong ones are the likely births, best first and capped."""
+    the rest, the strong ones are the likely births, best first and capped; a detection taken by
+    a track started without motion is cut too (that track is cut again)."""
     config = load_config(None, {"engine.max_births_per_keyframe": 2})
     masks = {1: np.zeros((100, 100), bool)}
     masks[1][10:30, 10:30] = True
@@ -266,9 +267,10 @@ def test_likely_births_leave_out_what_each_track_takes() -> None:
         Detection(np.array([60.0, 10.0, 80.0, 30.0]), 0.1, "ball"),  # below 0.3 x the best
         Detection(np.array([40.0, 40.0, 50.0, 50.0]), 0.7, "ball"),
     ]
-    assert likely_births(dets, masks, config, wide=False) == [2, 1]
-    assert likely_births(dets, masks, config, wide=True) == [2, 1, 4]
-    assert likely_births(dets, {}, config, wide=True) == [0, 2, 1, 4]
+    assert to_cut(dets, masks, (), config, wide=False) == [2, 1]
+    assert to_cut(dets, masks, (), config, wide=True) == [2, 1, 4]
+    assert to_cut(dets, {}, (), config, wide=True) == [0, 2, 1, 4]
+    assert to_cut(dets, masks, {1}, config, wide=False) == [2, 1, 0]
 
 
 def test_async_keyframes_start_tracks_from_the_workers_cuts() -> None:
@@ -303,8 +305,39 @@ def test_async_keyframes_start_tracks_from_the_workers_cuts() -> None:
         for i, frame in enumerate(clip.frames):
             result = engine.push_frame(frame, i / clip.fps)
             time.sleep(0.01)
-        masks = engine._masks
+        masks = engine.track_masks
     assert seg.cut_boxes == [0] and seg.started
     late = seg.started[0]
     assert late in masks and iou(masks[late], clip.masks[1][-1]) > 0.6
     assert iou(result.mask, clip.masks[1][-1]) > 0.6
+
+
+def test_a_new_command_is_answered_from_the_window_before_its_keyframe() -> None:
+    """Tracks of the kind a new command names stay candidates until its first keyframe: it is
+    answered from their history while that keyframe's detection still runs. A command naming
+    another kind waits for its detections (searching)."""
+    clip = two_balls(n=40, pan_px=1.0)
+    config = load_config(None, {"engine.async_keyframes": True})
+    release = threading.Event()
+    release.set()
+
+    class GatedDetector(RedBlobDetector):
+        def detect(self, frame, phrases):  # type: ignore[no-untyped-def]
+            assert release.wait(timeout=10.0)
+            return super().detect(frame, phrases)
+
+    left = ParsedCommand("the ball moving to the left", ("ball",), motion=("moving", "to the left"))
+    with Engine(config, detector=GatedDetector(), segmenter=RedBlobSegmenter()) as engine:
+        engine.set_command(RIGHT)
+        for i in range(30):
+            first = engine.push_frame(clip.frames[i], i / clip.fps)
+            time.sleep(0.01)
+        assert first.state is TargetState.TRACKING and iou(first.mask, clip.masks[0][29]) > 0.6
+        release.clear()  # the new command's keyframe hangs in the worker
+        engine.set_command(left)
+        answer = engine.push_frame(clip.frames[30], 30 / clip.fps)
+        assert answer.state is TargetState.TRACKING and iou(answer.mask, clip.masks[1][30]) > 0.6
+        engine.set_command(ParsedCommand("the dog", ("dog",)))
+        other = engine.push_frame(clip.frames[31], 31 / clip.fps)
+        assert other.state is TargetState.SEARCHING and not other.mask.any()
+        release.set()

@@ -319,6 +319,52 @@ def test_bag_recorder_killed_never_leaves_a_corrupt_bag(tmp_path: Path, sig: sig
     assert [p.name for p in tmp_path.iterdir()] == ["rec"]
 
 
+RECORD_BURST = r"""
+import time, rclpy
+from std_msgs.msg import String
+from parse_vos_ros.ros.qos import command_qos
+rclpy.init()
+node = rclpy.create_node("burst")
+pub = node.create_publisher(String, "/burst", command_qos())
+while pub.get_subscription_count() == 0:
+    rclpy.spin_once(node, timeout_sec=0.05)
+for i in range(100):
+    pub.publish(String(data=f"message {i}"))
+    rclpy.spin_once(node, timeout_sec=0.005)
+print("sent", flush=True)
+time.sleep(30)
+"""
+
+
+def test_bag_recorder_stopped_on_stdin_records_what_was_on_its_way(tmp_path: Path) -> None:
+    """A "stop" line on the recorder's stdin (how ``bag demo`` and ``bag eval --node`` end it)
+    ends the recording only after what was already sent has arrived: all of a burst sent just
+    before the stop is in the bag."""
+    from parse_vos_ros.ros import bag_live  # rclpy: imported once the ros marker's checks passed
+
+    env = ros_env(DOMAIN + 5)
+    out = tmp_path / "rec"
+    recorder = subprocess.Popen([sys.executable, "-m", "parse_vos_ros.cli", "bag", "record", str(out), "--topics",
+                                 "/burst"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    publisher = subprocess.Popen(python_command(RECORD_BURST), env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert recorder.stdout is not None and "recording" in recorder.stdout.readline()
+        assert publisher.stdout is not None and publisher.stdout.readline().strip() == "sent"
+        _, err = bag_live._stop_recorder(recorder)
+        assert recorder.returncode == 0 and "Traceback" not in err, err
+    finally:
+        publisher.kill()
+        publisher.wait()
+        recorder.kill()
+    from rosbags.rosbag2 import Reader
+
+    with Reader(out) as reader:
+        messages = [bag.typestore().deserialize_cdr(raw, conn.msgtype).data
+                    for conn, _, raw in reader.messages(reader.connections)]
+    assert messages == [f"message {i}" for i in range(100)]
+
+
 SOAK = COMMON + r"""
 import sys
 import rclpy

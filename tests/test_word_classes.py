@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from parse_vos_ros.grounding.vocabulary import analyse_phrase
-from parse_vos_ros.grounding.word_classes import classes_for, head_words
+from parse_vos_ros.grounding.word_classes import classes_for, head_words, same_kind
 from parse_vos_ros.grounding.yolox import COCO_CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,3 +115,12 @@ def test_table_matches_its_generator(tmp_path: Path) -> None:
     committed = json.loads((REPO / "src/parse_vos_ros/data/word_classes.json").read_text(encoding="utf-8"))
     assert json.loads(out.read_text(encoding="utf-8")) == committed
     assert committed["imagenet_mapped"] == 1000
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    ("man", "girl", True), ("the dog", "animal", True), ("red ball", "ball", True),
+    ("the man on the left", "a running man", True), ("kite surfer", "person", True),
+    ("car", "truck", False), ("dog", "cat", False), ("blob", "ball", False), ("blob", "blob", True),
+])
+def test_same_kind_is_the_same_noun_or_a_shared_coco_class(a: str, b: str, same: bool) -> None:
+    assert same_kind(a, b) is same and same_kind(b, a) is same

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     record.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until Ctrl-C)")
     record.add_argument("--max-messages", type=int, default=0, help="stop after this many (0 = no limit)")
     record.add_argument("--storage", choices=["sqlite3", "mcap"], default="sqlite3")
+    record.epilog = ('ends on Ctrl-C, --duration, --max-messages, or a line "stop" on stdin (what is still '
+                     'on its way is recorded first)')
 
     ev = sub.add_parser("eval", help="run the engine on a bag and score J&F against its GT masks")
     mode = ev.add_mutually_exclusive_group(required=True)
@@ -151,12 +154,23 @@ def _record(args: argparse.Namespace) -> int:
     ensure_ros()
     import rclpy
 
-    from parse_vos_ros.ros.bag_live import record
+    from parse_vos_ros.ros.bag_live import STOP_LINE, record
 
+    stop = threading.Event()
+
+    def watch_stdin() -> None:
+        # A parent process ends the recording with a "stop" line; end of input is not a stop
+        # (a recorder started with stdin from /dev/null runs until Ctrl-C).
+        for line in sys.stdin:
+            if line.strip() == STOP_LINE:
+                stop.set()
+                return
+
+    threading.Thread(target=watch_stdin, name="parse-vos-record-stdin", daemon=True).start()
     rclpy.init()
     try:
         counts = record(args.out, args.topics, storage=args.storage, duration_s=args.duration,
-                        max_messages=args.max_messages,
+                        max_messages=args.max_messages, stop=stop,
                         on_ready=lambda: print(f"recording {args.topics} into {args.out}", flush=True))
     finally:
         rclpy.try_shutdown()

@@ -7,7 +7,7 @@ segmenter and the frame's masks at once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -17,6 +17,7 @@ from parse_vos_ros.config import Config
 from parse_vos_ros.engine.births import SUPPRESS_IOU, PrunedBox, birth_order, births_cap, usable
 from parse_vos_ros.geometry import box_iou, iou_matrix, mask_box, mask_iou
 from parse_vos_ros.grounding.association import associate
+from parse_vos_ros.grounding.word_classes import same_kind
 from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore, affine_boxes
 from parse_vos_ros.types import Detection, FrameContext
 
@@ -77,6 +78,7 @@ class Candidates:
         suppressed: boxes of pruned tracks, followed at constant velocity until they expire.
         motionless: tracks started on a frame without a previous one (no motion cue, no motion
             seed): the next frame grounds again and starts them afresh from their detection there.
+        provisional: candidates of a new command before its first keyframe (``regrounded``).
         births, pruned: counters since construction.
     """
 
@@ -94,11 +96,19 @@ class Candidates:
         self.segmenter.reset()
         self.suppressed: list[PrunedBox] = []
         self.motionless: set[int] = set()
+        self.provisional: set[int] = set()
 
-    def regrounded(self) -> None:
-        """A new command: tracks keep their history but must be grounded again by its phrases."""
-        for info in self.store.info.values():
-            info.candidate = False
+    def regrounded(self, phrases: Sequence[str]) -> None:
+        """A new command of candidate ``phrases``: tracks keep their history but must be grounded
+        again by them. A track whose phrase names the same kind of thing as one of them
+        (``same_kind``: the same noun, or a shared COCO class) stays a candidate until the
+        command's first keyframe is applied, so the command is answered from the window at once;
+        that keyframe keeps it only if one of its detections matches it. Scores start over."""
+        self.provisional = set()
+        for tid, info in self.store.info.items():
+            info.candidate = any(same_kind(info.phrase, p) for p in phrases)
+            if info.candidate:
+                self.provisional.add(tid)
             info.score_sum, info.detections, info.keyframes = 0.0, 0, 0  # scores were for other phrases
         self.suppressed = []
 
@@ -136,8 +146,8 @@ class Candidates:
         ``then``: the detections were made on an earlier frame (boxes already moved to ``frame``):
         they are associated with the tracks as they were on that frame, every live track
         (``tracks_on`` with the store's ids). Default: on ``frame``. ``cuts``: the segmenter's cuts
-        of some detections (by index in ``detections``) made on their frame: a track they start
-        begins with it (the segmenter's ``start_objects``) instead of a cut of its box.
+        of some detections (by index in ``detections``) made on their frame: a track they start,
+        or cut again, begins with it (the segmenter's ``start_objects``) instead of a cut of its box.
         """
         keep = usable(detections, self.config)
         cut_of = {k: cuts[i] for k, i in enumerate(keep) if cuts and i in cuts}
@@ -155,6 +165,7 @@ class Candidates:
         # frame, motion seeds them.
         moving = frame.prev_gray is not None
         out = Grounding()
+        started: dict[int, object] = {}
         for ti, di, _ in result.matches:
             tid, det = ids[ti], detections[di]
             out.boxes[tid] = det.box
@@ -169,12 +180,18 @@ class Candidates:
                 self.segmenter.remove_objects([tid])
                 if recorder is not None:
                     recorder.drop(tid)  # offline: backfilled from the new cut instead
-                anchors[tid] = det.box
+                if di in cut_of:
+                    started[tid] = cut_of[di]
+                else:
+                    anchors[tid] = det.box
             elif overlap < self.config.engine.reanchor_iou:
                 anchors[tid] = det.box
         if moving:
             self.motionless.clear()
-        started: dict[int, object] = {}
+        for tid in self.provisional - set(out.boxes):  # kept for the command's first keyframe only
+            if tid in self.store.info:
+                self.store.info[tid].candidate = False
+        self.provisional = set()
         for di in self._births(detections, result.unmatched_detections, wide):
             det = detections[di]
             tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp, det.source)
@@ -191,8 +208,8 @@ class Candidates:
             self.births += 1
         begun = self.segmenter.start_objects(frame, started) if started else {}
         masks.update(self.checked(begun, frame.gray.shape))
-        missed = {tid: out.boxes[tid] for tid in out.born if tid not in begun and tid not in anchors}
-        anchors.update(missed)  # a cut the segmenter could not start from: its box is cut instead
+        # A cut the segmenter could not start from: its box is cut instead.
+        anchors.update({tid: out.boxes[tid] for tid in started if tid not in begun})
         if anchors:
             masks.update(self.checked(self.segmenter.add_objects(frame, anchors), frame.gray.shape))
         return out

@@ -206,7 +206,7 @@ class Engine:
             self.keyframer.new_epoch()
             if self.keyframe_masks is not None:
                 self.keyframe_masks.set_phrases(update.new.parsed.candidates)
-            self.candidates.regrounded()
+            self.candidates.regrounded(update.new.parsed.candidates)
             self._command_stamp = stamp
             self.reasons.births = 0
         command = update.active

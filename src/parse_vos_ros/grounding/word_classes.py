@@ -118,3 +118,14 @@ def classes_for(phrase: str) -> WordClasses:
         narrower=bool(narrower),
         groups=tuple(g for g in str(groups).split("+") if g),
     )
+
+
+def same_kind(a: str, b: str) -> bool:
+    """Phrases ``a`` and ``b`` name the same kind of thing: the same head noun ("the man on the
+    left", "a running man"), or nouns that share a COCO class ("man" and "girl" are persons, a
+    dog is an animal); "car" and "truck" are not."""
+    ca, cb = classes_for(a), classes_for(b)
+    if ca.noun and cb.noun:
+        return ca.noun == cb.noun or bool(set(ca.coco) & set(cb.coco))
+    words_a, words_b = head_words(a), head_words(b)  # a noun outside the table: the words decide
+    return bool(words_a) and words_a[-1:] == words_b[-1:]

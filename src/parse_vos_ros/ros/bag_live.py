@@ -32,6 +32,10 @@ from parse_vos_ros import image_codec
 from parse_vos_ros.ros import bag
 from parse_vos_ros.ros.launch import NodeProcess, node_command
 
+STOP_LINE = "stop"  # ``parse-vos bag record`` ends (after draining) when it reads this line on stdin
+DRAIN_QUIET_S = 0.5  # a stopped recording ends once its topics have been quiet this long ...
+DRAIN_MAX_S = 3.0  # ... or after this long
+
 
 def message_class(msgtype: str) -> type:
     """``"sensor_msgs/msg/Image"`` -> the rclpy message class."""
@@ -176,7 +180,9 @@ def record(path: str | os.PathLike[str], topics: Sequence[str], *, storage: str 
            node_name: str = "parse_vos_bag_record") -> dict[str, int]:
     """Record ``topics`` into a new bag until ``duration_s``, ``max_messages``, ``stop`` or SIGINT.
 
-    rclpy must be initialised. The bag is written in a hidden sibling folder and moved to
+    Once ``stop`` is set, messages already on their way are still recorded: the recording ends
+    when the topics have been quiet for ``DRAIN_QUIET_S`` (at most ``DRAIN_MAX_S``). rclpy must be
+    initialised. The bag is written in a hidden sibling folder and moved to
     ``path`` when recording ends, so an interrupted run never leaves a half-written bag there.
 
     Returns:
@@ -221,6 +227,8 @@ def record(path: str | os.PathLike[str], topics: Sequence[str], *, storage: str 
                 if max_messages and sum(counts.values()) >= max_messages:
                     break
                 rclpy.spin_once(node, timeout_sec=0.05)
+            if stop is not None and stop.is_set():
+                _drain(node, counts)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass  # SIGINT ends a recording normally
         except RCLError:
@@ -235,6 +243,16 @@ def record(path: str | os.PathLike[str], topics: Sequence[str], *, storage: str 
         shutil.rmtree(staging, ignore_errors=True)
         node.destroy_node()
     return counts
+
+
+def _drain(node: Any, counts: dict[str, int]) -> None:
+    """Spin until no message arrived for ``DRAIN_QUIET_S`` (at most ``DRAIN_MAX_S``)."""
+    end = time.monotonic() + DRAIN_MAX_S
+    quiet_from, seen = time.monotonic(), sum(counts.values())
+    while time.monotonic() < end and time.monotonic() - quiet_from < DRAIN_QUIET_S:
+        rclpy.spin_once(node, timeout_sec=0.05)
+        if sum(counts.values()) != seen:
+            quiet_from, seen = time.monotonic(), sum(counts.values())
 
 
 def last_image_stamp(path: str | os.PathLike[str], topic: str = bag.IMAGE_TOPIC) -> int | None:
@@ -315,8 +333,7 @@ def run_through_node(path: str | os.PathLike[str], *, profile: str = "default", 
             wait_for_target(last_stamp, grace_s)
     finally:
         if recorder is not None:
-            recorder.send_signal(signal.SIGINT)  # ends the recording and finalises the bag
-            _, err = recorder.communicate(timeout=60)
+            _, err = _stop_recorder(recorder)
             if recorder.returncode != 0:
                 raise RuntimeError(f"the recorder failed: {err}")
         process.stop()
@@ -332,7 +349,8 @@ def _start_recorder(path: str | os.PathLike[str], topics: Sequence[str], env: Ma
                     ) -> subprocess.Popen[str]:
     """``parse-vos bag record`` as a child process, returned once it is subscribed."""
     recorder = subprocess.Popen([sys.executable, "-m", "parse_vos_ros.cli", "bag", "record", str(path), "--topics",
-                                 *topics], env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 *topics], env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
     assert recorder.stdout is not None
     line = recorder.stdout.readline()
     if "recording" not in line:
@@ -340,3 +358,16 @@ def _start_recorder(path: str | os.PathLike[str], topics: Sequence[str], env: Ma
         _, err = recorder.communicate()
         raise RuntimeError(f"the recorder did not start: {line}{err}")
     return recorder
+
+
+def _stop_recorder(recorder: subprocess.Popen[str]) -> tuple[str, str]:
+    """End a ``_start_recorder`` child: "stop" on its stdin lets it record what is still on its
+    way (``record`` drains) and finalise the bag; SIGINT if it does not end in time."""
+    assert recorder.stdin is not None
+    try:
+        recorder.stdin.write(STOP_LINE + "\n")
+        recorder.stdin.flush()
+        return recorder.communicate(timeout=DRAIN_MAX_S + 30)
+    except (BrokenPipeError, subprocess.TimeoutExpired):
+        recorder.send_signal(signal.SIGINT)  # ends the recording and finalises the bag
+        return recorder.communicate(timeout=60)
