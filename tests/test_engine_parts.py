@@ -253,10 +253,9 @@ def test_async_keyframes_never_wait_for_a_running_keyframe() -> None:
 
 
 
-def test_the_worker_cuts_likely_births_and_the_tracks_to_cut_again() -> None:
+def test_the_worker_cuts_the_likely_births() -> None:
     """Each track's mask box takes the detection it overlaps most (one each, above the gate); of
-    the rest, the strong ones are the likely births, best first and capped; a detection taken by
-    a track started without motion is cut too (that track is cut again)."""
+    the rest, the strong ones are the likely births, best first and capped."""
     config = load_config(None, {"engine.max_births_per_keyframe": 2})
     masks = {1: np.zeros((100, 100), bool)}
     masks[1][10:30, 10:30] = True
@@ -267,10 +266,9 @@ def test_the_worker_cuts_likely_births_and_the_tracks_to_cut_again() -> None:
         Detection(np.array([60.0, 10.0, 80.0, 30.0]), 0.1, "ball"),  # below 0.3 x the best
         Detection(np.array([40.0, 40.0, 50.0, 50.0]), 0.7, "ball"),
     ]
-    assert to_cut(dets, masks, (), config, wide=False) == [2, 1]
-    assert to_cut(dets, masks, (), config, wide=True) == [2, 1, 4]
-    assert to_cut(dets, {}, (), config, wide=True) == [0, 2, 1, 4]
-    assert to_cut(dets, masks, {1}, config, wide=False) == [2, 1, 0]
+    assert to_cut(dets, masks, config, wide=False) == [2, 1]
+    assert to_cut(dets, masks, config, wide=True) == [2, 1, 4]
+    assert to_cut(dets, {}, config, wide=True) == [0, 2, 1, 4]
 
 
 def test_async_keyframes_start_tracks_from_the_workers_cuts() -> None:

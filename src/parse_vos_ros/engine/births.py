@@ -3,7 +3,7 @@ and, for a worker that cuts new tracks ahead, which ones will likely do so."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,19 +58,16 @@ def births_cap(config: Config, wide: bool) -> int:
     return config.engine.max_births_per_keyframe * (SEARCH_BIRTHS_FACTOR if wide else 1)
 
 
-def to_cut(detections: list[Detection], masks: Mapping[int, np.ndarray], recut: Collection[int], config: Config,
-           wide: bool) -> list[int]:
-    """The detections (indices) a worker cuts ahead, judged on the frame they were made on, where
-    each track's ``(h, w) bool`` mask box in ``masks`` takes the detection it overlaps most
-    (greedy, one each, above the association gate): those left over that will likely start
-    tracks (strong enough and capped as ``Candidates.ground`` does), then those taken by a track
-    in ``recut`` (started without motion: ``Candidates.ground`` cuts it again)."""
+def to_cut(detections: list[Detection], masks: Mapping[int, np.ndarray], config: Config, wide: bool) -> list[int]:
+    """The detections (indices) that will likely start tracks, judged on the frame they were made
+    on, for a worker to cut ahead: those left over when each track's ``(h, w) bool`` mask box in
+    ``masks`` takes the detection it overlaps most (greedy, one each, above the association
+    gate); strong enough and capped as ``Candidates.ground`` does."""
     keep = usable(detections, config)
-    free, again = set(keep), []
-    boxes = {tid: b for tid, b in ((tid, mask_box(m)) for tid, m in masks.items()) if b is not None}
+    free = set(keep)
+    boxes = [b for b in (mask_box(m) for m in masks.values()) if b is not None]
     if boxes and keep:
-        ids = list(boxes)
-        overlap = iou_matrix(np.array([detections[i].box for i in keep], float), np.array(list(boxes.values())))
+        overlap = iou_matrix(np.array([detections[i].box for i in keep], float), np.array(boxes, float))
         taken: set[int] = set()
         for d, t in zip(*np.unravel_index(np.argsort(-overlap, axis=None), overlap.shape), strict=True):
             if overlap[d, t] < config.tracking.iou_gate:
@@ -78,6 +75,4 @@ def to_cut(detections: list[Detection], masks: Mapping[int, np.ndarray], recut: 
             if keep[d] in free and t not in taken:
                 free.discard(keep[d])
                 taken.add(int(t))
-                if ids[t] in recut:
-                    again.append(keep[d])
-    return birth_order(detections, sorted(free), config, wide)[:births_cap(config, wide)] + again
+    return birth_order(detections, sorted(free), config, wide)[:births_cap(config, wide)]

@@ -146,8 +146,8 @@ class Candidates:
         ``then``: the detections were made on an earlier frame (boxes already moved to ``frame``):
         they are associated with the tracks as they were on that frame, every live track
         (``tracks_on`` with the store's ids). Default: on ``frame``. ``cuts``: the segmenter's cuts
-        of some detections (by index in ``detections``) made on their frame: a track they start,
-        or cut again, begins with it (the segmenter's ``start_objects``) instead of a cut of its box.
+        of some detections (by index in ``detections``) made on their frame: a track they start
+        begins with it (the segmenter's ``start_objects``) instead of a cut of its box.
         """
         keep = usable(detections, self.config)
         cut_of = {k: cuts[i] for k, i in enumerate(keep) if cuts and i in cuts}
@@ -180,10 +180,7 @@ class Candidates:
                 self.segmenter.remove_objects([tid])
                 if recorder is not None:
                     recorder.drop(tid)  # offline: backfilled from the new cut instead
-                if di in cut_of:
-                    started[tid] = cut_of[di]
-                else:
-                    anchors[tid] = det.box
+                anchors[tid] = det.box
             elif overlap < self.config.engine.reanchor_iou:
                 anchors[tid] = det.box
         if moving:

@@ -11,10 +11,11 @@ associated with the tracks as they were on frame t (their masks then, kept in th
 present frame's pixels: detection boxes and the tracks' frame-t mask boxes are both moved by the
 camera motion from t to now; mask overlap compares frame-t masks with frame-t detection masks.
 The worker also cuts (GrabCut, ``EmbeddedSegmenter.cut``) on frame t the detections likely to
-start tracks, and those of tracks started without motion (cut again), judged against the tracks'
-frame-t masks (``births.to_cut``); those tracks begin with the cuts, moved to the present by the
-segmenter's flows (``start_objects``), and only one without a cut that could be moved is cut on
-the frame loop (its box, on the present frame). (2) The keyframe masks
+start tracks, judged against the tracks' frame-t masks (``births.to_cut``); the tracks they start
+begin with those cuts, moved to the present by the segmenter's flows (``start_objects``), and only
+a birth without a cut that could be moved is cut on the frame loop (its box, on the present
+frame), as is a track started without motion that is cut again (once per stream: cut ahead on
+frame t, then shifted, it lost the children of the bundled demo clip at 5 fps). (2) The keyframe masks
 (DeepLab) of the selected and new tracks on that frame, and the refreshes between keyframes,
 applied on a later one: carried there through the segmenter's dense flows when it keeps them
 (``EmbeddedSegmenter.carry``), else by the camera motion and the shift of the track's propagated
@@ -56,7 +57,6 @@ class KeyframeJob:
     detection_boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy per matched or born track
     view: object | None = None  # the segmenter's ``cut_view`` of the frame: the likely births are cut on it
     wide: bool = False  # nothing is told apart yet: more detections may start tracks
-    recut: frozenset[int] = frozenset()  # tracks started without motion, cut again by this keyframe's detections
     submitted: float = field(default_factory=time.perf_counter)  # perf_counter() seconds
 
 
@@ -83,7 +83,7 @@ def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks
         detections = detector.detect(job.frame, job.phrases)
         cuts = {}
         if job.view is not None and segmenter is not None and config is not None:
-            chosen = to_cut(detections, job.masks, job.recut, config, job.wide)
+            chosen = to_cut(detections, job.masks, config, job.wide)
             cuts = segmenter.cut(job.view, {i: detections[i].box for i in chosen})
         return KeyframeOutcome(job, detections, {}, ms_since(t0), 0.0, cuts=cuts)
     found: dict[int, np.ndarray] = {}
@@ -181,8 +181,7 @@ class Keyframer:
             # A keyframe that comes while one runs is skipped (retried on the next frame), never
             # queued: the frame loop never waits for the worker, whatever the keyframe is for.
             self._worker.submit(KeyframeJob(self._epoch, frame, image, phrases, dict(masks), selection.track_ids,
-                                            view=self._cut_view(frame), wide=selection.searching,
-                                            recut=frozenset(self.candidates.motionless)))
+                                            view=self._cut_view(frame), wide=selection.searching))
             if scheduled:
                 self.schedule.done(frame.index)
         elif not due and self._worker.idle and self._refresh_due(frame.index, selection):
