@@ -16,11 +16,13 @@ from engine_doubles import RedBlobDetector, RedBlobSegmenter, iou, two_balls
 from parse_vos_ros.config import load_config
 from parse_vos_ros.engine import Engine
 from parse_vos_ros.engine.births import to_cut
+from parse_vos_ros.engine.candidates import Candidates, detected_as
 from parse_vos_ros.engine.carry import MotionLog, carried_masks
 from parse_vos_ros.engine.commands import CommandSlot
 from parse_vos_ros.engine.worker import Worker
 from parse_vos_ros.geometry import mask_box, nms, overlap_matrix, resize_to_width, upscale_mask
 from parse_vos_ros.tracking.embedded import EmbeddedSegmenter
+from parse_vos_ros.tracking.store import TrackStore
 from parse_vos_ros.types import Detection, ParsedCommand, TargetState
 
 RIGHT = ParsedCommand("the ball moving to the right", ("ball",), motion=("moving", "to the right"))
@@ -339,3 +341,23 @@ def test_a_new_command_is_answered_from_the_window_before_its_keyframe() -> None
         other = engine.push_frame(clip.frames[31], 31 / clip.fps)
         assert other.state is TargetState.SEARCHING and not other.mask.any()
         release.set()
+
+
+def test_a_new_command_keeps_the_tracks_detected_as_its_kind() -> None:
+    """Tracks grounded for the idle phrase ("object") or an earlier command stay candidates of a
+    new command when their detector named its kind (the class in ``source``), else by phrase."""
+    config = load_config(None)
+    store = TrackStore(8, 16, 10.0)
+    candidates = Candidates(config, store, RedBlobSegmenter())
+    box = np.array([0.0, 0.0, 10.0, 10.0])
+    dog = store.new_track("object", box, 0.9, 0.0, "yolox-any:dog")
+    beagle = store.new_track("dog", box, 0.9, 0.0, "yolox:dog+imagenet:beagle")
+    person = store.new_track("object", box, 0.9, 0.0, "yolox-any:person")
+    blob = store.new_track("red ball", box, 0.9, 0.0, "cue:motion")
+    for tid in (dog, beagle, person, blob):
+        store.add_detection(tid, store.info[tid].phrase, 0.9, 0.0, store.info[tid].source)
+    candidates.regrounded(("the dog running",))
+    assert {t for t, i in store.info.items() if i.candidate} == {dog, beagle} == candidates.provisional
+    candidates.regrounded(("ball",))
+    assert {t for t, i in store.info.items() if i.candidate} == {blob}
+    assert detected_as("cue:colour", "red ball") == "red ball" and detected_as("", "cat") == "cat"

@@ -61,6 +61,14 @@ def tracks_on(frame: FrameContext, masks: Mapping[int, np.ndarray], ids: list[in
     return TracksThen(ids, current, [masks.get(tid) for tid in ids], frame.stamp)
 
 
+def detected_as(source: str, phrase: str) -> str:
+    """What a detection was: the class its detector named last in ``source`` ("yolox:dog" ->
+    dog, "yolox:dog+imagenet:beagle" -> beagle), else the ``phrase`` it was found for (a
+    weight-free cue, "cue:motion", names no class; nor does an idle "object" phrase)."""
+    path, _, name = source.rpartition("+")[2].partition(":")
+    return name if name and path != "cue" else phrase
+
+
 def mask_boxes(masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray | None]:
     """The ``(4,)`` xyxy box of every ``(h, w) bool`` mask, None for an empty one."""
     return {tid: mask_box(mask) for tid, mask in masks.items()}
@@ -100,13 +108,13 @@ class Candidates:
 
     def regrounded(self, phrases: Sequence[str]) -> None:
         """A new command of candidate ``phrases``: tracks keep their history but must be grounded
-        again by them. A track whose phrase names the same kind of thing as one of them
-        (``same_kind``: the same noun, or a shared COCO class) stays a candidate until the
+        again by them. A track detected as the same kind of thing as one of them (``same_kind``
+        of ``detected_as``: the same noun, or a shared COCO class) stays a candidate until the
         command's first keyframe is applied, so the command is answered from the window at once;
         that keyframe keeps it only if one of its detections matches it. Scores start over."""
         self.provisional = set()
         for tid, info in self.store.info.items():
-            info.candidate = any(same_kind(info.phrase, p) for p in phrases)
+            info.candidate = any(same_kind(detected_as(info.source, info.phrase), p) for p in phrases)
             if info.candidate:
                 self.provisional.add(tid)
             info.score_sum, info.detections, info.keyframes = 0.0, 0, 0  # scores were for other phrases
