@@ -29,9 +29,23 @@ def _machine(m: dict[str, Any]) -> str:
     return f"{text}, {m['gpu']}" if m.get("gpu") else text
 
 
+def mode(metrics: dict[str, Any]) -> str:
+    """The run's mode as the README names it: offline, or streaming with how frames came (``real
+    time`` at the video's frame rate, ``--realtime``) and where keyframes ran (``sync keyframes``:
+    ``--set engine.async_keyframes=false``)."""
+    text = str(metrics["mode"])
+    if text != "streaming":
+        return text
+    if metrics.get("realtime"):
+        text += ", real time"
+    if metrics.get("overrides", {}).get("engine.async_keyframes") is False:
+        text += ", sync keyframes"
+    return text
+
+
 def rows(metrics: dict[str, Any], splits: tuple[str, ...] = DEFAULT_SPLITS) -> list[list[str]]:
     """Table rows for one metrics file: the overall row, then one per value of the ``splits`` keys."""
-    base = [metrics["profile"], metrics["mode"], _machine(metrics["machine"])]
+    base = [metrics["profile"], mode(metrics), _machine(metrics["machine"])]
     overall = metrics.get("overall") or {}
     fps = f"{metrics['timing']['fps']:.1f}"
     out = [

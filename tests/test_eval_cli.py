@@ -207,6 +207,14 @@ def test_readme_table_script(dataset: Path, tmp_path: Path) -> None:
     row = next(line for line in lines if line.startswith("| davis |"))
     assert f"{metrics['overall']['J&F']:.3f}" in row and "offline" in row and metrics["machine"]["cpu"] in row
     assert any(line.startswith("| davis · focus=motion |") for line in lines)
+    # A streaming run's row says how frames came and where keyframes ran.
+    variants = {"rt": {"realtime": True, "overrides": {}}, "sync": {"overrides": {"engine.async_keyframes": False}}}
+    for name, fields in variants.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps({**metrics, "mode": "streaming", **fields}))
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "rt.json"), str(tmp_path / "sync.json")],
+                          capture_output=True, text=True, timeout=60, check=True)
+    modes = [line.split(" | ")[2] for line in done.stdout.splitlines() if line.startswith("| davis |")]
+    assert modes == ["streaming, real time", "streaming, sync keyframes"]
 
 
 def test_refytvos_writes_submission_pngs(dataset: Path, tmp_path: Path, capsys) -> None:

@@ -64,7 +64,8 @@ def tracks_on(frame: FrameContext, masks: Mapping[int, np.ndarray], ids: list[in
 def detected_as(source: str, phrase: str) -> str:
     """What a detection was: the class its detector named last in ``source`` ("yolox:dog" ->
     dog, "yolox:dog+imagenet:beagle" -> beagle), else the ``phrase`` it was found for (a
-    weight-free cue, "cue:motion", names no class; nor does an idle "object" phrase)."""
+    weight-free cue, "cue:motion", names no class: a track grounded for the idle phrase
+    "object" by cues alone is of any kind, as the cues would find it for any phrase)."""
     path, _, name = source.rpartition("+")[2].partition(":")
     return name if name and path != "cue" else phrase
 
@@ -173,7 +174,6 @@ class Candidates:
         # frame, motion seeds them.
         moving = frame.prev_gray is not None
         out = Grounding()
-        started: dict[int, object] = {}
         for ti, di, _ in result.matches:
             tid, det = ids[ti], detections[di]
             out.boxes[tid] = det.box
@@ -197,6 +197,7 @@ class Candidates:
             if tid in self.store.info:
                 self.store.info[tid].candidate = False
         self.provisional = set()
+        started: dict[int, object] = {}
         for di in self._births(detections, result.unmatched_detections, wide):
             det = detections[di]
             tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp, det.source)
