@@ -15,10 +15,11 @@ import numpy as np
 
 from parse_vos_ros.config import Config
 from parse_vos_ros.engine.births import SUPPRESS_IOU, PrunedBox, birth_order, births_cap, usable
+from parse_vos_ros.engine.carry import TracksThen, tracks_on
 from parse_vos_ros.geometry import box_iou, iou_matrix, mask_box, mask_iou
 from parse_vos_ros.grounding.association import associate
 from parse_vos_ros.grounding.word_classes import same_kind
-from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore, affine_boxes
+from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore
 from parse_vos_ros.types import Detection, FrameContext
 
 LOG = logging.getLogger(__name__)
@@ -36,29 +37,6 @@ class Grounding:
 
     born: list[int] = field(default_factory=list)  # ids of the tracks started
     boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy detection box per matched or started track
-
-
-@dataclass(frozen=True)
-class TracksThen:
-    """The tracks as they were on the frame a keyframe's detections were made on."""
-
-    ids: list[int]
-    current: np.ndarray  # (N, 4) xyxy mask boxes in the present frame's pixels, NaN rows when not visible
-    masks: list[np.ndarray | None]  # (h, w) bool masks on the detections' frame, None when not visible
-    stamp: float  # the detections' frame (s)
-
-
-def tracks_on(frame: FrameContext, masks: Mapping[int, np.ndarray], ids: list[int],
-              affine: np.ndarray | None = None) -> TracksThen:
-    """The tracks ``ids`` as they are on ``frame`` with their ``(h, w) bool`` ``masks``; their mask
-    boxes moved to the present frame by the camera motion ``affine`` ``(2, 3)`` (None: ``frame`` is
-    the present one)."""
-    current = np.full((len(ids), 4), np.nan)
-    for i, tid in enumerate(ids):
-        box = mask_box(masks[tid]) if tid in masks else None
-        if box is not None:
-            current[i] = box if affine is None else affine_boxes(affine, box)
-    return TracksThen(ids, current, [masks.get(tid) for tid in ids], frame.stamp)
 
 
 def detected_as(source: str, phrase: str) -> str:

@@ -1,18 +1,20 @@
 """Carrying keyframe work of an earlier frame t to the present frame: the camera motion since t,
-and detections and masks of frame t moved by it (``keyframes.py``, threaded)."""
+detections and masks of frame t moved by it, and the tracks as they were on t
+(``keyframes.py``, threaded)."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from parse_vos_ros.context.ego_motion import IDENTITY
+from parse_vos_ros.geometry import mask_box
 from parse_vos_ros.tracking.store import affine_boxes
-from parse_vos_ros.types import Detection
+from parse_vos_ros.types import Detection, FrameContext
 
 MOTION_FRAMES = 64  # camera motion kept for this many frames: older keyframe work is dropped
 
@@ -80,3 +82,26 @@ def carried_masks(found: Mapping[int, np.ndarray], then: Mapping[int, np.ndarray
         moved[:, 2] += np.array([xs.mean(), ys.mean()]) - before
         out[tid] = warped(mask, moved)
     return out
+
+
+@dataclass(frozen=True)
+class TracksThen:
+    """The tracks as they were on the frame a keyframe's detections were made on."""
+
+    ids: list[int]
+    current: np.ndarray  # (N, 4) xyxy mask boxes in the present frame's pixels, NaN rows when not visible
+    masks: list[np.ndarray | None]  # (h, w) bool masks on the detections' frame, None when not visible
+    stamp: float  # the detections' frame (s)
+
+
+def tracks_on(frame: FrameContext, masks: Mapping[int, np.ndarray], ids: list[int],
+              affine: np.ndarray | None = None) -> TracksThen:
+    """The tracks ``ids`` as they are on ``frame`` with their ``(h, w) bool`` ``masks``; their mask
+    boxes moved to the present frame by the camera motion ``affine`` ``(2, 3)`` (None: ``frame`` is
+    the present one)."""
+    current = np.full((len(ids), 4), np.nan)
+    for i, tid in enumerate(ids):
+        box = mask_box(masks[tid]) if tid in masks else None
+        if box is not None:
+            current[i] = box if affine is None else affine_boxes(affine, box)
+    return TracksThen(ids, current, [masks.get(tid) for tid in ids], frame.stamp)

@@ -32,8 +32,8 @@ import numpy as np
 
 from parse_vos_ros.config import Config
 from parse_vos_ros.engine.births import to_cut
-from parse_vos_ros.engine.candidates import Candidates, Grounding, tracks_on
-from parse_vos_ros.engine.carry import MotionLog, carried_detections, carried_masks
+from parse_vos_ros.engine.candidates import Candidates, Grounding
+from parse_vos_ros.engine.carry import MotionLog, carried_detections, carried_masks, tracks_on
 from parse_vos_ros.engine.schedule import NEVER, KeyframeSchedule
 from parse_vos_ros.engine.selection import Selection
 from parse_vos_ros.engine.worker import Worker, ms_since
