@@ -14,8 +14,8 @@ The worker also cuts (GrabCut, ``EmbeddedSegmenter.cut``) on frame t the detecti
 start tracks, judged against the tracks' frame-t masks (``births.to_cut``); the tracks they start
 begin with those cuts, moved to the present by the segmenter's flows (``start_objects``), and only
 a birth without a cut that could be moved is cut on the frame loop (its box, on the present
-frame), as is a track started without motion that is cut again (once per stream: cut ahead on
-frame t, then shifted, it lost the children of the bundled demo clip at 5 fps). (2) The keyframe masks
+frame), as is a track started without motion that is cut again (once per stream;
+docs/performance.md, "New tracks cut in the worker", says why). (2) The keyframe masks
 (DeepLab) of the selected and new tracks on that frame, and the refreshes between keyframes,
 applied on a later one: carried there through the segmenter's dense flows when it keeps them
 (``EmbeddedSegmenter.carry``), else by the camera motion and the shift of the track's propagated
