@@ -273,6 +273,23 @@ def test_the_worker_cuts_the_likely_births() -> None:
     assert to_cut(dets, {}, config, wide=True) == [0, 2, 1, 4]
 
 
+class _Spy(EmbeddedSegmenter):
+    """The embedded segmenter, recording where objects were cut from boxes and started from cuts."""
+
+    def __init__(self, config) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(EmbeddedSegmenter.from_config(config).params)
+        self.cut_boxes: list[int] = []  # frames the frame loop cut boxes on
+        self.started: list[int] = []
+
+    def add_objects(self, frame, boxes):  # type: ignore[no-untyped-def]
+        self.cut_boxes.append(frame.index)
+        return super().add_objects(frame, boxes)
+
+    def start_objects(self, frame, masks):  # type: ignore[no-untyped-def]
+        self.started += list(masks)
+        return super().start_objects(frame, masks)
+
+
 def test_async_keyframes_start_tracks_from_the_workers_cuts() -> None:
     """A ball the detector finds only later starts a track from the cut the worker made on the
     detection's frame, moved to the present by the segmenter's flows: the frame loop cuts no box
@@ -285,21 +302,7 @@ def test_async_keyframes_start_tracks_from_the_workers_cuts() -> None:
             found = sorted(super().detect(frame, phrases), key=lambda d: d.box[0])
             return found if frame.index >= 15 else found[:1]  # the right ball only from frame 15
 
-    class Spy(EmbeddedSegmenter):
-        def __init__(self) -> None:
-            super().__init__(EmbeddedSegmenter.from_config(config).params)
-            self.cut_boxes: list[int] = []  # frames the frame loop cut boxes on
-            self.started: list[int] = []
-
-        def add_objects(self, frame, boxes):  # type: ignore[no-untyped-def]
-            self.cut_boxes.append(frame.index)
-            return super().add_objects(frame, boxes)
-
-        def start_objects(self, frame, masks):  # type: ignore[no-untyped-def]
-            self.started += list(masks)
-            return super().start_objects(frame, masks)
-
-    seg = Spy()
+    seg = _Spy(config)
     with Engine(config, detector=LateSecondBall(), segmenter=seg) as engine:
         engine.set_command(ParsedCommand("the ball moving to the left", ("ball",), motion=("moving", "to the left")))
         for i, frame in enumerate(clip.frames):
@@ -361,3 +364,24 @@ def test_a_new_command_keeps_the_tracks_detected_as_its_kind() -> None:
     candidates.regrounded(("ball",))
     assert {t for t, i in store.info.items() if i.candidate} == {blob}
     assert detected_as("cue:colour", "red ball") == "red ball" and detected_as("", "cat") == "cat"
+
+
+def test_the_first_objects_of_an_empty_scene_are_cut_in_the_worker_too() -> None:
+    """Nothing is found on the first frames (no tracks, so nothing propagates); once the balls
+    are detected, the segmenter keeps the flows after the keyframe's frame, so even the first
+    tracks start from the worker's cuts and the frame loop cuts no box at all."""
+    clip = two_balls(n=40, pan_px=1.0)
+    config = load_config(None, {"engine.async_keyframes": True})
+
+    class LateBalls(RedBlobDetector):
+        def detect(self, frame, phrases):  # type: ignore[no-untyped-def]
+            return super().detect(frame, phrases) if frame.index >= 10 else []
+
+    seg = _Spy(config)
+    with Engine(config, detector=LateBalls(), segmenter=seg) as engine:
+        engine.set_command(RIGHT)
+        for i, frame in enumerate(clip.frames):
+            result = engine.push_frame(frame, i / clip.fps)
+            time.sleep(0.01)
+    assert seg.cut_boxes == [] and len(seg.started) >= 2
+    assert result.state is TargetState.TRACKING and iou(result.mask, clip.masks[0][-1]) > 0.6

@@ -105,8 +105,10 @@ class Candidates:
         self.suppressed = [p.moved(affine, stamp) for p in self.suppressed if p.expiry >= stamp]
 
     def propagate(self, frame: FrameContext) -> dict[int, np.ndarray]:
-        """Every track's mask on ``frame`` by the segmenter: ``{track_id: (h, w) bool}``."""
-        return self.checked(self.segmenter.propagate(frame) if len(self.store) else {}, frame.gray.shape)
+        """Every track's mask on ``frame`` by the segmenter: ``{track_id: (h, w) bool}``. Without
+        tracks the segmenter runs only while it awaits cuts made in the worker (it keeps flows)."""
+        active = len(self.store) or getattr(self.segmenter, "awaiting_cuts", False)
+        return self.checked(self.segmenter.propagate(frame) if active else {}, frame.gray.shape)
 
     def checked(self, masks: Mapping[int, np.ndarray], shape: tuple[int, ...]) -> dict[int, np.ndarray]:
         """Masks of live tracks as ``(h, w) bool`` at the working resolution, whatever the backend gave."""

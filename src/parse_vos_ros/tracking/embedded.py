@@ -93,6 +93,7 @@ class EmbeddedSegmenter:
         self._index: np.ndarray | None = None
         self._init_flow_cache: tuple[int, np.ndarray] | None = None
         self._flows: deque[tuple[int, np.ndarray]] = deque(maxlen=FLOW_LOG_FRAMES)  # (frame index, flow)
+        self._cut_from: int | None = None  # the newest frame a ``cut_view`` was taken on
 
     @classmethod
     def from_config(cls, config: Config) -> EmbeddedSegmenter:
@@ -166,7 +167,7 @@ class EmbeddedSegmenter:
             return {oid: self._upscale(o.mask) for oid, o in self._objects.items()}
         prev_index = self._last_index
         prev_gray, self._prev_gray, self._last_index = self._prev_gray, self._gray, frame.index
-        if not self._objects or prev_gray is None:
+        if not (self._objects or self.awaiting_cuts) or prev_gray is None:
             return {oid: self._upscale(o.mask) for oid, o in self._objects.items()}
         # Backward flow (current -> previous): cur(x) ~ prev(x + flow(x)), so remapping the
         # previous mask at x + flow(x) places it on the current frame without holes.
@@ -376,11 +377,24 @@ class EmbeddedSegmenter:
 
     def cut_view(self, frame: FrameContext) -> CutView:
         """What ``cut`` needs of ``frame`` (after it was propagated), taken on the frame loop so a
-        worker thread can cut boxes on this frame later while the loop moves on."""
+        worker thread can cut boxes on this frame later while the loop moves on. Until the cuts
+        can no longer be moved (``FLOW_LOG_FRAMES``), the next frames' flows are kept even
+        without objects (``awaiting_cuts``): the first objects of an empty scene are cut ahead too."""
         self._prepare(frame)
         assert self._rgb is not None and self._index is not None and self._full_size is not None
+        if self._last_index != frame.index:
+            # A frame the segmenter has not propagated (no objects): the next flow starts here.
+            self._prev_gray, self._last_index = self._gray, frame.index
+        self._cut_from = frame.index
         flow = self._init_flow(frame) if self.params.motion_seed else None
         return CutView(frame.index, self._rgb, self._index, flow, self._full_size)
+
+    @property
+    def awaiting_cuts(self) -> bool:
+        """Cuts of a recent ``cut_view`` may still come to start: ``propagate`` keeps each frame's
+        flow even without objects (each costs one optical flow)."""
+        return (self._cut_from is not None and self._last_index is not None
+                and self._last_index - self._cut_from < FLOW_LOG_FRAMES)
 
     def cut(self, view: CutView, boxes: Mapping[int, np.ndarray]) -> dict[int, Cut]:
         """New objects cut from ``(4,)`` xyxy pixel boxes on ``view``'s frame as ``add_objects``
@@ -447,6 +461,7 @@ class EmbeddedSegmenter:
         self._rgb = self._gray = self._index = None
         self._init_flow_cache = None
         self._flows.clear()
+        self._cut_from = None
         self._full_size = None
 
     @property
