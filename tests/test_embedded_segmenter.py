@@ -323,6 +323,9 @@ def test_a_box_cut_on_an_earlier_frame_starts_an_object_now() -> None:
     assert moved is not None and iou(moved, gts[11]) > 0.8 > 0.7 > iou(cuts[0].mask, gts[11])
     started = seg.start_objects(ctx(11, frames[11]), {9: cuts[0], 7: cuts[0]})  # 7 is known: left alone
     assert set(started) == {9} and set(seg.object_ids) == {7, 9}
+    assert seg.awaiting_cuts  # 3 frames after the cut view: flows are kept even without objects
+    seg.cuts_landed()
+    assert not seg.awaiting_cuts
     for i in range(12, 16):
         out = seg.propagate(ctx(i, frames[i]))
     assert iou(out[9], gts[15]) > 0.8

@@ -240,6 +240,8 @@ class Keyframer:
         grounding = self.candidates.ground(frame, masks, carried_detections(outcome.detections, affine),
                                            wide=selection.searching, recorder=recorder, then=then,
                                            cuts=outcome.cuts)
+        if job.view is not None:
+            self.candidates.segmenter.cuts_landed()
         timings["associate"] = ms_since(t)
         if self.keyframe_masks is not None and self._worker is not None:
             # The masks follow from the worker too: of this frame, for the tracks just matched or born.

@@ -22,10 +22,11 @@ class Segmenter(Protocol):
     (``tracking.keyframe_masks``; ``EmbeddedSegmenter`` has it). Without it the engine runs
     without keyframe masks.
 
-    Optional, together: ``cut_view(frame)``, ``cut(view, {key: box})`` (safe in another thread)
-    and ``start_objects(frame, {object_id: cut})`` let the keyframe worker cut new objects on the
-    frame their detections were made on and the frame loop start them later (``EmbeddedSegmenter``,
-    ``tracking/cuts.py``). Without them new objects are cut by ``add_objects`` on the frame loop.
+    Optional, together: ``cut_view(frame)``, ``cut(view, {key: box})`` (safe in another thread),
+    ``start_objects(frame, {object_id: cut})``, ``awaiting_cuts`` and ``cuts_landed()`` let the
+    keyframe worker cut new objects on the frame their detections were made on and the frame loop
+    start them later (``EmbeddedSegmenter``, ``tracking/cuts.py``). Without them new objects are
+    cut by ``add_objects`` on the frame loop.
     """
 
     def propagate(self, frame: FrameContext) -> dict[int, np.ndarray]:

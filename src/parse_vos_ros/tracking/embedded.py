@@ -379,7 +379,8 @@ class EmbeddedSegmenter:
         """What ``cut`` needs of ``frame`` (after it was propagated), taken on the frame loop so a
         worker thread can cut boxes on this frame later while the loop moves on. Until the cuts
         can no longer be moved (``FLOW_LOG_FRAMES``), the next frames' flows are kept even
-        without objects (``awaiting_cuts``): the first objects of an empty scene are cut ahead too."""
+        without objects (``awaiting_cuts``): the first objects of an empty scene are cut ahead
+        too."""
         self._prepare(frame)
         assert self._rgb is not None and self._index is not None and self._full_size is not None
         if self._last_index != frame.index:
@@ -391,10 +392,16 @@ class EmbeddedSegmenter:
 
     @property
     def awaiting_cuts(self) -> bool:
-        """Cuts of a recent ``cut_view`` may still come to start: ``propagate`` keeps each frame's
-        flow even without objects (each costs one optical flow)."""
+        """Cuts of the last ``cut_view`` may still come to start (until ``cuts_landed``, at most
+        ``FLOW_LOG_FRAMES`` frames): ``propagate`` keeps each frame's flow even without objects
+        (each costs one optical flow)."""
         return (self._cut_from is not None and self._last_index is not None
                 and self._last_index - self._cut_from < FLOW_LOG_FRAMES)
+
+    def cuts_landed(self) -> None:
+        """The cuts of the last ``cut_view`` were applied (started or not): flows are kept for
+        objects only again."""
+        self._cut_from = None
 
     def cut(self, view: CutView, boxes: Mapping[int, np.ndarray]) -> dict[int, Cut]:
         """New objects cut from ``(4,)`` xyxy pixel boxes on ``view``'s frame as ``add_objects``
