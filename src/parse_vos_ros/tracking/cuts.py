@@ -55,13 +55,11 @@ def cut_boxes(view: CutView, boxes: Mapping[int, np.ndarray], iterations: int, m
     it (``band_scale``). ``{key: Cut}``; malformed boxes and empty cuts are left out. Reads only
     its arguments: safe in a worker thread."""
     h, w = view.rgb.shape[:2]
-    scale = w / view.full_size[0]
     out = {}
     for key, box in boxes.items():
-        b = np.asarray(box, dtype=np.float64).reshape(4) * scale
-        if not np.all(np.isfinite(b)) or b[2] <= b[0] or b[3] <= b[1]:
+        ibox = refine.scaled_box(box, w / view.full_size[0], w, h)
+        if ibox is None:
             continue
-        ibox = refine.box_to_int(b, w, h)
         seed = None if view.flow is None else refine.motion_seed(view.flow, ibox)
         mask = refine.grabcut_box(view.rgb, ibox, iterations, seed, max_side)
         if mask.any():

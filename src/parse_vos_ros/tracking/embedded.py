@@ -144,11 +144,10 @@ class EmbeddedSegmenter:
 
     def _to_internal(self, box: np.ndarray) -> tuple[int, int, int, int]:
         assert self._full_size is not None and self._size is not None
-        s = self._size[0] / self._full_size[0]
-        b = np.asarray(box, dtype=np.float64).reshape(4) * s
-        if not np.all(np.isfinite(b)) or b[2] <= b[0] or b[3] <= b[1]:
+        ibox = refine.scaled_box(box, self._size[0] / self._full_size[0], *self._size)
+        if ibox is None:
             raise ValueError(f"invalid box {box!r}: need finite xyxy with x1 > x0 and y1 > y0")
-        return refine.box_to_int(b, *self._size)
+        return ibox
 
     def _upscale(self, mask: np.ndarray) -> np.ndarray:
         """Internal ``(h, w) bool`` -> full ``(H, W) bool`` (``upscaled``)."""

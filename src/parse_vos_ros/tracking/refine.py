@@ -83,6 +83,15 @@ def box_to_int(box: np.ndarray, width: int, height: int) -> tuple[int, int, int,
     return x0, y0, x1, y1
 
 
+def scaled_box(box: np.ndarray, scale: float, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """An xyxy ``(4,)`` box of other pixels times ``scale``, rounded outward to integer bounds
+    within ``(width, height)`` (``box_to_int``); None when it is not finite or has no area."""
+    b = np.asarray(box, dtype=np.float64).reshape(4) * scale
+    if not np.all(np.isfinite(b)) or b[2] <= b[0] or b[3] <= b[1]:
+        return None
+    return box_to_int(b, width, height)
+
+
 def ellipse_in_box(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
     """``(h, w) bool`` filled ellipse inscribed in the integer box ``(x0, y0, x1, y1)``."""
     mask = np.zeros(shape, np.uint8)
