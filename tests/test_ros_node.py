@@ -349,7 +349,7 @@ def test_sigint_mid_stream_stops_cleanly_and_bad_parameters_fail_at_start(env: d
     try:
         assert streamer.stdout is not None and "streaming" in streamer.stdout.readline()
         time.sleep(1.0)  # frames are flowing through decode, engine and publish now
-        assert node.stop() == 0
+        assert node.stop() == 0, node.text()
     finally:
         streamer.kill()
         streamer.wait()
@@ -366,6 +366,38 @@ def test_sigint_mid_stream_stops_cleanly_and_bad_parameters_fail_at_start(env: d
     params = subprocess.run(cli("node", "--dump-params", "--set", "engine.window_s=4"), env=env,
                             capture_output=True, text=True, timeout=60)
     assert params.returncode == 0 and "ros__parameters:" in params.stdout and "window_s: 4.0" in params.stdout
+
+
+SLOW_CALLBACK = r"""
+import time
+from parse_vos_ros.config import load_config
+from parse_vos_ros.ros.node import ParseVosNode
+from parse_vos_ros.ros.spin import spin
+from ros_support import FakeEngine
+
+publish_diagnostics = ParseVosNode._publish_diagnostics
+def slow_diagnostics(self):
+    print("diagnostics started", file=sys.stderr, flush=True)
+    time.sleep(0.5)
+    publish_diagnostics(self)
+    print("diagnostics published", file=sys.stderr, flush=True)
+ParseVosNode._publish_diagnostics = slow_diagnostics
+sys.exit(spin(load_config("default"), sys.argv[1:], engine_factory=FakeEngine))
+"""
+
+
+def test_sigint_inside_a_callback_lets_it_finish_then_stops_cleanly(env: dict[str, str]) -> None:
+    """With rclpy's handlers a signal shut the context down from another thread and interrupted
+    the running callback: it raised (InvalidHandle, or RuntimeError from a message conversion) and
+    the node ended with exit code 1. Now the callback finishes, then the node stops."""
+    node = NodeProcess(python_command(SLOW_CALLBACK, "-r", "__ns:=/cb"), env=env).start()
+    deadline = time.monotonic() + 20
+    while "diagnostics started" not in node.text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert node.stop() == 0, node.text()
+    text = node.text()
+    assert "Traceback" not in text and "[parse_vos] stopped" in text, text
+    assert text.index("diagnostics published") < text.index("[parse_vos] stopped"), text
 
 
 def test_real_engine_node_end_to_end(env: dict[str, str], tmp_path: Path) -> None:

@@ -153,8 +153,10 @@ def _replay(args: argparse.Namespace) -> int:
 def _record(args: argparse.Namespace) -> int:
     ensure_ros()
     import rclpy
+    from rclpy.signals import SignalHandlerOptions
 
     from parse_vos_ros.ros.bag_live import STOP_LINE, record
+    from parse_vos_ros.ros.stop_signals import stop_on_signals
 
     stop = threading.Event()
 
@@ -167,11 +169,14 @@ def _record(args: argparse.Namespace) -> int:
                 return
 
     threading.Thread(target=watch_stdin, name="parse-vos-record-stdin", daemon=True).start()
-    rclpy.init()
+    # SIGINT/SIGTERM stop it as the "stop" line does (draining what is on its way), between
+    # callbacks, instead of rclpy's handlers cutting a write short.
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     try:
-        counts = record(args.out, args.topics, storage=args.storage, duration_s=args.duration,
-                        max_messages=args.max_messages, stop=stop,
-                        on_ready=lambda: print(f"recording {args.topics} into {args.out}", flush=True))
+        with stop_on_signals(stop):
+            counts = record(args.out, args.topics, storage=args.storage, duration_s=args.duration,
+                            max_messages=args.max_messages, stop=stop,
+                            on_ready=lambda: print(f"recording {args.topics} into {args.out}", flush=True))
     finally:
         rclpy.try_shutdown()
     print(json.dumps({"recorded": counts}))

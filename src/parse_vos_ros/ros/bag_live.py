@@ -161,12 +161,14 @@ def _header_stamp_ns(cdr: bytes) -> int:
     return sec * 1_000_000_000 + nanosec
 
 
-def discover_types(node: Node, topics: Sequence[str], timeout_s: float) -> dict[str, str]:
-    """``{topic: msgtype}`` for topics seen in the graph within ``timeout_s`` (missing ones left out)."""
+def discover_types(node: Node, topics: Sequence[str], timeout_s: float,
+                   stop: threading.Event | None = None) -> dict[str, str]:
+    """``{topic: msgtype}`` for topics seen in the graph within ``timeout_s`` or until ``stop``
+    (missing ones left out)."""
     wanted = [node.resolve_topic_name(t) for t in topics]
     found: dict[str, str] = {}
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and len(found) < len(wanted):
+    while time.monotonic() < deadline and len(found) < len(wanted) and not (stop is not None and stop.is_set()):
         for name, types in node.get_topic_names_and_types():
             if name in wanted and types:
                 found[name] = types[0]
@@ -181,9 +183,10 @@ def record(path: str | os.PathLike[str], topics: Sequence[str], *, storage: str 
     """Record ``topics`` into a new bag until ``duration_s``, ``max_messages``, ``stop`` or SIGINT.
 
     Once ``stop`` is set, messages already on their way are still recorded: the recording ends
-    when the topics have been quiet for ``DRAIN_QUIET_S`` (at most ``DRAIN_MAX_S``). rclpy must be
-    initialised. The bag is written in a hidden sibling folder and moved to
-    ``path`` when recording ends, so an interrupted run never leaves a half-written bag there.
+    when the topics have been quiet for ``DRAIN_QUIET_S`` (at most ``DRAIN_MAX_S``); ``parse-vos
+    bag record`` sets it on a "stop" line, SIGINT or SIGTERM. rclpy must be initialised. The bag
+    is written in a hidden sibling folder and moved to ``path`` when recording ends, so an
+    interrupted run never leaves a half-written bag there.
 
     Returns:
         Messages recorded per topic.
@@ -191,13 +194,14 @@ def record(path: str | os.PathLike[str], topics: Sequence[str], *, storage: str 
     target = Path(path)
     if target.exists():
         raise bag.BagError(f"{target} already exists")
+    stop = stop if stop is not None else threading.Event()
     node = rclpy.create_node(node_name)
     staging = target.with_name(f".{target.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     counts: dict[str, int] = {}
     try:
-        types = discover_types(node, topics, discover_s)
+        types = discover_types(node, topics, discover_s, stop)
         if not types:
             raise TimeoutError(f"none of {list(topics)} appeared in the graph within {discover_s} s")
         store = bag.typestore()
@@ -218,16 +222,17 @@ def record(path: str | os.PathLike[str], topics: Sequence[str], *, storage: str 
                                                      raw=True))
             # Report ready only once matched, so what is published right after is not missed.
             matched_by = time.monotonic() + discover_s
-            while time.monotonic() < matched_by and not all(sub.get_publisher_count() for sub in subs):
+            while (time.monotonic() < matched_by and not stop.is_set()
+                   and not all(sub.get_publisher_count() for sub in subs)):
                 rclpy.spin_once(node, timeout_sec=0.05)
             if on_ready is not None:
                 on_ready()
             deadline = time.monotonic() + duration_s if duration_s > 0 else float("inf")
-            while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+            while time.monotonic() < deadline and not stop.is_set():
                 if max_messages and sum(counts.values()) >= max_messages:
                     break
                 rclpy.spin_once(node, timeout_sec=0.05)
-            if stop is not None and stop.is_set():
+            if stop.is_set():
                 _drain(node, counts)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass  # SIGINT ends a recording normally

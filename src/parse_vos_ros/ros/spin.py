@@ -9,6 +9,7 @@ from rclpy.lifecycle import TransitionCallbackReturn
 
 from parse_vos_ros.config import Config
 from parse_vos_ros.ros.node import EngineFactory, ParseVosNode, default_engine_factory
+from parse_vos_ros.ros.stop_signals import STOP_POLL_S, stop_on_signals
 
 
 class EngineStartError(RuntimeError):
@@ -30,32 +31,36 @@ def spin(config: Config, ros_args: list[str], *, engine_factory: EngineFactory =
     """
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=["parse_vos_node", "--ros-args", *ros_args])
+    # Signals are taken between callbacks (stop_signals), not by rclpy's handlers mid-callback.
+    rclpy.init(args=["parse_vos_node", "--ros-args", *ros_args], signal_handler_options=SignalHandlerOptions.NO)
     node: ParseVosNode | None = None
-    try:
-        node = ParseVosNode(config, engine_factory=engine_factory, node_name=node_name)
-        if autostart:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise EngineStartError("the engine could not be built (see the error above)")
-            node.trigger_activate()
-        else:
-            node.get_logger().info("unconfigured: waiting for the configure and activate transitions")
-        # One executor thread: every callback is short (the worker does the heavy work), and the
-        # engine lock serialises commands with frames anyway. rclpy's MultiThreadedExecutor lost
-        # most images here (41/300 at 30 Hz with a 1 s timer beside a busy worker thread; 300/300
-        # with this one).
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            name = node.get_name()
-            node.shutdown()
-            node.destroy_node()
-            # The ROS context may already be shut down (SIGINT), so not through the ROS logger.
-            print(f"[{name}] stopped", file=sys.stderr, flush=True)
-        rclpy.try_shutdown()
+    name = node_name
+    with stop_on_signals() as stop:
+        try:
+            node = ParseVosNode(config, engine_factory=engine_factory, node_name=node_name)
+            name = node.get_name()  # with remaps applied; read while the context is up
+            if autostart:
+                if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                    raise EngineStartError("the engine could not be built (see the error above)")
+                node.trigger_activate()
+            else:
+                node.get_logger().info("unconfigured: waiting for the configure and activate transitions")
+            # One executor thread: every callback is short (the worker does the heavy work), and the
+            # engine lock serialises commands with frames anyway. rclpy's MultiThreadedExecutor lost
+            # most images here (41/300 at 30 Hz with a 1 s timer beside a busy worker thread; 300/300
+            # with this one).
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            while not stop.is_set():
+                executor.spin_once(timeout_sec=STOP_POLL_S)
+        except ExternalShutdownException:
+            pass  # something else shut the context down: also a stop
+        finally:
+            if node is not None:
+                node.shutdown()
+                node.destroy_node()
+                print(f"[{name}] stopped", file=sys.stderr, flush=True)
+            rclpy.try_shutdown()
     return 0
