@@ -17,13 +17,13 @@ from parse_vos_ros.config import load_config
 from parse_vos_ros.engine import Engine
 from parse_vos_ros.engine.births import to_cut
 from parse_vos_ros.engine.candidates import Candidates, detected_as
-from parse_vos_ros.engine.carry import MotionLog, carried_masks
+from parse_vos_ros.engine.carry import MotionLog, carried_masks, followed_box, tracks_on
 from parse_vos_ros.engine.commands import CommandSlot
 from parse_vos_ros.engine.worker import Worker
 from parse_vos_ros.geometry import mask_box, nms, overlap_matrix, resize_to_width, upscale_mask
 from parse_vos_ros.tracking.embedded import EmbeddedSegmenter
 from parse_vos_ros.tracking.store import TrackStore
-from parse_vos_ros.types import Detection, ParsedCommand, TargetState
+from parse_vos_ros.types import Detection, FrameContext, ParsedCommand, TargetState
 
 RIGHT = ParsedCommand("the ball moving to the right", ("ball",), motion=("moving", "to the right"))
 
@@ -271,6 +271,60 @@ def test_the_worker_cuts_the_likely_births() -> None:
     assert to_cut(dets, masks, config, wide=False) == [2, 1]
     assert to_cut(dets, masks, config, wide=True) == [2, 1, 4]
     assert to_cut(dets, {}, config, wide=True) == [0, 2, 1, 4]
+
+
+def test_a_late_box_follows_its_track_since_its_frame() -> None:
+    """A box of frame t moves by the shift of its track's mask box centre from then to now; it
+    stays where it was when the track was not visible then or is not now."""
+    box = np.array([14.0, 10.0, 34.0, 30.0])
+    then = np.array([14.0, 10.0, 24.0, 30.0])
+    np.testing.assert_allclose(followed_box(box, then, np.array([24.0, 14.0, 34.0, 36.0])), [24, 15, 44, 35])
+    np.testing.assert_array_equal(followed_box(box, then, None), box)
+    np.testing.assert_array_equal(followed_box(box, np.full(4, np.nan), then), box)
+
+
+class _Cuts(RedBlobSegmenter):
+    """The red-blob segmenter, recording the boxes objects were cut from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cut: list[dict[int, list[float]]] = []
+
+    def add_objects(self, frame, boxes):  # type: ignore[no-untyped-def]
+        self.cut.append({oid: np.asarray(b, float).tolist() for oid, b in boxes.items()})
+        return super().add_objects(frame, boxes)
+
+
+def _square(index: int, x0: int, prev: FrameContext | None) -> FrameContext:
+    """A 100x60 frame with a red 20x20 square whose left edge is at ``x0`` (px)."""
+    image = np.zeros((60, 100, 3), np.uint8)
+    image[10:30, x0:x0 + 20] = (220, 30, 30)
+    gray = image.mean(axis=2).astype(np.uint8)
+    return FrameContext(index, index / 30.0, image, gray, prev_gray=None if prev is None else prev.gray)
+
+
+def test_a_late_detection_recuts_a_track_where_its_object_is_now() -> None:
+    """A track started on a still frame is cut again from its next detection. A detection made on
+    an earlier frame (async keyframes) is cut where the object has gone since, moved by its track's
+    own motion: cut from the old box, the square that moved 10 px right would be half lost."""
+    config = load_config(None)
+    store = TrackStore(8, 16, 10.0)
+    seg = _Cuts()
+    candidates = Candidates(config, store, seg)
+    first = _square(0, 14, None)
+    masks: dict[int, np.ndarray] = {}
+    (tid,) = candidates.ground(first, masks, [Detection(np.array([14.0, 10.0, 34.0, 30.0]), 0.9, "ball")],
+                               wide=True, recorder=None).born
+    sliver = np.zeros((60, 100), bool)
+    sliver[10:30, 14:24] = True  # the track's mask on the detections' frame: half the square
+    detected_on = _square(1, 14, first)
+    then = tracks_on(detected_on, {tid: sliver}, [tid])
+    now = _square(3, 24, detected_on)
+    masks = {tid: np.roll(sliver, 10, axis=1)}  # the half moved with the square
+    candidates.ground(now, masks, [Detection(np.array([14.0, 10.0, 34.0, 30.0]), 0.9, "ball")],
+                      wide=False, recorder=None, then=then)
+    assert seg.cut[-1] == {tid: [24.0, 10.0, 44.0, 30.0]}
+    np.testing.assert_array_equal(mask_box(masks[tid]), [24, 10, 44, 30])
 
 
 class _Spy(EmbeddedSegmenter):

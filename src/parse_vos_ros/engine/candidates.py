@@ -15,7 +15,7 @@ import numpy as np
 
 from parse_vos_ros.config import Config
 from parse_vos_ros.engine.births import SUPPRESS_IOU, PrunedBox, birth_order, births_cap, usable
-from parse_vos_ros.engine.carry import TracksThen, tracks_on
+from parse_vos_ros.engine.carry import TracksThen, followed_box, tracks_on
 from parse_vos_ros.geometry import box_iou, iou_matrix, mask_box, mask_iou
 from parse_vos_ros.grounding.association import associate
 from parse_vos_ros.grounding.word_classes import same_kind
@@ -154,12 +154,17 @@ class Candidates:
         # frame, motion seeds them.
         moving = frame.prev_gray is not None
         out = Grounding()
+        late = then.stamp != frame.stamp
         for ti, di, _ in result.matches:
             tid, det = ids[ti], detections[di]
+            prop = current[ti]
+            # Where the detection is now: a late one has moved on with its track since its frame,
+            # so a cut from its box is made where the object is, not was.
+            box = followed_box(det.box, prop, mask_box(masks[tid]) if tid in masks else None) if late else det.box
             out.boxes[tid] = det.box
             self.store.add_detection(tid, det.phrase, det.score, frame.stamp, det.source)
-            prop = current[ti]
-            # A track not visible on this frame agrees with no box (-1 is below every threshold).
+            # A track not visible on the detections' frame agrees with no box (-1 is below every
+            # threshold); both boxes are of that frame.
             overlap = -1.0 if np.isnan(prop[0]) else box_iou(prop, det.box)
             if moving and tid in self.motionless and overlap < RECUT_IOU:
                 # Started without motion, a box on a still image was cut by colour alone (a black
@@ -168,9 +173,9 @@ class Candidates:
                 self.segmenter.remove_objects([tid])
                 if recorder is not None:
                     recorder.drop(tid)  # offline: backfilled from the new cut instead
-                anchors[tid] = det.box
+                anchors[tid] = box
             elif overlap < self.config.engine.reanchor_iou:
-                anchors[tid] = det.box
+                anchors[tid] = box
         if moving:
             self.motionless.clear()
         for tid in self.provisional - set(out.boxes):  # kept for the command's first keyframe only

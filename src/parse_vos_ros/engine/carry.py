@@ -56,6 +56,17 @@ def warped(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(mask.view(np.uint8), affine, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
 
 
+def followed_box(box: np.ndarray, then: np.ndarray, now: np.ndarray | None) -> np.ndarray:
+    """A detection ``box`` of frame t (``(4,)`` xyxy, moved to now by the camera motion) moved on
+    by its track's own motion since: the shift of the track's mask box from ``then`` (on frame t,
+    moved by the camera motion; NaN when not visible) to ``now`` (None when not visible). The
+    box as it was when either is unknown."""
+    if now is None or np.isnan(then[0]):
+        return box
+    shift = (np.asarray(now[:2]) + now[2:] - then[:2] - then[2:]) / 2.0
+    return np.asarray(box, float) + np.tile(shift, 2)
+
+
 # (track id, mask of frame t, t, the track's propagated mask on t) -> the mask now, or None
 FlowCarry = Callable[[int, np.ndarray, int, np.ndarray], "np.ndarray | None"]
 
