@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from parse_vos_ros.reasoning.parts import wholes_for_parts
-from parse_vos_ros.reasoning.rule_reasoner import RuleMotionReasoner, descriptors
+from parse_vos_ros.reasoning.rule_reasoner import RuleMotionReasoner, descriptors, features
 from parse_vos_ros.types import OcclusionFact, ParsedCommand, SceneSummary, Trajectory
 
 W, H = 640, 480
@@ -108,6 +108,30 @@ def test_toward_and_away_from_scale_change() -> None:
     s = scene(traj(1, (200, 240), growth=0.3), traj(2, (440, 240), growth=-0.3), traj(3, (320, 100)))
     assert select(cmd(("coming toward the camera",)), s) == (1,)
     assert select(cmd(("walking away",)), s) == (2,)
+
+
+def test_an_object_cut_by_the_border_is_sized_by_its_uncut_side() -> None:
+    """A dog walking toward the camera rises out of the top of the view: its visible mask shrinks
+    (area ~ exp(-0.3 t)) while its width grows (exp(0.3 t)). The width measures it, so it is the
+    one coming closer and not the one walking away; an object cut on a side and an end has no
+    size measure at all (0.5 for "toward" and "away" alike)."""
+    t = np.arange(30) / 10.0
+    side = 60.0 * np.exp(0.3 * t)
+    shown = 80.0 * np.exp(-0.6 * t)  # height still in view, from the top edge down
+    boxes = np.stack([320 - side / 2, np.zeros_like(t), 320 + side / 2, shown], axis=1)
+    rising = Trajectory(1, "ball", t, boxes, boxes.copy(), side * shown, np.ones(30, bool), 0.9)
+    s = scene(rising, traj(2, (160, 300)), traj(3, (480, 300), growth=-0.3))
+    assert features(s.trajectories, (W, H)).scale_rate[0] == pytest.approx(0.3)
+    assert select(cmd(("coming toward the camera",)), s) == (1,)
+    assert select(cmd(("walking away",)), s) == (3,)
+    full = np.tile([0.0, 0.0, W, H], (30, 1)) + np.linspace(0, 1, 30)[:, None] * [5, 0, 0, 0]
+    shrinking = W * H * 0.9 * np.exp(-0.3 * t)  # the mask shrinks as the view is filled and cut
+    filling = Trajectory(4, "ball", t, full, full.copy(), shrinking, np.ones(30, bool), 0.9)
+    f = features([filling], (W, H))
+    assert f.known[0] and np.isnan(f.scale_rate[0])
+    toward = RuleMotionReasoner().score(cmd(("coming toward the camera",)), scene(filling))[0][4]
+    away = RuleMotionReasoner().score(cmd(("walking away",)), scene(filling))[0][4]
+    assert toward == pytest.approx(away)
 
 
 def test_left_right_position_versus_direction() -> None:

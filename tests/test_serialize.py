@@ -7,7 +7,7 @@ import pytest
 from llm_support import look_alike_scene, trajectory, vocab_path
 
 from parse_vos_ros.reasoning.serialize import direction_word, serialize_scene
-from parse_vos_ros.types import SceneSummary
+from parse_vos_ros.types import SceneSummary, Trajectory
 
 
 def test_lines_carry_ids_direction_and_camera() -> None:
@@ -21,6 +21,22 @@ def test_lines_carry_ids_direction_and_camera() -> None:
     assert "still" in t2
     assert "right-up" in t3
     assert t1.count(":") == 8  # samples capped
+
+
+def test_size_trend_is_read_on_the_side_the_border_does_not_cut() -> None:
+    """An object rising out of the top edge while coming closer: its visible area halves, its
+    width doubles, so the text says growing; cut on a side and an end at once, no trend."""
+    t = np.arange(20) / 10.0
+    side = 60.0 * 2.0 ** (t / t[-1])
+    shown = 80.0 * 0.25 ** (t / t[-1])
+    boxes = np.stack([300 - side / 2, np.zeros_like(t), 300 + side / 2, shown], axis=1)
+    rising = Trajectory(1, "dog", t, boxes, boxes.copy(), side * shown, np.ones(20, bool), 0.9)
+    filling = np.tile([0.0, 0.0, 640.0, 480.0], (20, 1))
+    full = Trajectory(2, "dog", t, filling, filling.copy(), np.linspace(3e5, 1e5, 20), np.ones(20, bool), 0.9)
+    text, _ = serialize_scene(SceneSummary([rising, full], "camera static", [], (640, 480), 10.0))
+    lines = text.splitlines()
+    assert next(line for line in lines if line.startswith('T1 "')).endswith("growing")
+    assert next(line for line in lines if line.startswith('T2 "')).endswith("cut by the border")
 
 
 def test_direction_words() -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from parse_vos_ros.config import Config
+from parse_vos_ros.reasoning.sizes import log_size
 from parse_vos_ros.types import ParsedCommand, ReasoningResult, SceneSummary, Trajectory
 
 # Thresholds, in image widths per second unless stated.
@@ -44,10 +45,11 @@ class Features:
         velocity: ``(N, 2)`` least-squares centre velocity, compensated, W/s.
         raw_velocity: ``(N, 2)`` the same in raw image coordinates (relative to the camera).
         speed: ``(N,)`` path speed W/s; early_speed, late_speed: the same over each half.
-        scale_rate: ``(N,)`` d log(sqrt(area)) / dt, 1/s (> 0 approaching); with measured
-            distances the mean of that and -d log(distance) / dt (the same for a rigid object:
-            two measurements of one rate; a mask that grows by segmentation alone, or a fragment
-            of an approaching object, shows only one of them).
+        scale_rate: ``(N,)`` d log(size) / dt, 1/s (> 0 approaching; size: sqrt(area), or a
+            side the image border does not cut, ``log_size``); with measured distances the mean
+            of that and -d log(distance) / dt (the same for a rigid object: two measurements of
+            one rate; a mask that grows by segmentation alone, or a fragment of an approaching
+            object, shows only one of them), the latter alone when the size has no measure.
         distance: ``(N,)`` newest measured distance, metres (NaN without depth).
         x, y: ``(N,)`` newest visible centre in [0, 1] of width/height.
         area: ``(N,)`` newest visible area, fraction of the image.
@@ -120,7 +122,9 @@ def features(trajectories: Sequence[Trajectory], image_size: tuple[int, int]) ->
         early, late = t <= half, t >= half
         f.early_speed[i] = _path_speed(t[early], comp[early]) if early.sum() > 1 else 0.0
         f.late_speed[i] = _path_speed(t[late], comp[late]) if late.sum() > 1 else 0.0
-        f.scale_rate[i] = _fit_slope(t, 0.5 * np.log(np.maximum(tr.areas[vis], 1.0)))
+        ts, size = log_size(t, tr.boxes[vis], tr.areas[vis], w, h)
+        if len(ts) > 1 and ts[-1] - ts[0] >= MIN_DURATION_S:
+            f.scale_rate[i] = _fit_slope(ts, size)
         if tr.distances is not None:
             _depth_features(f, i, tr.stamps, tr.distances)
     return f
@@ -133,8 +137,10 @@ def _depth_features(f: Features, i: int, stamps: np.ndarray, distances: np.ndarr
         return
     t, d = stamps[ok], distances[ok]
     f.distance[i] = d[-1]
-    if t[-1] - t[0] >= MIN_DURATION_S and np.isfinite(f.scale_rate[i]):
-        f.scale_rate[i] = 0.5 * (f.scale_rate[i] - _fit_slope(t, np.log(d)))
+    if t[-1] - t[0] >= MIN_DURATION_S:
+        rate = -_fit_slope(t, np.log(d))
+        # Without a size measure (cut by the border) the distance alone tells the rate.
+        f.scale_rate[i] = 0.5 * (f.scale_rate[i] + rate) if np.isfinite(f.scale_rate[i]) else rate
 
 
 def _relative(values: np.ndarray, higher_better: bool) -> np.ndarray:
@@ -217,14 +223,20 @@ def _stops(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
     return _unknown_to_half(_sigmoid((drop - DIR_SPEED) / SOFT), f.known)
 
 
+def _approach(f: Features, sign: float) -> np.ndarray:
+    """How clearly each track approaches (``sign`` 1) or recedes (-1); 0.5 where its size has
+    no measure (``scale_rate`` NaN: too short, or cut by the border)."""
+    known = f.known & np.isfinite(f.scale_rate)
+    rate = sign * np.nan_to_num(f.scale_rate)
+    return _unknown_to_half(_sigmoid((rate - SCALE_RATE) / (SCALE_RATE / 2)) * _clearest(rate, known), known)
+
+
 def _toward(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
-    rate = np.nan_to_num(f.scale_rate)
-    return _unknown_to_half(_sigmoid((rate - SCALE_RATE) / (SCALE_RATE / 2)) * _clearest(rate, f.known), f.known)
+    return _approach(f, 1.0)
 
 
 def _away(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
-    rate = -np.nan_to_num(f.scale_rate)
-    return _unknown_to_half(_sigmoid((rate - SCALE_RATE) / (SCALE_RATE / 2)) * _clearest(rate, f.known), f.known)
+    return _approach(f, -1.0)
 
 
 def _first(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:

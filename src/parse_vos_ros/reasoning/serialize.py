@@ -1,21 +1,23 @@
 """Compact, bounded text form of a scene for the LLM motion reasoner (method step 4).
 
 One header line (frame size, window, camera motion), one line per occlusion fact and one line per
-track. A track line holds at most ``max_samples`` samples ``time:x,y`` of its ego-compensated box centre
-(percent of the frame; time in seconds before the newest sample) and a summary the LLM can use
-without arithmetic: velocity in percent of the frame per second, a direction word, the newest
-box size and its trend (growing = approaching) and how often it was visible; with a depth image
-also the measured distance in metres and the radial speed in m/s (negative = approaching), which
-decide "toward / away from the camera" and "nearest" on measurements. At most ``max_tracks``
-tracks are written (the best observed first), so the text is bounded whatever the window length
-or the number of tracks; with the defaults (12 tracks x 8 samples) it stays under ~1,200 Llama 3
-tokens (measured by benchmarks/bench_language.py).
+track. A track line holds at most ``max_samples`` samples ``time:x,y`` of its ego-compensated box
+centre (percent of the frame; time in seconds before the newest sample) and a summary the LLM can
+use without arithmetic: velocity in percent of the frame per second, a direction word, the newest
+box size and its trend (growing = approaching; measured on a side the image border does not cut)
+and how often it was visible; with a depth image also the measured distance in metres and the
+radial speed in m/s (negative = approaching), which decide "toward / away from the camera" and
+"nearest" on measurements. At most ``max_tracks`` tracks are written (the best observed first), so
+the text is bounded whatever the window length or the number of tracks; with the defaults (12
+tracks x 8 samples) it stays under ~1,200 Llama 3 tokens (measured by
+benchmarks/bench_language.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from parse_vos_ros.reasoning.sizes import log_size
 from parse_vos_ros.types import SceneSummary, Trajectory
 
 STILL_PCT_PER_S = 2.0  # slower than this (percent of the frame per second) is called still
@@ -73,18 +75,27 @@ def _track_line(traj: Trajectory, size: tuple[int, int], newest: float, max_samp
         return head + " | never visible"
     stamps = np.asarray(traj.stamps, dtype=float)[visible]
     boxes = _centres(np.asarray(traj.comp_boxes, dtype=float)[visible], size)
-    areas = np.asarray(traj.areas, dtype=float)[visible]
     picked = _pick(n_vis, max_samples)
     samples = " ".join(f"{stamps[i] - newest:.1f}:{boxes[i, 0]:.0f},{boxes[i, 1]:.0f}" for i in picked)
     size_now = f"{boxes[-1, 2]:.0f}x{boxes[-1, 3]:.0f}"
     if n_vis >= 2 and stamps[-1] - stamps[0] > 1e-6:
         vx, vy = _slope(stamps, boxes[:, 0]), _slope(stamps, boxes[:, 1])
-        change = areas[-1] / max(areas[0], 1e-6) - 1.0
-        trend = "growing" if change > SIZE_TREND else "shrinking" if change < -SIZE_TREND else "steady"
-        summary = f"v {vx:+.0f},{vy:+.0f}%/s {direction_word(vx, vy)}; size {size_now} {trend}"
+        summary = f"v {vx:+.0f},{vy:+.0f}%/s {direction_word(vx, vy)}; size {size_now} {_trend(traj, visible, size)}"
     else:
         summary = f"v unknown (one sample); size {size_now}"
     return f"{head} | {samples} | {summary}{_depth_summary(traj)}"
+
+
+def _trend(traj: Trajectory, visible: np.ndarray, size: tuple[int, int]) -> str:
+    """``growing`` / ``shrinking`` / ``steady`` from the first to the newest comparable size of the
+    ``visible`` samples (``sizes.log_size``: a side the image border does not cut), ``cut by the
+    border`` when no size holds across them."""
+    stamps, logs = log_size(np.asarray(traj.stamps, dtype=float)[visible], np.asarray(traj.boxes, dtype=float)[visible],
+                            np.asarray(traj.areas, dtype=float)[visible], float(size[0]), float(size[1]))
+    if len(stamps) < 2:
+        return "cut by the border"
+    change = float(np.exp(2.0 * (logs[-1] - logs[0]))) - 1.0  # as an area
+    return "growing" if change > SIZE_TREND else "shrinking" if change < -SIZE_TREND else "steady"
 
 
 def _depth_summary(traj: Trajectory) -> str:
