@@ -91,6 +91,28 @@ def test_threaded_worker_latest_wins_and_drops_stale_generations() -> None:
         worker.close()
 
 
+def test_settle_waits_for_the_job_in_flight_and_no_longer() -> None:
+    """``settle`` (between two streams) returns once the running job is done, False when it is
+    not done in time; an idle or inline worker is settled at once."""
+    gate = threading.Event()
+    worker: Worker[_Job, int] = Worker("test-settle", lambda job: gate.wait(5.0) and job.value, threaded=True,
+                                       failed=_failed)
+    try:
+        assert worker.settle(0.0)
+        worker.submit(_Job(0, 1))
+        assert not worker.settle(0.05)  # held at the gate
+        worker.invalidate(1)  # a reset: its outcome will be dropped, the job still runs
+        threading.Timer(0.05, gate.set).start()
+        started = time.monotonic()
+        assert worker.settle(5.0) and time.monotonic() - started < 2.0
+        assert not worker.busy and worker.poll() is None
+    finally:
+        gate.set()
+        worker.close()
+    inline: Worker[_Job, int] = Worker("test-settle-inline", lambda job: job.value, threaded=False, failed=_failed)
+    assert inline.settle(0.0)
+
+
 def test_inline_worker_runs_in_submit_and_lets_errors_through() -> None:
     def run(job: _Job) -> int:
         if job.value < 0:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -42,6 +44,40 @@ class _Exploding(Engine):
 
 def exploding_engine(config: Config) -> Engine:
     return _Exploding(config, detector=RedBlobDetector(), segmenter=RedBlobSegmenter())
+
+
+class _SlowDetector(RedBlobDetector):
+    """A detector that takes 0.1 s, and says when it runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = False
+
+    def detect(self, frame, phrases):  # type: ignore[no-untyped-def]
+        self.running = True
+        time.sleep(0.1)
+        self.running = False
+        return super().detect(frame, phrases)
+
+
+class _FirstFrames(Engine):
+    """Records, at each clip's first frame, whether the last clip's detection still ran."""
+
+    overlapped: ClassVar[list[bool]] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self._first = True
+
+    def push_frame(self, image, stamp, **kw):  # type: ignore[no-untyped-def]
+        if getattr(self, "_first", False):
+            _FirstFrames.overlapped.append(self.detector.running)
+            self._first = False
+        return super().push_frame(image, stamp, **kw)
+
+
+def slow_engine(config: Config) -> Engine:
+    return _FirstFrames(config, detector=_SlowDetector(), segmenter=RedBlobSegmenter())
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +206,18 @@ def test_realtime_streaming_feeds_frames_at_the_video_rate(dataset: Path, tmp_pa
     assert metrics["overall"]["J&F"] > 0.5
     assert main(["offline" if a == "streaming" else a for a in args]) == 2
     assert "--realtime paces a stream" in capsys.readouterr().err
+
+
+def test_each_clip_starts_after_the_last_clips_keyframe_work(dataset: Path, tmp_path: Path) -> None:
+    """With keyframes in the worker, a clip's last detection can still run when the next clip
+    starts; the runner waits for it (``Engine.settle``) so a clip's result does not depend on
+    the one before it. The detector takes 0.1 s and frames come back to back."""
+    _FirstFrames.overlapped.clear()
+    opts = options(dataset, tmp_path / "settled", mode="streaming", overrides={"engine.async_keyframes": True},
+                   profile="default")
+    metrics = run_eval(opts, stream=None, factory=slow_engine, report=False)
+    assert metrics["counts"]["failed"] == 0
+    assert _FirstFrames.overlapped == [False, False, False]
 
 
 def test_failed_expressions_are_scored_zero_and_reported(dataset: Path, tmp_path: Path, capsys) -> None:

@@ -30,6 +30,7 @@ from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore
 from parse_vos_ros.types import FrameContext, FrameResult, ParsedCommand
 
 LOG = logging.getLogger(__name__)
+SETTLE_TIMEOUT_S = 5.0  # the longest ``settle`` waits for background work by default
 
 
 class Engine:
@@ -157,6 +158,12 @@ class Engine:
         reset_detector = getattr(self.detector, "reset", None)
         if callable(reset_detector):
             reset_detector()
+
+    def settle(self, timeout_s: float = SETTLE_TIMEOUT_S) -> bool:
+        """Wait up to ``timeout_s`` (s) until the background threads run no work (True when
+        none runs): between an evaluation's clips, so each starts as on a fresh engine."""
+        deadline = time.monotonic() + timeout_s
+        return self.keyframer.settle(timeout_s) and self._worker.settle(max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         """Stop the background threads."""

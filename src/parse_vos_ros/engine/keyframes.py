@@ -144,6 +144,10 @@ class Keyframer:
         if self._worker is not None:
             self._worker.invalidate(self._epoch)
 
+    def settle(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` until the worker runs no keyframe (``Worker.settle``)."""
+        return self._worker is None or self._worker.settle(timeout_s)
+
     def close(self) -> None:
         """Stop the worker thread."""
         if self._worker is not None:

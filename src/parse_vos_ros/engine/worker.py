@@ -80,6 +80,12 @@ class Worker(Generic[J, O]):
         with self._lock:
             return not self._busy and self._job is None and self._outcome is None
 
+    def settle(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` until no job runs or waits; True when none does. For the
+        gap between two streams (an evaluation's clips): the frame loop never waits."""
+        with self._lock:
+            return self._wake.wait_for(lambda: not self._busy and self._job is None, timeout=timeout_s)
+
     def submit(self, job: J) -> None:
         """Run ``job`` now (inline) or hand it to the thread, replacing one that still waits."""
         if self._thread is None:
@@ -118,6 +124,7 @@ class Worker(Generic[J, O]):
             self._busy = False
             if job.generation == self._generation:  # a newer generation preempts this outcome
                 self._outcome = outcome
+            self._wake.notify_all()  # ``settle`` waits on it
 
     def _lower_priority(self) -> None:
         """Raise this thread's nice value by ``self._nice`` (it starts with its maker's); runs in the thread."""

@@ -1,6 +1,7 @@
 """Run the engine on every expression of a dataset and score it (``parse-vos eval``).
 
-Per expression the runner resets the engine, gives it the sentence, feeds the video (offline:
+Per expression the runner resets the engine, waits until its background threads are idle
+(``Engine.settle``), gives it the sentence, feeds the video (offline:
 ``run_offline``, which may revise earlier frames; streaming: causal ``push_frame`` with stamps
 ``t / fps``), writes the predicted masks as PNGs and a ``result.json`` with per-frame J, F,
 states and timings under ``OUT/items/VIDEO/EXP_ID/``. A finished expression whose
@@ -17,6 +18,7 @@ import hashlib
 import importlib
 import itertools
 import json
+import logging
 import multiprocessing
 import os
 import platform
@@ -39,6 +41,7 @@ from parse_vos_ros.eval.maskio import write_mask
 from parse_vos_ros.eval.metrics import evaluate_sequence, mean_over_sequences
 from parse_vos_ros.eval.stages import StageProbe, mean_stages
 
+LOG = logging.getLogger(__name__)
 MODES = ("offline", "streaming")
 SPLIT_KEYS = (
     "kind",
@@ -153,11 +156,16 @@ def run_item(engine: Any, item: ExpressionItem, mode: str, depths: list[Any] | N
     """
     from parse_vos_ros.engine.offline import depth_kwargs, run_offline
 
+    # The last clip's keyframe may still run in the worker: each clip starts as a new stream on
+    # a fresh engine would, not with its first keyframe left to the worker (order-dependent).
+    engine.reset()
+    settle = getattr(engine, "settle", None)
+    if callable(settle) and not settle():
+        LOG.warning("%s/%s: background work still running after reset", item.video, item.exp_id)
     start = time.perf_counter()
     if mode == "offline":
         results = run_offline(engine, item.frames(), item.text, fps=item.fps, depths=depths)
     elif mode == "streaming":
-        engine.reset()
         engine.set_command(item.text, 0.0)
         with_depth = [depth_kwargs(d) for d in depths] if depths else itertools.repeat({})
         frames = paced(item.frames(), item.fps) if realtime else item.frames()
