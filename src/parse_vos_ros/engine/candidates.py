@@ -158,24 +158,24 @@ class Candidates:
         for ti, di, _ in result.matches:
             tid, det = ids[ti], detections[di]
             prop = current[ti]
-            # Where the detection is now: a late one has moved on with its track since its frame,
-            # so a cut from its box is made where the object is, not was.
-            box = followed_box(det.box, prop, mask_box(masks[tid]) if tid in masks else None) if late else det.box
             out.boxes[tid] = det.box
             self.store.add_detection(tid, det.phrase, det.score, frame.stamp, det.source)
             # A track not visible on the detections' frame agrees with no box (-1 is below every
             # threshold); both boxes are of that frame.
             overlap = -1.0 if np.isnan(prop[0]) else box_iou(prop, det.box)
-            if moving and tid in self.motionless and overlap < RECUT_IOU:
+            recut = moving and tid in self.motionless and overlap < RECUT_IOU
+            if recut:
                 # Started without motion, a box on a still image was cut by colour alone (a black
                 # swan together with dark water): unless the new box agrees with that cut, cut it
                 # again now that motion can seed the cut.
                 self.segmenter.remove_objects([tid])
                 if recorder is not None:
                     recorder.drop(tid)  # offline: backfilled from the new cut instead
-                anchors[tid] = box
-            elif overlap < self.config.engine.reanchor_iou:
-                anchors[tid] = box
+            if recut or overlap < self.config.engine.reanchor_iou:
+                # Where the detection is now: a late one has moved on with its track since its
+                # frame, so a cut from its box is made where the object is, not was.
+                now = mask_box(masks[tid]) if late and tid in masks else None
+                anchors[tid] = followed_box(det.box, prop, now)
         if moving:
             self.motionless.clear()
         for tid in self.provisional - set(out.boxes):  # kept for the command's first keyframe only

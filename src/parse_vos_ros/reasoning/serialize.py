@@ -80,17 +80,18 @@ def _track_line(traj: Trajectory, size: tuple[int, int], newest: float, max_samp
     size_now = f"{boxes[-1, 2]:.0f}x{boxes[-1, 3]:.0f}"
     if n_vis >= 2 and stamps[-1] - stamps[0] > 1e-6:
         vx, vy = _slope(stamps, boxes[:, 0]), _slope(stamps, boxes[:, 1])
-        summary = f"v {vx:+.0f},{vy:+.0f}%/s {direction_word(vx, vy)}; size {size_now} {_trend(traj, visible, size)}"
+        trend = _trend(traj, visible, stamps, size)
+        summary = f"v {vx:+.0f},{vy:+.0f}%/s {direction_word(vx, vy)}; size {size_now} {trend}"
     else:
         summary = f"v unknown (one sample); size {size_now}"
     return f"{head} | {samples} | {summary}{_depth_summary(traj)}"
 
 
-def _trend(traj: Trajectory, visible: np.ndarray, size: tuple[int, int]) -> str:
+def _trend(traj: Trajectory, visible: np.ndarray, stamps: np.ndarray, size: tuple[int, int]) -> str:
     """``growing`` / ``shrinking`` / ``steady`` from the first to the newest comparable size of the
-    ``visible`` samples (``sizes.log_size``: a side the image border does not cut), ``cut by the
-    border`` when no size holds across them."""
-    stamps, logs = log_size(np.asarray(traj.stamps, dtype=float)[visible], np.asarray(traj.boxes, dtype=float)[visible],
+    ``visible`` samples (their ``stamps``, s; ``sizes.log_size``: a side the image border does not
+    cut), ``cut by the border`` when no size holds across them."""
+    stamps, logs = log_size(stamps, np.asarray(traj.boxes, dtype=float)[visible],
                             np.asarray(traj.areas, dtype=float)[visible], float(size[0]), float(size[1]))
     if len(stamps) < 2:
         return "cut by the border"
