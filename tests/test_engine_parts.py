@@ -19,11 +19,20 @@ from parse_vos_ros.engine.births import to_cut
 from parse_vos_ros.engine.candidates import Candidates, detected_as
 from parse_vos_ros.engine.carry import MotionLog, carried_masks, followed_box, tracks_on
 from parse_vos_ros.engine.commands import CommandSlot
+from parse_vos_ros.engine.reasoning import ReasoningJob, reason
 from parse_vos_ros.engine.worker import Worker
 from parse_vos_ros.geometry import mask_box, nms, overlap_matrix, resize_to_width, upscale_mask
 from parse_vos_ros.tracking.embedded import EmbeddedSegmenter
 from parse_vos_ros.tracking.store import TrackStore
-from parse_vos_ros.types import Detection, FrameContext, ParsedCommand, TargetState
+from parse_vos_ros.types import (
+    Detection,
+    FrameContext,
+    ParsedCommand,
+    ReasoningResult,
+    SceneSummary,
+    TargetState,
+    Trajectory,
+)
 
 RIGHT = ParsedCommand("the ball moving to the right", ("ball",), motion=("moving", "to the right"))
 
@@ -461,3 +470,40 @@ def test_the_first_objects_of_an_empty_scene_are_cut_in_the_worker_too() -> None
             time.sleep(0.01)
     assert seg.cut_boxes == [] and len(seg.started) >= 2
     assert result.state is TargetState.TRACKING and iou(result.mask, clip.masks[0][-1]) > 0.6
+
+
+class _Fixed:
+    """A reasoner with a fixed answer."""
+
+    def __init__(self, result: ReasoningResult) -> None:
+        self.result = result
+
+    def select(self, command: ParsedCommand, scene: SceneSummary) -> ReasoningResult:
+        return self.result
+
+
+class _FavoursTwo:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def score(self, pose_text: str, crops: dict) -> dict[int, float]:
+        self.calls += 1
+        return {t: (0.9 if t == 2 else 0.1) for t in crops}
+
+
+def _job(*ids: int) -> ReasoningJob:
+    tracks = [Trajectory(t, "dog", np.zeros(1), np.zeros((1, 4)), np.zeros((1, 4)), np.ones(1), np.ones(1, bool))
+              for t in ids]
+    command = ParsedCommand("the dog walking toward the camera sniffing", ("dog",),
+                            motion=("walking toward the camera",), pose=("sniffing",))
+    return ReasoningJob(0, command, SceneSummary(tracks, "static", (), (64, 48), 4.0), {}, 0.0)
+
+
+def test_the_pose_reranks_only_what_the_motion_reasoning_accepts() -> None:
+    pose = _FavoursTwo()
+    close = {1: 0.30, 2: 0.28}
+    chosen = reason(_job(1, 2), _Fixed(ReasoningResult((1,), "r", "rule", close, True)), pose, 1)
+    assert chosen.result.track_ids == (2,) and pose.calls == 1  # a close call the pose settles
+    turned_down = {1: 0.05, 2: 0.04}  # both below the reasoner's floor: nothing fits the motion
+    none = reason(_job(1, 2), _Fixed(ReasoningResult((), "r", "rule", turned_down, True)), pose, 1)
+    assert none.result.track_ids == () and pose.calls == 1

@@ -37,9 +37,9 @@ class ReasoningOutcome:
 
 
 def reason(job: ReasoningJob, reasoner, pose_verifier, trigger_above: int) -> ReasoningOutcome:
-    """Motion reasoning, then pose verification when more than ``trigger_above`` candidates remain
-    within ``POSE_MARGIN`` of the best; a part is replaced by its whole; nothing is chosen when
-    nothing in view grounds the command."""
+    """Motion reasoning, then pose verification when the reasoning chose something and more than
+    ``trigger_above`` candidates remain within ``POSE_MARGIN`` of the best; a part is replaced by
+    its whole; nothing is chosen when nothing in view grounds the command."""
     t0 = time.perf_counter()
     result = reasoner.select(job.command, job.scene)
     valid = {t.track_id for t in job.scene.trajectories}
@@ -60,7 +60,8 @@ def reason(job: ReasoningJob, reasoner, pose_verifier, trigger_above: int) -> Re
         "occlusions": [[f.front_id, f.back_id] for f in job.scene.occlusions],
     }
     pose_text = " ".join(job.command.pose)
-    if pose_text and result.scores:
+    # The pose re-ranks what the motion reasoning accepts; a track it turned down stays down.
+    if pose_text and result.scores and result.track_ids:
         best = max(result.scores.values())
         remain = [t for t, s in result.scores.items() if s >= best - POSE_MARGIN and t in valid]
         if len(remain) > trigger_above:
