@@ -134,6 +134,37 @@ def test_an_object_cut_by_the_border_is_sized_by_its_uncut_side() -> None:
     assert toward == pytest.approx(away)
 
 
+def test_an_object_turning_to_face_the_camera_is_sized_by_its_height() -> None:
+    """A dog walking toward the camera turns to face it: seen side-on first, head-on later, its
+    width and area shrink while its height, which turning does not change, grows. The height
+    measures it: it is the one coming closer, and not the one walking away."""
+    t = np.arange(30) / 10.0
+    width, height = 120.0 * np.exp(-0.4 * t), 60.0 * np.exp(0.15 * t)
+    boxes = np.stack([320 - width / 2, 240 - height / 2, 320 + width / 2, 240 + height / 2], axis=1)
+    turning = Trajectory(1, "ball", t, boxes, boxes.copy(), width * height * 0.7, np.ones(30, bool), 0.9)
+    s = scene(turning, traj(2, (480, 300), growth=-0.15), traj(3, (120, 300)))
+    assert features(s.trajectories, (W, H)).scale_rate[0] == pytest.approx(0.15)
+    assert select(cmd(("walking toward the camera",)), s) == (1,)
+    assert select(cmd(("walking away",)), s) == (2,)
+
+
+def test_a_height_the_border_cuts_late_is_read_where_it_is_clear() -> None:
+    """A person walking closer whose head reaches the top edge near the end: the height is read on
+    the samples before that (the width, steady, would say nothing); when the border cuts it for
+    most of the time, the width is read."""
+    t = np.arange(30) / 10.0
+    height = 60.0 * np.exp(0.3 * t)
+    top = np.maximum(300.0 - 120.0 * t, 0.0)  # at the top edge from t = 2.5 s
+    boxes = np.stack([np.full_like(t, 300.0), top, np.full_like(t, 340.0), top + height], axis=1)
+    cut_late = Trajectory(1, "ball", t, boxes, boxes.copy(), height * 40.0, np.ones(30, bool), 0.9)
+    assert features([cut_late], (W, H)).scale_rate[0] == pytest.approx(0.3)
+    side = 60.0 * np.exp(0.3 * t)
+    early_top = np.where(t < 0.5, 200.0, 0.0)
+    cut_early = np.stack([320 - side / 2, early_top, 320 + side / 2, early_top + 40.0], axis=1)
+    rising = Trajectory(2, "ball", t, cut_early, cut_early.copy(), side * 40.0, np.ones(30, bool), 0.9)
+    assert features([rising], (W, H)).scale_rate[0] == pytest.approx(0.3)  # the width, clear for longer
+
+
 def test_left_right_position_versus_direction() -> None:
     # Ball 1 is on the left but moves right; ball 2 is on the right and moves left.
     s = scene(traj(1, (100, 240), (30, 0)), traj(2, (540, 240), (-30, 0)))

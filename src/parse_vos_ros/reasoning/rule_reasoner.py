@@ -45,9 +45,9 @@ class Features:
         velocity: ``(N, 2)`` least-squares centre velocity, compensated, W/s.
         raw_velocity: ``(N, 2)`` the same in raw image coordinates (relative to the camera).
         speed: ``(N,)`` path speed W/s; early_speed, late_speed: the same over each half.
-        scale_rate: ``(N,)`` d log(size) / dt, 1/s (> 0 approaching; size: sqrt(area), or a
-            side the image border does not cut, ``log_size``); with measured distances the mean
-            of that and -d log(distance) / dt (the same for a rigid object: two measurements of
+        scale_rate: ``(N,)`` d log(size) / dt, 1/s (> 0 approaching; size: the box height, or
+            the width where the border cuts the top or bottom, ``log_size``); with measured
+            distances the mean of that and -d log(distance) / dt (the same for a rigid object: two measurements of
             one rate; a mask that grows by segmentation alone, or a fragment of an approaching
             object, shows only one of them), the latter alone when the size has no measure.
         distance: ``(N,)`` newest measured distance, metres (NaN without depth).
@@ -122,7 +122,7 @@ def features(trajectories: Sequence[Trajectory], image_size: tuple[int, int]) ->
         early, late = t <= half, t >= half
         f.early_speed[i] = _path_speed(t[early], comp[early]) if early.sum() > 1 else 0.0
         f.late_speed[i] = _path_speed(t[late], comp[late]) if late.sum() > 1 else 0.0
-        ts, size = log_size(t, tr.boxes[vis], tr.areas[vis], w, h)
+        ts, size = log_size(t, tr.boxes[vis], w, h)
         if len(ts) > 1 and ts[-1] - ts[0] >= MIN_DURATION_S:
             f.scale_rate[i] = _fit_slope(ts, size)
         if tr.distances is not None:

@@ -91,8 +91,7 @@ def _trend(traj: Trajectory, visible: np.ndarray, stamps: np.ndarray, size: tupl
     """``growing`` / ``shrinking`` / ``steady`` from the first to the newest comparable size of the
     ``visible`` samples (their ``stamps``, s; ``sizes.log_size``: a side the image border does not
     cut), ``cut by the border`` when no size holds across them."""
-    stamps, logs = log_size(stamps, np.asarray(traj.boxes, dtype=float)[visible],
-                            np.asarray(traj.areas, dtype=float)[visible], float(size[0]), float(size[1]))
+    stamps, logs = log_size(stamps, np.asarray(traj.boxes, dtype=float)[visible], float(size[0]), float(size[1]))
     if len(stamps) < 2:
         return "cut by the border"
     change = float(np.exp(2.0 * (logs[-1] - logs[0]))) - 1.0  # as an area

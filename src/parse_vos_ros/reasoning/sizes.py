@@ -1,31 +1,39 @@
-"""Object size over time when the image border may cut the object (both reasoners' "approaching /
-receding")."""
+"""Object size over time, the monocular cue for "approaching / receding" (both reasoners)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 BORDER_FRAC = 0.01  # a box side this close to the image edge (fraction of the image size) is cut by it
+WIDTH_OVER_HEIGHT = 0.5  # the width is read when clear heights span less than this share of the clear widths' time
 
 
-def log_size(stamps: np.ndarray, boxes: np.ndarray, areas: np.ndarray, w: float, h: float
-             ) -> tuple[np.ndarray, np.ndarray]:
+def log_size(stamps: np.ndarray, boxes: np.ndarray, w: float, h: float) -> tuple[np.ndarray, np.ndarray]:
     """The samples whose size can be compared, and the log of that size (``(K,)`` stamps, s, and
-    ``(K,)`` log px), of one object's visible samples (``(T,)`` stamps, ``(T, 4)`` xyxy ``boxes``
-    and ``(T,)`` mask ``areas`` in pixels of a ``w`` x ``h`` image).
+    ``(K,)`` log px), of one object's visible samples (``(T,)`` stamps, s, and ``(T, 4)`` xyxy
+    ``boxes`` of a ``w`` x ``h`` image, px).
 
-    The image border cuts an object that leaves the view or fills it, so its mask shrinks while
-    the object may be coming closer: ``0.5 log(area)`` holds only while no box touches the border
-    (within ``BORDER_FRAC``). When only the top or bottom is ever touched the width still measures
-    the object, when only a side is the height does; when both are, the samples clear of every
-    edge alone (possibly none).
+    The size is the box height, read on the samples whose top and bottom are clear of the border
+    (by ``BORDER_FRAC``). An object turning about its vertical axis changes its width and area
+    and keeps its height, which scales with distance alone: a dog turning to face the camera
+    while it walks closer shrinks in area and grows in height, and a walking person's width
+    swings with the legs. On the people of OpenCV's ``vtest.avi`` (a static camera above a ground
+    plane, so a foot point moving down the image means coming closer) the height's trend agreed
+    with the foot point's in 85 % of 1.5 s windows, the area's in 79 %, the width's in 69 %
+    (``scripts/size_cue.py``, detector boxes, 2026-12-07).
+
+    Where the border cuts the top or bottom (an object rising out of the view as it comes closer)
+    the width is read instead, on the samples whose sides are clear, when the clear heights span
+    less than ``WIDTH_OVER_HEIGHT`` of their time; where both are cut there is no size (no
+    samples).
     """
     mx, my = BORDER_FRAC * w, BORDER_FRAC * h
-    sides = (boxes[:, 0] <= mx) | (boxes[:, 2] >= w - mx)
-    ends = (boxes[:, 1] <= my) | (boxes[:, 3] >= h - my)
-    if sides.any() and not ends.any():
-        return stamps, np.log(np.maximum(boxes[:, 3] - boxes[:, 1], 1.0))
-    if ends.any() and not sides.any():
-        return stamps, np.log(np.maximum(boxes[:, 2] - boxes[:, 0], 1.0))
-    clear = ~(sides | ends)
-    return stamps[clear], 0.5 * np.log(np.maximum(areas[clear], 1.0))
+    clear_ends = (boxes[:, 1] > my) & (boxes[:, 3] < h - my)
+    clear_sides = (boxes[:, 0] > mx) & (boxes[:, 2] < w - mx)
+
+    def span(keep: np.ndarray) -> float:
+        return float(np.ptp(stamps[keep])) if keep.sum() > 1 else -1.0
+
+    if span(clear_ends) < WIDTH_OVER_HEIGHT * span(clear_sides):
+        return stamps[clear_sides], np.log(np.maximum(boxes[clear_sides, 2] - boxes[clear_sides, 0], 1.0))
+    return stamps[clear_ends], np.log(np.maximum(boxes[clear_ends, 3] - boxes[clear_ends, 1], 1.0))
