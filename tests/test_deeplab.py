@@ -157,12 +157,12 @@ def test_keyframe_budget_puts_the_target_first() -> None:
         m[10:30, x : x + 10] = True
         masks[tid] = m
     masks[5] = np.zeros((60, 80), bool)  # not visible: never cropped
-    assert KeyframeMasks.order(selected=(3, 5), born=(4, 1, 3), masks=masks) == [3, 4, 1]
+    assert KeyframeMasks.order(selected=(3, 5), fresh=(4, 1, 3), masks=masks) == [3, 4, 1]
     recorder = _Recording()
     km = KeyframeMasks(recorder, max_crops=2)  # type: ignore[arg-type]
     image = np.zeros((120, 160, 3), np.uint8)  # twice the working size
     # Track 3's detection box reaches lower than its mask: the crop is their union.
-    out = km.masks(image, masks, selected=(3,), born=(4, 1), detection_boxes={3: np.array([45.0, 10, 55, 40])})
+    out = km.masks(image, masks, selected=(3,), fresh=(4, 1), detection_boxes={3: np.array([45.0, 10, 55, 40])})
     assert list(out) == [3, 4]
     np.testing.assert_allclose(recorder.boxes[0], [90, 20, 110, 80])
     assert KeyframeMasks(recorder, max_crops=0).masks(image, masks, (3,), (), {}) == {}  # type: ignore[arg-type]

@@ -352,10 +352,13 @@ def test_a_late_detection_recuts_a_track_where_its_object_is_now() -> None:
     then = tracks_on(detected_on, {tid: sliver}, [tid])
     now = _square(3, 24, detected_on)
     masks = {tid: np.roll(sliver, 10, axis=1)}  # the half moved with the square
-    candidates.ground(now, masks, [Detection(np.array([14.0, 10.0, 34.0, 30.0]), 0.9, "ball")],
-                      wide=False, recorder=None, then=then)
-    assert seg.cut[-1] == {tid: [24.0, 10.0, 44.0, 30.0]}
+    other = Detection(np.array([70.0, 35.0, 90.0, 55.0]), 0.8, "ball")
+    grounding = candidates.ground(now, masks, [Detection(np.array([14.0, 10.0, 34.0, 30.0]), 0.9, "ball"), other],
+                                  wide=False, recorder=None, then=then)
+    assert seg.cut[-1][tid] == [24.0, 10.0, 44.0, 30.0]
     np.testing.assert_array_equal(mask_box(masks[tid]), [24, 10, 44, 30])
+    # The keyframe's class masks go to the track cut again before the one just started.
+    assert grounding.recut == [tid] and grounding.fresh == (tid, *grounding.born) and len(grounding.born) == 1
 
 
 class _Spy(EmbeddedSegmenter):

@@ -37,6 +37,13 @@ class Grounding:
 
     born: list[int] = field(default_factory=list)  # ids of the tracks started
     boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy detection box per matched or started track
+    recut: list[int] = field(default_factory=list)  # ids of older tracks whose mask was cut again from their box
+
+    @property
+    def fresh(self) -> tuple[int, ...]:
+        """The tracks whose mask is a cut of a box from this keyframe: those cut again first
+        (their cut replaced a mask that had held), then the new ones."""
+        return (*self.recut, *self.born)
 
 
 def detected_as(source: str, phrase: str) -> str:
@@ -176,6 +183,7 @@ class Candidates:
                 # frame, so a cut from its box is made where the object is, not was.
                 now = mask_box(masks[tid]) if late and tid in masks else None
                 anchors[tid] = followed_box(det.box, prop, now)
+                out.recut.append(tid)
         if moving:
             self.motionless.clear()
         for tid in self.provisional - set(out.boxes):  # kept for the command's first keyframe only

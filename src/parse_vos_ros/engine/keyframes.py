@@ -45,7 +45,7 @@ from parse_vos_ros.types import Detection, FrameContext
 @dataclass(frozen=True)
 class KeyframeJob:
     """The keyframe work of frame ``frame.index``: detection (``phrases``), or keyframe masks (no
-    phrases) for the selected tracks and those ``born`` with their ``detection_boxes``."""
+    phrases) for the selected tracks and the ``fresh`` ones with their ``detection_boxes``."""
 
     generation: int  # the keyframe epoch (command and stream) it was made for
     frame: FrameContext
@@ -53,7 +53,7 @@ class KeyframeJob:
     phrases: tuple[str, ...]
     masks: dict[int, np.ndarray]  # every track's (h, w) bool mask on the frame
     selected: tuple[int, ...]  # the selected tracks on the frame
-    born: tuple[int, ...] = ()  # tracks started by the detections this keyframe's masks follow
+    fresh: tuple[int, ...] = ()  # tracks cut from a box by the detections these masks follow (Grounding.fresh)
     detection_boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy per matched or born track
     view: object | None = None  # the segmenter's ``cut_view`` of the frame: the likely births are cut on it
     wide: bool = False  # nothing is told apart yet: more detections may start tracks
@@ -89,7 +89,7 @@ def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks
     found: dict[int, np.ndarray] = {}
     named: frozenset[int] = frozenset()
     if keyframe_masks is not None and job.masks:
-        found, named = keyframe_masks.masks_named(job.image, job.masks, job.selected, job.born, job.detection_boxes)
+        found, named = keyframe_masks.masks_named(job.image, job.masks, job.selected, job.fresh, job.detection_boxes)
     return KeyframeOutcome(job, [], found, 0.0, ms_since(t0), named)
 
 
@@ -207,7 +207,7 @@ class Keyframer:
                                            recorder=recorder)
         timings["associate"], t = ms_since(t), time.perf_counter()
         if self.keyframe_masks is not None:
-            found = self.keyframe_masks.masks(image, masks, selection.track_ids, grounding.born, grounding.boxes)
+            found = self.keyframe_masks.masks(image, masks, selection.track_ids, grounding.fresh, grounding.boxes)
             self._set_masks(frame, masks, found)
             timings["keyframe_masks"] = ms_since(t)
         return grounding
@@ -248,9 +248,9 @@ class Keyframer:
             self.candidates.segmenter.cuts_landed()
         timings["associate"] = ms_since(t)
         if self.keyframe_masks is not None and self._worker is not None:
-            # The masks follow from the worker too: of this frame, for the tracks just matched or born.
+            # The masks follow from the worker too: of this frame, for the tracks just cut from a box.
             self._worker.submit(KeyframeJob(self._epoch, frame, image, (), dict(masks), selection.track_ids,
-                                            tuple(grounding.born), dict(grounding.boxes)))
+                                            grounding.fresh, dict(grounding.boxes)))
         return grounding
 
     def _cut_view(self, frame: FrameContext) -> object | None:

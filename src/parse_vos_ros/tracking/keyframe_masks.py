@@ -115,10 +115,11 @@ class KeyframeMasks:
         return self.refresh_frames > 0 and since_masked >= self.refresh_frames
 
     @staticmethod
-    def order(selected: Sequence[int], born: Sequence[int], masks: Mapping[int, np.ndarray]) -> list[int]:
-        """Visible tracks to re-segment, most important first: the selected targets, then the new ones."""
+    def order(selected: Sequence[int], fresh: Sequence[int], masks: Mapping[int, np.ndarray]) -> list[int]:
+        """Visible tracks to re-segment, most important first: the selected targets, then the
+        ``fresh`` ones (cut from a box on this keyframe, in their order)."""
         out: list[int] = []
-        for tid in (*selected, *born):
+        for tid in (*selected, *fresh):
             if tid not in out and tid in masks and masks[tid].any():
                 out.append(tid)
         return out
@@ -128,19 +129,19 @@ class KeyframeMasks:
         image: np.ndarray,
         masks: Mapping[int, np.ndarray],
         selected: Sequence[int],
-        born: Sequence[int],
+        fresh: Sequence[int],
         detection_boxes: Mapping[int, np.ndarray],
     ) -> dict[int, np.ndarray]:
         """New masks for at most ``max_crops`` tracks: ``{track_id: (h, w) bool}`` at ``masks``' size
         (the arguments as in ``masks_named``)."""
-        return self.masks_named(image, masks, selected, born, detection_boxes)[0]
+        return self.masks_named(image, masks, selected, fresh, detection_boxes)[0]
 
     def masks_named(
         self,
         image: np.ndarray,
         masks: Mapping[int, np.ndarray],
         selected: Sequence[int],
-        born: Sequence[int],
+        fresh: Sequence[int],
         detection_boxes: Mapping[int, np.ndarray],
     ) -> tuple[dict[int, np.ndarray], frozenset[int]]:
         """New masks for at most ``max_crops`` tracks (``{track_id: (h, w) bool}`` at ``masks``'
@@ -152,11 +153,12 @@ class KeyframeMasks:
                 the model the most detail).
             masks: every track's current ``(h, w) bool`` mask at the working resolution.
             selected: the selected target track ids.
-            born: ids of the tracks started on this keyframe.
+            fresh: ids of the tracks cut from a box on this keyframe (``Grounding.fresh``: those
+                cut again, then those started), most in need of the model first.
             detection_boxes: ``(4,)`` xyxy working-resolution box of the detection each track
                 was matched to or started from on this keyframe.
         """
-        chosen = self.order(selected, born, masks)[: self.max_crops]
+        chosen = self.order(selected, fresh, masks)[: self.max_crops]
         if not chosen:
             return {}, frozenset()
         h, w = next(iter(masks.values())).shape
