@@ -165,6 +165,27 @@ def test_a_height_the_border_cuts_late_is_read_where_it_is_clear() -> None:
     assert features([rising], (W, H)).scale_rate[0] == pytest.approx(0.3)  # the width, clear for longer
 
 
+def test_an_object_with_detections_is_sized_on_their_boxes() -> None:
+    """A rider walking away, whose mask was a fragment until a keyframe cut him whole: the mask box
+    triples in height at 1.5 s and reads as coming closer. His detections (one per 0.5 s keyframe)
+    box all of him each time and shrink: he is the one walking away, and "toward" does not fit him."""
+    t = np.arange(30) / 10.0
+    height = 90.0 * np.exp(-0.2 * t)
+    whole = np.stack([300 - height / 4, 240 - height / 2, 300 + height / 4, 240 + height / 2], axis=1)
+    masks = whole.copy()
+    masks[t < 1.5, 1] = masks[t < 1.5, 3] - height[t < 1.5] / 3  # the fragment: his lower third
+    detected = np.full_like(whole, np.nan)
+    detected[::5] = whole[::5]
+    rider = Trajectory(1, "ball", t, masks, masks.copy(), np.ones(30) * 500, np.ones(30, bool), 0.9, detected=detected)
+    f = features([rider], (W, H))
+    assert f.scale_rate[0] == pytest.approx(-0.2)
+    unkept = Trajectory(1, "ball", t, masks, masks.copy(), np.ones(30) * 500, np.ones(30, bool), 0.9)
+    assert features([unkept], (W, H)).scale_rate[0] > 0.2  # the mask boxes alone: "approaching"
+    s = scene(rider, traj(2, (120, 300)), traj(3, (480, 300), growth=0.2))
+    assert select(cmd(("walking away",)), s) == (1,)
+    assert select(cmd(("coming toward the camera",)), s) == (3,)
+
+
 def test_left_right_position_versus_direction() -> None:
     # Ball 1 is on the left but moves right; ball 2 is on the right and moves left.
     s = scene(traj(1, (100, 240), (30, 0)), traj(2, (540, 240), (-30, 0)))

@@ -85,3 +85,21 @@ def test_token_cost_with_the_real_llama3_tokenizer() -> None:
     per_track = tokens / len(track_lines)
     # 8 samples + summary: ~90 tokens per track whatever the window length.
     assert 50 < per_track < 110, per_track
+
+
+def test_size_trend_is_read_on_the_detections_when_there_are_enough() -> None:
+    """The mask boxes shrink (the propagated mask drifts onto a part) while the keyframe
+    detections, boxing the whole object, grow: the text says growing."""
+    t = np.arange(20) / 10.0
+    grow = 60.0 * 2.0 ** (t / t[-1])
+    whole = np.stack([300 - grow / 2, 200 - grow / 2, 300 + grow / 2, 200 + grow / 2], axis=1)
+    part = np.stack([300 - grow / 8, 200 - 30 / (1 + t), 300 + grow / 8, 200 + 30 / (1 + t)], axis=1)
+    detected = np.full_like(whole, np.nan)
+    detected[::5] = whole[::5]
+    kw = {"areas": np.full(20, 400.0), "visible": np.ones(20, bool), "score": 0.9}
+    with_detections = Trajectory(1, "dog", t, part, part.copy(), detected=detected, **kw)
+    masks_only = Trajectory(2, "dog", t, part, part.copy(), **kw)
+    text, _ = serialize_scene(SceneSummary([with_detections, masks_only], "camera static", [], (640, 480), 10.0))
+    lines = text.splitlines()
+    assert next(line for line in lines if line.startswith('T1 "')).endswith("growing")
+    assert next(line for line in lines if line.startswith('T2 "')).endswith("shrinking")

@@ -194,3 +194,25 @@ def test_history_recorder_occlusions_over_the_whole_video() -> None:
     facts = rec.occlusions(ids)
     assert [(f.front_id, f.back_id) for f in facts] == [(ids[0], ids[1])]
     assert facts[0].overlap == pytest.approx(1.0)
+
+
+def test_detection_boxes_land_on_the_next_sample_streaming_and_offline() -> None:
+    """A detection applied between two samples is kept with the later one; samples without a
+    detection since the one before have none (NaN); the whole-video history keeps the same."""
+    store = TrackStore(max_tracks=2, max_samples=10, window_s=1.0)  # a sample every 0.1 s
+    tid = store.new_track("x", np.array([0.0, 0, 10, 20]), 0.9, 0.0)  # a detection at birth
+    rec = HistoryRecorder()
+    for i in range(10):  # 30 fps: samples on frames 0, 3, 6, 9
+        stamp = i / 30
+        if i in (4, 8):
+            store.add_detection(tid, "x", 0.9, stamp, box=np.array([0.0, 0, 10, 20 + i]))
+        store.update(stamp, {tid: (np.array([0.0, 0, 10, 20]), 200.0)}, min_area=1)
+        mask = np.zeros((40, 40), bool)
+        mask[:20, :10] = True
+        rec.record(stamp, np.eye(2, 3), {tid: mask}, store, np.zeros((40, 40, 3), np.uint8))
+    (tr,) = store.trajectories(9 / 30)
+    np.testing.assert_allclose(tr.stamps, [0, 0.1, 0.2, 0.3])
+    np.testing.assert_array_equal(tr.detected[:, 3], [20, np.nan, 24, 28])
+    (whole,) = rec.trajectories([tid])
+    assert np.flatnonzero(np.isfinite(whole.detected[:, 3])).tolist() == [0, 4, 8]
+    np.testing.assert_array_equal(whole.detected[[0, 4, 8], 3], [20, 24, 28])

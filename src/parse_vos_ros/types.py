@@ -136,6 +136,9 @@ class Trajectory:
         distances: ``(T,) float`` metres from the camera to the object at each sample (median
             depth under its mask), NaN where unknown; None without a depth image.
         source: ``Detection.source`` of the detection that last matched the track.
+        detected: ``(T, 4) float`` xyxy of the detection matched to the track since the sample
+            before (keyframes), image pixels on the sample's frame, NaN rows where none; None
+            when not kept.
     """
 
     track_id: int
@@ -148,6 +151,7 @@ class Trajectory:
     score: float = 1.0
     distances: np.ndarray | None = None
     source: str = ""
+    detected: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.stamps.shape[0])

@@ -166,7 +166,7 @@ class Candidates:
             tid, det = ids[ti], detections[di]
             prop = current[ti]
             out.boxes[tid] = det.box
-            self.store.add_detection(tid, det.phrase, det.score, frame.stamp, det.source)
+            self.store.add_detection(tid, det.phrase, det.score, frame.stamp, det.source, det.box)
             # A track not visible on the detections' frame agrees with no box (-1 is below every
             # threshold); both boxes are of that frame.
             overlap = -1.0 if np.isnan(prop[0]) else box_iou(prop, det.box)

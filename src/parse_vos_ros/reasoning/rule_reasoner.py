@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from parse_vos_ros.config import Config
-from parse_vos_ros.reasoning.sizes import log_size
+from parse_vos_ros.reasoning.sizes import log_size, sized_samples
 from parse_vos_ros.types import ParsedCommand, ReasoningResult, SceneSummary, Trajectory
 
 # Thresholds, in image widths per second unless stated.
@@ -122,7 +122,7 @@ def features(trajectories: Sequence[Trajectory], image_size: tuple[int, int]) ->
         early, late = t <= half, t >= half
         f.early_speed[i] = _path_speed(t[early], comp[early]) if early.sum() > 1 else 0.0
         f.late_speed[i] = _path_speed(t[late], comp[late]) if late.sum() > 1 else 0.0
-        ts, size = log_size(t, tr.boxes[vis], w, h)
+        ts, size = log_size(*sized_samples(tr, vis), w, h)
         if len(ts) > 1 and ts[-1] - ts[0] >= MIN_DURATION_S:
             f.scale_rate[i] = _fit_slope(ts, size)
         if tr.distances is not None:

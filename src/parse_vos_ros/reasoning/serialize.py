@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parse_vos_ros.reasoning.sizes import log_size
+from parse_vos_ros.reasoning.sizes import log_size, sized_samples
 from parse_vos_ros.types import SceneSummary, Trajectory
 
 STILL_PCT_PER_S = 2.0  # slower than this (percent of the frame per second) is called still
@@ -80,18 +80,19 @@ def _track_line(traj: Trajectory, size: tuple[int, int], newest: float, max_samp
     size_now = f"{boxes[-1, 2]:.0f}x{boxes[-1, 3]:.0f}"
     if n_vis >= 2 and stamps[-1] - stamps[0] > 1e-6:
         vx, vy = _slope(stamps, boxes[:, 0]), _slope(stamps, boxes[:, 1])
-        trend = _trend(traj, visible, stamps, size)
+        trend = _trend(traj, visible, size)
         summary = f"v {vx:+.0f},{vy:+.0f}%/s {direction_word(vx, vy)}; size {size_now} {trend}"
     else:
         summary = f"v unknown (one sample); size {size_now}"
     return f"{head} | {samples} | {summary}{_depth_summary(traj)}"
 
 
-def _trend(traj: Trajectory, visible: np.ndarray, stamps: np.ndarray, size: tuple[int, int]) -> str:
-    """``growing`` / ``shrinking`` / ``steady`` from the first to the newest comparable size of the
-    ``visible`` samples (their ``stamps``, s; ``sizes.log_size``: a side the image border does not
-    cut), ``cut by the border`` when no size holds across them."""
-    stamps, logs = log_size(stamps, np.asarray(traj.boxes, dtype=float)[visible], float(size[0]), float(size[1]))
+def _trend(traj: Trajectory, visible: np.ndarray, size: tuple[int, int]) -> str:
+    """``growing`` / ``shrinking`` / ``steady`` from the first to the newest comparable size
+    (``sizes.sized_samples``: its detections' boxes, else the mask boxes of the ``visible``
+    samples; ``sizes.log_size``: a side the image border does not cut), ``cut by the border``
+    when no size holds across them."""
+    stamps, logs = log_size(*sized_samples(traj, visible), float(size[0]), float(size[1]))
     if len(stamps) < 2:
         return "cut by the border"
     change = float(np.exp(2.0 * (logs[-1] - logs[0]))) - 1.0  # as an area

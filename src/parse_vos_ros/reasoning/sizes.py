@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from parse_vos_ros.types import Trajectory
+
+MIN_DETECTED = 3  # a track with this many detections in the window is sized on their boxes
 BORDER_FRAC = 0.01  # a box side this close to the image edge (fraction of the image size) is cut by it
 WIDTH_OVER_HEIGHT = 0.5  # the width is read when clear heights span less than this share of the clear widths' time
 
@@ -38,3 +41,21 @@ def log_size(stamps: np.ndarray, boxes: np.ndarray, w: float, h: float) -> tuple
     if span(clear_ends) < WIDTH_OVER_HEIGHT * span(clear_sides):
         return stamps[clear_sides], np.log(np.maximum(boxes[clear_sides, 2] - boxes[clear_sides, 0], 1.0))
     return stamps[clear_ends], np.log(np.maximum(boxes[clear_ends, 3] - boxes[clear_ends, 1], 1.0))
+
+
+def sized_samples(traj: Trajectory, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(K,)`` stamps (s) and ``(K, 4)`` xyxy boxes (px) to read ``traj``'s size on.
+
+    The boxes of the detections matched to the track (keyframes) when it has at least
+    ``MIN_DETECTED`` of them, else its mask boxes on the ``(T,) bool`` ``visible`` samples. A
+    detection boxes the whole object each time; a mask box follows the propagated mask, which
+    drifts between keyframes and jumps when a keyframe cuts the mask again (a fragment of a
+    rider replaced by the whole rider reads as him coming closer). On ``vtest.avi``
+    (``scripts/size_cue.py``) detector boxes were confidently wrong about the trend half as
+    often as DeepLab masks (4 % of windows against 8 %).
+    """
+    if traj.detected is not None:
+        rows = np.isfinite(traj.detected).all(axis=1)
+        if rows.sum() >= MIN_DETECTED:
+            return np.asarray(traj.stamps, float)[rows], np.asarray(traj.detected, float)[rows]
+    return np.asarray(traj.stamps, float)[visible], np.asarray(traj.boxes, float)[visible]

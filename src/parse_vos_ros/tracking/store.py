@@ -44,6 +44,8 @@ class TrackInfo:
         candidate: matched a detection of the current command's phrases.
         crops: newest-last ``(stamp, (h, w, 3) uint8)`` keyframe crops, capped.
         source: which detector path named the last matched detection (``Detection.source``).
+        last_detection: ``(stamp s, (4,) xyxy box)`` of the last detection matched or started
+            from, in the pixels of the frame it was applied on.
     """
 
     track_id: int
@@ -60,6 +62,7 @@ class TrackInfo:
     candidate: bool = True
     crops: deque[tuple[float, np.ndarray]] = field(default_factory=deque)
     source: str = ""
+    last_detection: tuple[float, np.ndarray] | None = None
 
     @property
     def score(self) -> float:
@@ -107,6 +110,7 @@ class TrackStore:
         self._boxes = np.zeros((m, s, 4))  # raw image boxes on the sample's own frame
         self._comp = np.zeros((m, s, 4))  # the same boxes in the newest frame's pixels
         self._areas = np.zeros((m, s))
+        self._detected = np.full((m, s, 4), np.nan)  # the box of a detection applied since the sample before
         self._head = 0  # next ring slot to write
         self._since_sample = np.eye(3)  # camera motion since the last sample
         self._slots: dict[int, int] = {}  # track id -> slot
@@ -133,7 +137,7 @@ class TrackStore:
         self._slots[tid] = slot
         self.info[tid] = TrackInfo(
             tid, phrase, stamp, stamp, stamp, np.asarray(box, float).copy(), score_sum=score, detections=1,
-            source=source,
+            source=source, last_detection=(stamp, np.asarray(box, float).copy()),
         )
         return tid
 
@@ -159,8 +163,13 @@ class TrackStore:
         for tid in track_ids:
             self.info[tid].keyframes += 1
 
-    def add_detection(self, track_id: int, phrase: str, score: float, stamp: float, source: str = "") -> None:
+    def add_detection(self, track_id: int, phrase: str, score: float, stamp: float, source: str = "",
+                      box: np.ndarray | None = None) -> None:
+        """A detection matched the track on the frame of ``stamp`` (s); ``box``: its ``(4,)`` xyxy
+        in that frame's pixels, kept with the track's next history sample."""
         info = self.info[track_id]
+        if box is not None:
+            info.last_detection = (stamp, np.asarray(box, float).copy())
         info.phrase = phrase
         info.source = source
         info.score_sum += score
@@ -222,6 +231,7 @@ class TrackStore:
 
     def _record(self, stamp: float) -> None:
         h = self._head
+        previous = self._stamps[(h - 1) % self.max_samples]
         self._stamps[h] = stamp
         self._cam[h] = self._since_sample[:2]
         self._since_sample = np.eye(3)
@@ -234,6 +244,9 @@ class TrackStore:
             self._boxes[slot, h] = info.box
             self._comp[slot, h] = info.box
             self._areas[slot, h] = info.area
+            detection = info.last_detection
+            fresh = detection is not None and (detection[0] > previous or not np.isfinite(previous))
+            self._detected[slot, h] = detection[1] if fresh else np.nan
         self._head = (h + 1) % self.max_samples
 
     def predict(self, track_ids: list[int], stamp: float) -> np.ndarray:
@@ -275,13 +288,15 @@ class TrackStore:
                     visible=self._visible[slot, sel].copy(),
                     score=info.score,
                     source=info.source,
+                    detected=self._detected[slot, sel].copy(),
                 )
             )
         return out
 
     def window_bytes(self) -> int:
         """Bytes held by the history arrays and crops (the bounded part of the engine's memory)."""
-        arrays = (self._stamps, self._cam, self._valid, self._visible, self._boxes, self._comp, self._areas)
+        arrays = (self._stamps, self._cam, self._valid, self._visible, self._boxes, self._comp, self._areas,
+                  self._detected)
         crops = sum(c.nbytes for info in self.info.values() for _, c in info.crops)
         return int(sum(a.nbytes for a in arrays) + crops)
 
@@ -329,6 +344,7 @@ class HistoryRecorder:
         self.affines: list[np.ndarray] = []  # previous -> this frame
         self.masks: list[dict[int, _PackedMask]] = []
         self.boxes: list[dict[int, tuple[np.ndarray, float]]] = []  # track id -> (box, area)
+        self.detected: list[dict[int, np.ndarray]] = []  # track id -> (4,) box of a detection applied on the frame
         self.phrases: dict[int, str] = {}
         self.scores: dict[int, float] = {}
         self.candidates: set[int] = set()  # tracks grounded by the command at some frame
@@ -358,7 +374,10 @@ class HistoryRecorder:
                 continue
             packed[tid] = p
             boxes[tid] = (np.array([p.x0, p.y0, p.x0 + p.w, p.y0 + p.h], float), float(mask.sum()))
+        detected: dict[int, np.ndarray] = {}
         for tid, info in store.info.items():
+            if info.last_detection is not None and info.last_detection[0] == stamp:
+                detected[tid] = info.last_detection[1]
             self.phrases[tid] = info.phrase
             self.scores[tid] = info.score
             if info.candidate:
@@ -368,6 +387,7 @@ class HistoryRecorder:
         self.affines.append(np.asarray(affine, float))
         self.masks.append(packed)
         self.boxes.append(boxes)
+        self.detected.append(detected)
 
     def __len__(self) -> int:
         return len(self.stamps)
@@ -496,7 +516,10 @@ class HistoryRecorder:
             rng = range(first, last + 1)
             boxes = np.zeros((len(rng), 4))
             areas = np.zeros(len(rng))
+            detected = np.full((len(rng), 4), np.nan)
             for k, i in enumerate(rng):
+                if tid in self.detected[i]:
+                    detected[k] = self.detected[i][tid]
                 if tid in self.boxes[i]:
                     boxes[k], areas[k] = self.boxes[i][tid]
                 else:
@@ -512,6 +535,7 @@ class HistoryRecorder:
                     areas,
                     areas > 0,
                     self.scores.get(tid, 1.0),
+                    detected=detected,
                 )
             )
         return out
