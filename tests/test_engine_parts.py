@@ -510,3 +510,17 @@ def test_the_pose_reranks_only_what_the_motion_reasoning_accepts() -> None:
     turned_down = {1: 0.05, 2: 0.04}  # both below the reasoner's floor: nothing fits the motion
     none = reason(_job(1, 2), _Fixed(ReasoningResult((), "r", "rule", turned_down, True)), pose, 1)
     assert none.result.track_ids == () and pose.calls == 1
+
+
+def test_only_a_detection_that_names_a_class_keeps_its_box_for_the_size() -> None:
+    """A class detector boxes the whole object each time; a weight-free cue boxes what it found
+    (a colour region, a salient part), so its box is no measure of the object's size."""
+    config = load_config(None)
+    store = TrackStore(8, 16, 10.0)
+    candidates = Candidates(config, store, RedBlobSegmenter())
+    first = _square(0, 14, None)
+    dets = [Detection(np.array([14.0, 10.0, 34.0, 30.0]), 0.9, "ball", source="yolox:sports ball"),
+            Detection(np.array([60.0, 30.0, 80.0, 50.0]), 0.8, "ball", source="cue:colour")]
+    named, cue = candidates.ground(first, {}, dets, wide=True, recorder=None).born
+    np.testing.assert_array_equal(store.info[named].last_detection[1], dets[0].box)
+    assert store.info[cue].last_detection is None

@@ -200,12 +200,13 @@ def test_detection_boxes_land_on_the_next_sample_streaming_and_offline() -> None
     """A detection applied between two samples is kept with the later one; samples without a
     detection since the one before have none (NaN); the whole-video history keeps the same."""
     store = TrackStore(max_tracks=2, max_samples=10, window_s=1.0)  # a sample every 0.1 s
-    tid = store.new_track("x", np.array([0.0, 0, 10, 20]), 0.9, 0.0)  # a detection at birth
+    tid = store.new_track("x", np.array([0.0, 0, 10, 20]), 0.9, 0.0)
+    store.add_detected_box(tid, 0.0, np.array([0.0, 0, 10, 20]))  # the detection it started from
     rec = HistoryRecorder()
     for i in range(10):  # 30 fps: samples on frames 0, 3, 6, 9
         stamp = i / 30
         if i in (4, 8):
-            store.add_detection(tid, "x", 0.9, stamp, box=np.array([0.0, 0, 10, 20 + i]))
+            store.add_detected_box(tid, stamp, np.array([0.0, 0, 10, 20 + i]))
         store.update(stamp, {tid: (np.array([0.0, 0, 10, 20]), 200.0)}, min_area=1)
         mask = np.zeros((40, 40), bool)
         mask[:20, :10] = True

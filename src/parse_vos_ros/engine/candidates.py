@@ -51,8 +51,13 @@ def detected_as(source: str, phrase: str) -> str:
     dog, "yolox:dog+imagenet:beagle" -> beagle), else the ``phrase`` it was found for (a
     weight-free cue, "cue:motion", names no class: a track grounded for the idle phrase
     "object" by cues alone is of any kind, as the cues would find it for any phrase)."""
+    return _named_class(source) or phrase
+
+
+def _named_class(source: str) -> str:
+    """The class a detector named last in ``source``, "" for a weight-free cue or no name."""
     path, _, name = source.rpartition("+")[2].partition(":")
-    return name if name and path != "cue" else phrase
+    return name if path != "cue" else ""
 
 
 def mask_boxes(masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray | None]:
@@ -166,7 +171,8 @@ class Candidates:
             tid, det = ids[ti], detections[di]
             prop = current[ti]
             out.boxes[tid] = det.box
-            self.store.add_detection(tid, det.phrase, det.score, frame.stamp, det.source, det.box)
+            self.store.add_detection(tid, det.phrase, det.score, frame.stamp, det.source)
+            self._keep_box(tid, frame.stamp, det)
             # A track not visible on the detections' frame agrees with no box (-1 is below every
             # threshold); both boxes are of that frame.
             overlap = -1.0 if np.isnan(prop[0]) else box_iou(prop, det.box)
@@ -196,6 +202,7 @@ class Candidates:
             tid = self.store.new_track(det.phrase, det.box, det.score, frame.stamp, det.source)
             if tid is None:
                 break  # all slots taken: the weakest detections are dropped (they come last)
+            self._keep_box(tid, frame.stamp, det)
             if di in cut_of:
                 started[tid] = cut_of[di]
             else:
@@ -212,6 +219,13 @@ class Candidates:
         if anchors:
             masks.update(self.checked(self.segmenter.add_objects(frame, anchors), frame.gray.shape))
         return out
+
+    def _keep_box(self, tid: int, stamp: float, det: Detection) -> None:
+        """Keep the box of a detection that names a class, which boxes the whole object each time
+        (the size "toward / away" is read on); a weight-free cue's box covers what the cue found
+        (a colour region, a salient part), not the same extent of the object each time."""
+        if _named_class(det.source):
+            self.store.add_detected_box(tid, stamp, det.box)
 
     def _births(self, detections: list[Detection], unmatched: list[int], wide: bool) -> list[int]:
         """The unmatched detections (indices) that start tracks: strong enough, not just pruned,

@@ -46,8 +46,8 @@ def log_size(stamps: np.ndarray, boxes: np.ndarray, w: float, h: float) -> tuple
 def sized_samples(traj: Trajectory, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ``(K,)`` stamps (s) and ``(K, 4)`` xyxy boxes (px) to read ``traj``'s size on.
 
-    The boxes of the detections matched to the track (keyframes) when it has at least
-    ``MIN_DETECTED`` of them, else its mask boxes on the ``(T,) bool`` ``visible`` samples. A
+    The boxes of the detections that named a class, matched to the track on keyframes, when it
+    has at least ``MIN_DETECTED`` of them, else its mask boxes on the ``(T,) bool`` ``visible`` samples. A
     detection boxes the whole object each time; a mask box follows the propagated mask, which
     drifts between keyframes and jumps when a keyframe cuts the mask again (a fragment of a
     rider replaced by the whole rider reads as him coming closer). On ``vtest.avi``

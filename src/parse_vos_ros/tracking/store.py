@@ -44,8 +44,8 @@ class TrackInfo:
         candidate: matched a detection of the current command's phrases.
         crops: newest-last ``(stamp, (h, w, 3) uint8)`` keyframe crops, capped.
         source: which detector path named the last matched detection (``Detection.source``).
-        last_detection: ``(stamp s, (4,) xyxy box)`` of the last detection matched or started
-            from, in the pixels of the frame it was applied on.
+        last_detection: ``(stamp s, (4,) xyxy box)`` of the last ``add_detected_box``, in the
+            pixels of the frame it was applied on.
     """
 
     track_id: int
@@ -137,7 +137,7 @@ class TrackStore:
         self._slots[tid] = slot
         self.info[tid] = TrackInfo(
             tid, phrase, stamp, stamp, stamp, np.asarray(box, float).copy(), score_sum=score, detections=1,
-            source=source, last_detection=(stamp, np.asarray(box, float).copy()),
+            source=source,
         )
         return tid
 
@@ -163,19 +163,19 @@ class TrackStore:
         for tid in track_ids:
             self.info[tid].keyframes += 1
 
-    def add_detection(self, track_id: int, phrase: str, score: float, stamp: float, source: str = "",
-                      box: np.ndarray | None = None) -> None:
-        """A detection matched the track on the frame of ``stamp`` (s); ``box``: its ``(4,)`` xyxy
-        in that frame's pixels, kept with the track's next history sample."""
+    def add_detection(self, track_id: int, phrase: str, score: float, stamp: float, source: str = "") -> None:
         info = self.info[track_id]
-        if box is not None:
-            info.last_detection = (stamp, np.asarray(box, float).copy())
         info.phrase = phrase
         info.source = source
         info.score_sum += score
         info.detections += 1
         info.last_detected = stamp
         info.candidate = True
+
+    def add_detected_box(self, track_id: int, stamp: float, box: np.ndarray) -> None:
+        """The ``(4,)`` xyxy box a detector boxed the whole object with, on the frame of ``stamp``
+        (s) in its pixels: kept with the track's next history sample (``Trajectory.detected``)."""
+        self.info[track_id].last_detection = (stamp, np.asarray(box, float).copy())
 
     def add_crop(self, track_id: int, stamp: float, crop: np.ndarray) -> None:
         """Keep a keyframe crop ``(h, w, 3) uint8`` (downsized to ``crop_side_px``), oldest dropped."""
