@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, shared_path
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "size_cue.py"
-VTEST = REPO.parent / "shared" / "data" / "video" / "vtest.avi"
 
 
 def load_script():
@@ -43,12 +42,11 @@ def test_windows_read_each_size_against_the_foot_point() -> None:
 
 
 @pytest.mark.shared_data
-@pytest.mark.skipif(not VTEST.is_file(), reason="needs ../shared/data/video/vtest.avi")
 def test_height_tells_approach_best_on_real_walkers(tmp_path: Path) -> None:
     clip = tmp_path / "walkers.avi"
     import cv2
 
-    capture, writer = cv2.VideoCapture(str(VTEST)), None
+    capture, writer = cv2.VideoCapture(str(shared_path("data", "video", "vtest.avi"))), None
     for _ in range(200):  # 20 s
         ok, frame = capture.read()
         if not ok:
