@@ -244,9 +244,8 @@ class TrackStore:
             self._boxes[slot, h] = info.box
             self._comp[slot, h] = info.box
             self._areas[slot, h] = info.area
-            detection = info.last_detection
-            fresh = detection is not None and (detection[0] > previous or not np.isfinite(previous))
-            self._detected[slot, h] = detection[1] if fresh else np.nan
+            detection = info.last_detection  # applied since the sample before (-inf before the first)
+            self._detected[slot, h] = detection[1] if detection is not None and detection[0] > previous else np.nan
         self._head = (h + 1) % self.max_samples
 
     def predict(self, track_ids: list[int], stamp: float) -> np.ndarray:
