@@ -45,11 +45,12 @@ class Features:
         velocity: ``(N, 2)`` least-squares centre velocity, compensated, W/s.
         raw_velocity: ``(N, 2)`` the same in raw image coordinates (relative to the camera).
         speed: ``(N,)`` path speed W/s; early_speed, late_speed: the same over each half.
-        scale_rate: ``(N,)`` d log(size) / dt, 1/s (> 0 approaching; size: the box height, or
-            the width where the border cuts the top or bottom, ``log_size``); with measured
-            distances the mean of that and -d log(distance) / dt (the same for a rigid object: two measurements of
-            one rate; a mask that grows by segmentation alone, or a fragment of an approaching
-            object, shows only one of them), the latter alone when the size has no measure.
+        scale_rate: ``(N,)`` d log(size) / dt, 1/s (> 0 approaching; size: the height of the
+            track's detection boxes or mask boxes, the width where the border cuts the top or
+            bottom: ``sizes``); with measured distances the mean of that and -d log(distance) / dt
+            (the same for a rigid object: two measurements of one rate; a mask that grows by
+            segmentation alone, or a fragment of an approaching object, shows only one of them),
+            the latter alone when the size has no measure.
         distance: ``(N,)`` newest measured distance, metres (NaN without depth).
         x, y: ``(N,)`` newest visible centre in [0, 1] of width/height.
         area: ``(N,)`` newest visible area, fraction of the image.

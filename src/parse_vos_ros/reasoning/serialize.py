@@ -4,13 +4,13 @@ One header line (frame size, window, camera motion), one line per occlusion fact
 track. A track line holds at most ``max_samples`` samples ``time:x,y`` of its ego-compensated box
 centre (percent of the frame; time in seconds before the newest sample) and a summary the LLM can
 use without arithmetic: velocity in percent of the frame per second, a direction word, the newest
-box size and its trend (growing = approaching; measured on a side the image border does not cut)
-and how often it was visible; with a depth image also the measured distance in metres and the
-radial speed in m/s (negative = approaching), which decide "toward / away from the camera" and
-"nearest" on measurements. At most ``max_tracks`` tracks are written (the best observed first), so
-the text is bounded whatever the window length or the number of tracks; with the defaults (12
-tracks x 8 samples) it stays under ~1,200 Llama 3 tokens (measured by
-benchmarks/bench_language.py).
+box size and its trend (growing = approaching; ``sizes``: the height of the track's detection boxes
+or of its mask box, where the image border does not cut it) and how often it was visible; with a
+depth image also the measured distance in metres and the radial speed in m/s (negative =
+approaching), which decide "toward / away from the camera" and "nearest" on measurements. At most
+``max_tracks`` tracks are written (the best observed first), so the text is bounded whatever the
+window length or the number of tracks; with the defaults (12 tracks x 8 samples) it stays under
+~1,200 Llama 3 tokens (measured by benchmarks/bench_language.py).
 """
 
 from __future__ import annotations

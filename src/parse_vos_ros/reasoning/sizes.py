@@ -44,9 +44,9 @@ def sized_samples(traj: Trajectory, visible: np.ndarray) -> tuple[np.ndarray, np
 
     The boxes of the detections that named a class, matched to the track on keyframes, when it
     has at least ``MIN_DETECTED`` of them, else its mask boxes on the ``(T,) bool`` ``visible``
-    samples. A detection boxes the whole object each time; a mask box follows the propagated mask, which
-    drifts between keyframes and jumps when a keyframe cuts the mask again (a fragment of a
-    rider replaced by the whole rider reads as him coming closer). On ``vtest.avi``
+    samples. A detection boxes the whole object each time; a mask box follows the propagated
+    mask, which drifts between keyframes and jumps when a keyframe cuts the mask again (a
+    fragment of a rider replaced by the whole rider reads as him coming closer). On ``vtest.avi``
     (``scripts/size_cue.py``) detector boxes were confidently wrong about the trend half as
     often as DeepLab masks (4 % of windows against 8 %).
     """
