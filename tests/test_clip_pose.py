@@ -80,6 +80,10 @@ def test_text_embedding_is_cached_per_pose_text(verifier: ClipPoseVerifier) -> N
     assert verifier.text_encodings == 1  # cache hit
     verifier.score("standing", data)
     assert verifier.text_encodings == 2
+    verifier.score("standing", data, "dog")  # the subject is named: another prompt
+    assert verifier.text_encodings == 3
+    verifier.text_embedding("dog standing")
+    assert verifier.text_encodings == 3  # a cache hit: "a photo of dog standing" was the prompt
 
 
 def test_order_of_tracks_does_not_matter(verifier: ClipPoseVerifier) -> None:

@@ -35,3 +35,19 @@ def test_unknown_text_and_missing_crops_carry_no_signal() -> None:
     assert v.score("with a raised arm", crops) == {1: 0.5, 2: 0.5}
     assert v.score("standing", crops)[2] == 0.5
     assert v.understood("a man standing in white, smiling") == ["standing", "white"]
+
+
+def test_postures_are_read_only_of_people_and_animals() -> None:
+    """A kid or a dog standing is taller than when lying; a shape or a car has no posture ("the
+    green triangle standing still" is only still): the box's shape says nothing there, colour
+    words still do."""
+    v = EmbeddedPoseVerifier()
+    crops = {1: [_crop(90, 40, (30, 200, 30))], 2: [_crop(40, 100, (30, 200, 30))]}
+    for subject in ("the kid", "dog"):
+        standing = v.score("standing", crops, subject)
+        assert standing[1] > standing[2]
+    for subject in ("green triangle", "car"):
+        assert v.score("standing", crops, subject) == {1: 0.5, 2: 0.5}
+        assert v.score("standing in green", crops, subject) == {1: 1.0, 2: 1.0}
+    assert v.understood("lying in white", "car") == ["white"]
+    assert v.understood("lying in white", "dog") == ["lying", "white"]

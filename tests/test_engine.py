@@ -232,7 +232,7 @@ class SpyPose:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict]] = []
 
-    def score(self, pose_text, crops):
+    def score(self, pose_text, crops, subject=""):
         self.calls.append((pose_text, dict(crops)))
         return {tid: (0.9 if k == 0 else 0.1) for k, tid in enumerate(sorted(crops))}
 

@@ -488,9 +488,11 @@ class _Fixed:
 class _FavoursTwo:
     def __init__(self) -> None:
         self.calls = 0
+        self.subjects: list[str] = []
 
-    def score(self, pose_text: str, crops: dict) -> dict[int, float]:
+    def score(self, pose_text: str, crops: dict, subject: str = "") -> dict[int, float]:
         self.calls += 1
+        self.subjects.append(subject)
         return {t: (0.9 if t == 2 else 0.1) for t in crops}
 
 
@@ -507,6 +509,7 @@ def test_the_pose_reranks_only_what_the_motion_reasoning_accepts() -> None:
     close = {1: 0.30, 2: 0.28}
     chosen = reason(_job(1, 2), _Fixed(ReasoningResult((1,), "r", "rule", close, True)), pose, 1)
     assert chosen.result.track_ids == (2,) and pose.calls == 1  # a close call the pose settles
+    assert pose.subjects == ["dog"]  # the pose is of the command's noun (a dog's posture is not a person's)
     turned_down = {1: 0.05, 2: 0.04}  # both below the reasoner's floor: nothing fits the motion
     none = reason(_job(1, 2), _Fixed(ReasoningResult((), "r", "rule", turned_down, True)), pose, 1)
     assert none.result.track_ids == () and pose.calls == 1

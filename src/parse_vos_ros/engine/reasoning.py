@@ -66,7 +66,8 @@ def reason(job: ReasoningJob, reasoner, pose_verifier, trigger_above: int) -> Re
         remain = [t for t, s in result.scores.items() if s >= best - POSE_MARGIN and t in valid]
         if len(remain) > trigger_above:
             t1 = time.perf_counter()
-            pose = pose_verifier.score(pose_text, {t: job.crops.get(t, []) for t in remain})
+            subject = job.command.candidates[0] if job.command.candidates else ""
+            pose = pose_verifier.score(pose_text, {t: job.crops.get(t, []) for t in remain}, subject)
             extra["pose_scores"] = {str(t): round(s, 3) for t, s in pose.items()}
             extra["pose_ms"] = round((time.perf_counter() - t1) * 1e3, 2)
             combined = {t: result.scores[t] * (POSE_NEUTRAL + pose.get(t, POSE_NEUTRAL)) for t in remain}

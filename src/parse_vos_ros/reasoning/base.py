@@ -24,11 +24,12 @@ class MotionReasoner(Protocol):
 class PoseVerifier(Protocol):
     """Scores candidates against the static pose / appearance text (method step 5)."""
 
-    def score(self, pose_text: str, crops: Mapping[int, Sequence[np.ndarray]]) -> dict[int, float]:
+    def score(self, pose_text: str, crops: Mapping[int, Sequence[np.ndarray]], subject: str = "") -> dict[int, float]:
         """Similarity in [0, 1] per track id.
 
         Args:
             pose_text: e.g. "sitting with raised arm".
             crops: per track id, k ``(h, w, 3) uint8`` RGB crops from different keyframes.
+            subject: the noun phrase the pose is of ("person", "dog", "green triangle"); "" unknown.
         """
         ...

@@ -100,8 +100,9 @@ class ClipPoseVerifier:
             emb = _pooled(self.model.get_image_features(pixel_values=pixels.to(self.device, self.dtype))).float()
         return emb / emb.norm(dim=1, keepdim=True).clamp(min=1e-12)
 
-    def score(self, pose_text: str, crops: Mapping[int, Sequence[np.ndarray]]) -> dict[int, float]:
-        """Probability in [0, 1] per track id that its crops show ``pose_text`` (sums to 1).
+    def score(self, pose_text: str, crops: Mapping[int, Sequence[np.ndarray]], subject: str = "") -> dict[int, float]:
+        """Probability in [0, 1] per track id that its crops show ``pose_text`` (sums to 1), of
+        ``subject`` when given (the prompt names it: "a photo of dog sitting").
 
         Invalid crops (not ``(h, w, 3) uint8``, or empty) are skipped with a warning; a track left
         without any valid crop scores 0.
@@ -121,7 +122,7 @@ class ClipPoseVerifier:
         scored = sorted(set(owner))
         if not scored:
             return {int(t): 0.0 for t in crops}
-        text = self.text_embedding(pose_text)
+        text = self.text_embedding(f"{subject.strip()} {pose_text.strip()}".strip())
         images = self.image_embeddings(flat)
         owners = torch.tensor(owner, device=images.device)
         means = torch.stack([images[owners == t].mean(dim=0) for t in scored])

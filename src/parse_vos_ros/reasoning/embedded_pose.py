@@ -1,7 +1,9 @@
 """Embedded (weight-free) pose / appearance verifier.
 
-What it can do, honestly: posture words that change a box's shape (standing / upright = tall,
-lying = wide, sitting / crouching = squat) are scored from the crop's aspect ratio, and colour
+What it can do, honestly: posture words that change a person's or an animal's box (standing /
+upright = tall, lying = wide, sitting / crouching = squat; relative, so a standing dog still ranks
+above a lying one) are scored from the crop's aspect ratio when the subject is a person or an
+animal (a shape or a car has no posture: "standing still" is only still), and colour
 words ("in red", "white dog") from the fraction of the crop's central pixels in that colour's HSV
 range. Anything else ("with raised arm", "smiling") carries no signal it can read, so every
 candidate gets 0.5 and the caller keeps its motion ranking. CLIP (``pose.backend: clip``) is
@@ -17,8 +19,11 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.config import Config
+from parse_vos_ros.grounding.word_classes import classes_for
 
-# Target log(height / width) per posture word and the spread of the score (natural log units).
+BEINGS = frozenset({"person", "animal"})  # the ``WordClasses.groups`` that have postures
+
+# A person's target log(height / width) per posture word and the spread of the score (natural log units).
 POSTURES: dict[str, tuple[float, float]] = {
     "standing": (np.log(2.2), 0.6),
     "upright": (np.log(2.2), 0.6),
@@ -66,14 +71,16 @@ class EmbeddedPoseVerifier:
     def from_config(cls, config: Config) -> EmbeddedPoseVerifier:
         return cls()
 
-    def understood(self, pose_text: str) -> list[str]:
-        """The posture/colour words of ``pose_text`` this verifier can score."""
+    def understood(self, pose_text: str, subject: str = "") -> list[str]:
+        """The posture/colour words of ``pose_text`` this verifier can score: postures only of a
+        person or an animal (``subject`` names one, or "" unknown)."""
+        postures = not subject.strip() or bool(BEINGS & set(classes_for(subject).groups))
         words = re.findall(r"[a-z]+", pose_text.lower())
-        return [w for w in words if w in POSTURES or w in COLOURS]
+        return [w for w in words if (postures and w in POSTURES) or w in COLOURS]
 
-    def score(self, pose_text: str, crops: Mapping[int, Sequence[np.ndarray]]) -> dict[int, float]:
+    def score(self, pose_text: str, crops: Mapping[int, Sequence[np.ndarray]], subject: str = "") -> dict[int, float]:
         """Per track id, the mean over its crops of the mean per-word score, in [0, 1]."""
-        words = self.understood(pose_text)
+        words = self.understood(pose_text, subject)
         out: dict[int, float] = {}
         for tid, track_crops in crops.items():
             usable = [c for c in track_crops if c.ndim == 3 and c.shape[0] > 0 and c.shape[1] > 0]
