@@ -319,3 +319,17 @@ def test_more_motion_verbs_mean_moving(phrase: str) -> None:
     assert "moving" in [name for name, _ in rules] and unused == []
     s = scene(traj(1, (100, 100), (50, 0)), traj(2, (300, 300)))
     assert select(cmd((phrase,)), s) == (1,)
+
+
+def test_a_direction_along_a_landmark_keeps_the_motion_verb() -> None:
+    """"Running down the hill" seen from the side crosses the picture: "down" is the hill's
+    slope, not the image's, so the runner is judged on running too, and is not turned down for
+    not moving down the picture. Where it does go down the picture, it still scores best."""
+    across = scene(traj(1, (100, 200), (120, 0)), traj(2, (400, 300)))
+    chosen = RuleMotionReasoner().select(cmd(("running", "down the hill")), across)
+    assert chosen.track_ids == (1,) and "moving, moving down" in chosen.rationale
+    assert select(cmd(("moving down",)), across) == ()  # an image direction: nothing goes down
+    names = [name for name, _ in descriptors(cmd(("running", "downward")))[0]]
+    assert names == ["moving down"]  # an image direction implies the motion
+    both = scene(traj(1, (100, 100), (120, 0)), traj(2, (100, 100), (60, 100)))
+    assert select(cmd(("rolling", "down the hill")), both) == (2,)

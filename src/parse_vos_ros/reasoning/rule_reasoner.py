@@ -332,6 +332,9 @@ _DIRECTION_WORDS = {
     "up": re.compile(r"\b(up|upward\w*|rising|rises|climb\w*|ascend\w*)\b"),
     "down": re.compile(r"\b(down|downward\w*|falling|falls|descend\w*|dropping|drops)\b"),
 }
+# "down the hill", "up the stairs", "down the road": a path along a landmark, whose slope, not the
+# image, has the direction (down a road is along it; down a hill may be across the picture).
+_LANDMARK_PATH = re.compile(r"\b(up|down)\s+(the|a|an|this|that|its|his|her|their)\s+\w+")
 _CAMERA_RELATIVE = re.compile(r"\b(relative to|with|on|across|in)\s+(the\s+)?(camera|screen|frame|view|image)\b")
 _IMPLIES_MOTION = {"fast", "slow", "fastest", "slowest", "starts moving", "stops", "toward", "away"}
 _POSITION_WORDS = {
@@ -354,6 +357,7 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
         ``(named scorers, phrases no rule understood, camera-relative flag)``.
     """
     found: list[tuple[str, Scorer]] = []
+    image_directions: set[str] = set()  # directions not read off a landmark's slope
     unused: list[str] = []
     tagged = [(p.lower(), True) for p in command.motion] + [(p.lower(), False) for p in command.context]
     # "on the screen" / "relative to the camera" ask for image motion; "toward the camera" is depth.
@@ -372,14 +376,17 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
             for name, pattern in _DIRECTION_WORDS.items():
                 if pattern.search(phrase):
                     found.append((f"moving {name}", _direction(name)))
+                    if not _LANDMARK_PATH.search(phrase):
+                        image_directions.add(f"moving {name}")
         for pattern, name, scorer in RULES:
             if pattern.search(phrase):
                 found.append((name, scorer))
         if len(found) == before:
             unused.append(raw_phrase)
     names = {name for name, _ in found}
-    if names & _IMPLIES_MOTION or any(n.startswith("moving ") for n in names):
-        # A direction, speed or start/stop already implies motion; "moving" would add nothing.
+    if names & (_IMPLIES_MOTION | image_directions):
+        # A direction, speed or start/stop already implies motion; "moving" would add nothing. A
+        # direction along a landmark does not replace the motion verb: it may not be the image's.
         found = [(n, s) for n, s in found if n != "moving"]
     # The same descriptor twice would count double.
     unique = list({name: (name, s) for name, s in found}.values())
