@@ -283,6 +283,7 @@ def test_refresh_is_due_every_n_frames_after_a_keyframe() -> None:
 
 
 REFRESH_TEST_FRAMES = 30  # a keyframe (the new command's) and, with the worker, time for its jobs
+SETTLE_S = 10.0  # the longest a worker job may take here
 
 
 def masked_between_keyframes(image: np.ndarray, refresh_frames: int, threaded: bool) -> list[int]:
@@ -290,9 +291,14 @@ def masked_between_keyframes(image: np.ndarray, refresh_frames: int, threaded: b
     from parse_vos_ros.engine import Engine
 
     config = load_config("default", {"tracking.keyframe_mask_refresh_frames": refresh_frames})
+    results = []
     with Engine(config, async_keyframes=threaded) as engine:
         engine.set_command("the girl", 0.0)
-        results = [engine.push_frame(image, t / 30) for t in range(REFRESH_TEST_FRAMES)]
+        for t in range(REFRESH_TEST_FRAMES):
+            results.append(engine.push_frame(image, t / 30))
+            # The worker's job done before the next frame: how many land does not hang on the
+            # machine's load (a busy worker skips a refresh, never queues it).
+            assert engine.settle(SETTLE_S)
     assert all(r.track_ids for r in results[2:])  # a target is selected and followed
     key = "worker_keyframe_masks" if threaded else "keyframe_masks"
     return [t for t, r in enumerate(results) if "detect" not in r.timings_ms and key in r.timings_ms]
