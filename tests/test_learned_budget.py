@@ -69,3 +69,43 @@ def test_budget_new_boxes_first_then_least_confident_and_scores_follow_recogniti
     assert by_box[3].score == by_box[0].score == by_box[2].score > by_box[4].score > by_box[1].score
     assert by_box[1].score > by_box[5].score
     assert by_box[3].source.startswith("imagenet:") and first  # recognized boxes say so
+
+
+class MixedBoxes:
+    """Stands in for YoloxDetector: a boat, a motorcycle and a dog, side by side."""
+
+    score_threshold = 0.25
+    classes = ("boat", "motorcycle", "dog")
+
+    def __call__(self, image: np.ndarray) -> Boxes:
+        boxes = np.array([[10 + 50 * i, 10, 50 + 50 * i, 60] for i in range(3)], float)
+        return Boxes(boxes, np.full(3, 0.8), np.array([COCO_CLASSES.index(c) for c in self.classes], np.int64))
+
+
+class ScooterClassifier:
+    """Stands in for CropClassifier: the motorcycle's crop (the second box) is a motor scooter."""
+
+    def probabilities(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(boxes), 1001), np.float32)
+        out[:, 0] = 1.0
+        for row, b in enumerate(boxes):
+            if int((b[0] - 10) // 50) == 1:
+                out[row, SCOOTER], out[row, 0] = 0.9, 0.1
+        return out
+
+
+SCOOTER = classes_for("motor scooter").imagenet[0]
+
+
+def test_a_noun_of_two_senses_is_looked_for_beyond_its_coco_class() -> None:
+    # WordNet's first "scooter" is a water scooter (a boat); the motor scooter is in no COCO class,
+    # YOLOX boxes it as some vehicle and the classifier tells it apart.
+    words = classes_for("the black scooter")
+    assert words.coco == (COCO_CLASSES.index("boat"),) and words.beyond == ("vehicle",)
+    assert classes_for("the dog").beyond == () and classes_for("a camel").beyond == ()
+    detector = LearnedDetector(MixedBoxes(), ScooterClassifier(), ["background"] * 1001, EmbeddedDetector(),
+                               LearnedParams(classifier_crops=4))
+    dets = detector.detect(frame(0), ["the black scooter"])
+    by_box = {int((d.box[0] - 10) // 50): d for d in dets if d.source.startswith(("yolox", "imagenet"))}
+    assert set(by_box) == {0, 1}  # the boat (its own class) and the motorcycle (a vehicle); never the dog
+    assert by_box[1].source.startswith("imagenet:") and by_box[1].score > by_box[0].score

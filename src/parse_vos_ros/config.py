@@ -150,6 +150,7 @@ class TrackingConfig:
     keyframe_mask_min_iou: float = 0.5  # the model's mask replaces the propagated one only from this IoU with it on
     keyframe_mask_known_min_iou: float = 0.0  # the same when the mask is of a class the command names (PASCAL's 20)
     keyframe_mask_refresh_frames: int = 0  # between keyframes: re-segment the selected targets every N frames (0: off)
+    keyframe_mask_join_riders: bool = False  # a selected rider's mask takes in the bicycle, motorbike, horse (and back)
 
     def validate(self) -> None:
         _check(0.0 <= self.iou_gate <= 1.0, "iou_gate", "must be in [0, 1]")

@@ -3,7 +3,10 @@
 Per phrase, its head noun (``word_classes.classes_for``) decides the path:
 1. the noun is, or covers, COCO classes ("dog", "animal", "cyclist" -> person): YOLOX boxes of
    those classes; when the noun is strictly narrower than its class and ImageNet has classes under
-   it ("black swan" of bird, "pelican"), the crop classifier's mass under the noun re-scores them;
+   it ("black swan" of bird, "pelican"), the crop classifier's mass under the noun re-scores them.
+   When some of its ImageNet classes are under no COCO class (``WordClasses.beyond``: a scooter
+   is a boat in one sense, a motor scooter in another), the boxes of those classes' groups are
+   looked at too, as in 2;
 2. the noun is outside COCO but physical ("camel", "kart", "wolf"): broad YOLOX boxes (every COCO
    class of the noun's group: any animal, any vehicle, any person; any class when it has none),
    re-scored by the crop classifier's probability mass under the noun's ImageNet subtree;
@@ -185,11 +188,15 @@ class LearnedDetector:
         if words.coco:
             chosen = np.isin(classes, words.coco)
             recog = chosen & (words.narrower and bool(words.imagenet))
-        else:
-            broad = set().union(*(self._groups.get(g, frozenset()) for g in words.groups))
-            chosen = np.isin(classes, sorted(broad)) if broad else np.ones(len(found), bool)
-            recog = chosen & bool(words.imagenet)
-        return chosen, recog
+            beyond = np.isin(classes, sorted(self._broad(words.beyond))) & ~chosen
+            return chosen | beyond, recog | beyond
+        broad = self._broad(words.groups)
+        chosen = np.isin(classes, sorted(broad)) if broad else np.ones(len(found), bool)
+        return chosen, chosen & bool(words.imagenet)
+
+    def _broad(self, groups: Sequence[str]) -> set[int]:
+        """The COCO classes of the broad ``groups`` (animal, vehicle, person)."""
+        return set().union(*(self._groups.get(g, frozenset()) for g in groups))
 
     def _score(self, phrase: str, words: WordClasses, found: Boxes, chosen: np.ndarray, recog: np.ndarray,
                recognized: dict[int, np.ndarray]) -> list[Detection]:
@@ -198,13 +205,14 @@ class LearnedDetector:
         for i in np.flatnonzero(chosen):
             det_score, name = float(found.scores[i]), COCO_CLASSES[int(found.classes[i])]
             probs = recognized.get(int(i)) if recog[i] else None
-            if words.coco and not recog[i]:
+            own = int(found.classes[i]) in words.coco  # a box of the noun's COCO classes
+            if own and not recog[i]:
                 score, source = det_score, f"yolox:{name}"
-            elif words.coco:  # narrower noun of a COCO class: the classifier tells the kind apart
+            elif own:  # narrower noun of a COCO class: the classifier tells the kind apart
                 fit = 0.0 if probs is None else _fit(probs, words.imagenet)
                 score = det_score * (NARROW_FLOOR + (1.0 - NARROW_FLOOR) * fit)
                 source = f"yolox:{name}" if probs is None else f"yolox:{name}+imagenet:{self._top(probs, words)}"
-            elif words.imagenet:  # outside COCO: a broad box the classifier recognizes as the noun
+            elif words.imagenet:  # outside (this sense of) COCO: a broad box the classifier recognizes as the noun
                 fit = UNRECOGNIZED if probs is None else _fit(probs, words.imagenet)
                 score = fit * (1.0 - BROAD_DETECTION_SHARE + BROAD_DETECTION_SHARE * det_score)
                 source = f"yolox-broad:{name}" if probs is None else f"imagenet:{self._top(probs, words)}"

@@ -37,6 +37,9 @@ class WordClasses:
         imagenet: ImageNet-1k indices (1..1000 of ``imagenet_labels.txt``) in the noun's subtree.
         narrower: the noun is a strict kind of its COCO class ("swan" of bird, "cyclist" of person).
         groups: broad groups the noun belongs to: "animal", "person", "vehicle".
+        beyond: for a noun with COCO classes, the broad groups of its ImageNet classes that are
+            under no COCO class ("scooter": a water scooter is a boat, a motor scooter is in no
+            COCO class but in the vehicles): their boxes may hold it too.
     """
 
     phrase: str
@@ -45,6 +48,7 @@ class WordClasses:
     imagenet: tuple[int, ...] = ()
     narrower: bool = False
     groups: tuple[str, ...] = ()
+    beyond: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -108,7 +112,7 @@ def classes_for(phrase: str) -> WordClasses:
     if not noun:
         return WordClasses(phrase=phrase, noun="")
     table = _table()
-    coco, runs, narrower, groups = table["entries"][table["lemmas"][noun]]  # type: ignore[index]
+    coco, runs, narrower, groups, beyond = table["entries"][table["lemmas"][noun]]  # type: ignore[index]
     imagenet = tuple(i for first, last in runs for i in range(first, last + 1))
     return WordClasses(
         phrase=phrase,
@@ -117,6 +121,7 @@ def classes_for(phrase: str) -> WordClasses:
         imagenet=imagenet,
         narrower=bool(narrower),
         groups=tuple(g for g in str(groups).split("+") if g),
+        beyond=tuple(g for g in str(beyond).split("+") if g),
     )
 
 

@@ -20,6 +20,13 @@ COCO classes, through WordNet, that are PASCAL classes too):
   fragment labelled (a ball's highlight as a "bottle", the people on a kart as "person"), and a
   fragment must not replace a good propagated mask.
 Where the model finds nothing, the propagated mask stays.
+
+A rider and what they ride are one object (``tracking.keyframe_mask_join_riders``; DAVIS-2016's
+convention, and the body a robot following a cyclist must keep clear of): when a selected target's
+mask is mostly a person and touches a bicycle, motorbike or horse (or the other way round), the
+mount joins the mask. A target's crop is its own box, so a mount usually leaves it; the mount's
+part in the crop, cut off at the crop's edge, is segmented again from a crop grown around the
+two (``MOUNT_CROP_GROWTH``): one more model call, only on keyframes where a mount leaves the crop.
 """
 
 from __future__ import annotations
@@ -34,10 +41,14 @@ from parse_vos_ros.config import Config
 from parse_vos_ros.geometry import mask_box, mask_iou
 from parse_vos_ros.grounding.word_classes import classes_for
 from parse_vos_ros.grounding.yolox import COCO_CLASSES
-from parse_vos_ros.tracking.deeplab import BACKGROUND, DeepLabLoadError, DeepLabMasker
+from parse_vos_ros.tracking.deeplab import BACKGROUND, DeepLabLoadError, DeepLabMasker, crop_box
 
 SUPPORT_DILATE_PX = 3  # the model's components touching the track's mask grown by this many pixels are kept
 KNOWN_SHARE = 0.5  # a mask is of the named class when at least this share of its pixels carries that class's label
+RIDER = "person"  # PASCAL VOC's rider class, and the classes it rides (see the module docstring)
+RIDDEN = ("bicycle", "motorbike", "horse")
+MOUNT_CROP_GROWTH = 1.0  # a mount cut off at the crop's edge: the crop around both grows by this fraction in all
+EDGE_PX = 2  # a mask within this many working pixels of a crop's edge is cut off by it
 
 
 def supported(candidate: np.ndarray, prior: np.ndarray) -> np.ndarray | None:
@@ -67,19 +78,24 @@ class KeyframeMasks:
         known_min_iou: the same for a mask of a class the command names (see the module docstring).
         refresh_frames: between keyframes, the selected targets are segmented again every this
             many frames after they were last segmented (0: on keyframes only).
+        join_riders: a selected target's mask takes in its rider or mount (see the module docstring).
 
     Attributes:
         target_labels: the model's label ids of the command's classes (``set_phrases``).
     """
 
     def __init__(self, masker: DeepLabMasker, max_crops: int, min_iou: float = 0.0,
-                 known_min_iou: float | None = None, refresh_frames: int = 0) -> None:
+                 known_min_iou: float | None = None, refresh_frames: int = 0, join_riders: bool = False) -> None:
         self.masker = masker
         self.refresh_frames = refresh_frames
         self.max_crops = max_crops
         self.min_iou = min_iou
         self.known_min_iou = min_iou if known_min_iou is None else known_min_iou
         self.target_labels: frozenset[int] = frozenset()
+        names = tuple(getattr(masker, "labels", ()))
+        self._rider = names.index(RIDER) if join_riders and RIDER in names else None
+        ridden = (names.index(n) for n in RIDDEN if n in names and self._rider is not None)
+        self._ridden = frozenset(ridden)
 
     def set_phrases(self, phrases: Sequence[str]) -> None:
         """A new command: its candidate ``phrases`` name the classes whose masks are trusted."""
@@ -106,7 +122,7 @@ class KeyframeMasks:
             record_fallback(Fallback("keyframe masks", t.keyframe_masks, "none", str(exc)))
             return None
         return cls(masker, t.keyframe_mask_max_crops, t.keyframe_mask_min_iou, t.keyframe_mask_known_min_iou,
-                   t.keyframe_mask_refresh_frames)
+                   t.keyframe_mask_refresh_frames, t.keyframe_mask_join_riders)
 
     def refresh_due(self, since_masked: int) -> bool:
         """Whether a frame ``since_masked`` frames after the selected targets were last segmented
@@ -177,13 +193,53 @@ class KeyframeMasks:
             found = supported(labels != BACKGROUND, masks[tid])
             if found is None:
                 continue
-            known = self.named(labels[found])
-            found = self.accept(found, masks[tid], known=known)
-            if found is not None:
-                out[tid] = found
-                if known:
-                    named.add(tid)
+            partners = self.partners(labels[found]) if tid in selected else frozenset()
+            mount = found & np.isin(labels, list(partners)) if partners else None
+            body = found if mount is None else found & ~mount
+            known = self.named(labels[body])
+            found = self.accept(body, masks[tid], known=known)
+            if found is None:
+                continue
+            if mount is not None and mount.any():
+                found = found | self._mount(image, scale, box, found, supported(mount, found), partners)
+            out[tid] = found
+            if known:
+                named.add(tid)
         return out, frozenset(named)
+
+    def partners(self, labels: np.ndarray) -> frozenset[int]:
+        """The label ids that join a mask with ``labels`` (its pixels' label ids) as the other half
+        of a rider and mount: the ridden classes when most of it is a person, a person when most of
+        it is a ridden class, none otherwise (or without ``join_riders``)."""
+        if self._rider is None or labels.size == 0:
+            return frozenset()
+        main = int(np.bincount(labels.ravel()).argmax())
+        if main == self._rider:
+            return self._ridden
+        return frozenset({self._rider}) if main in self._ridden else frozenset()
+
+    def _mount(self, image: np.ndarray, scale: np.ndarray, box: np.ndarray, body: np.ndarray,
+               mount: np.ndarray | None, partners: frozenset[int]) -> np.ndarray:
+        """The whole mount (``(h, w) bool``) of a target whose ``body`` mask touches the ``mount``
+        part found in the crop of working-resolution ``box``: that part, or, where it is cut off
+        at the crop's edge, the mount's components touching ``body`` in a crop grown around both."""
+        if mount is None:
+            return np.zeros_like(body)
+        x0, y0, x1, y1 = crop_box(box * scale, image.shape[1], image.shape[0])
+        inner = np.ones_like(mount)
+        inner[int(y0 / scale[1]) + EDGE_PX: int(y1 / scale[1]) - EDGE_PX,
+              int(x0 / scale[0]) + EDGE_PX: int(x1 / scale[0]) - EDGE_PX] = False
+        if not (mount & inner).any():
+            return mount
+        both = mask_box(body | mount)
+        assert both is not None  # body is not empty
+        grown = np.asarray(both, float)
+        half = 0.5 * MOUNT_CROP_GROWTH * (grown[2:] - grown[:2])
+        grown = np.concatenate([grown[:2] - half, grown[2:] + half])
+        h, w = body.shape
+        labels = self.masker.label_map(image, grown * scale, out_size=(w, h))
+        whole = None if labels is None else supported(np.isin(labels, list(partners)), body)
+        return mount if whole is None else mount | whole
 
     def named(self, labels: np.ndarray) -> bool:
         """Whether the model's labels ``labels`` (of a mask's pixels) are mostly of the command's classes."""
