@@ -284,8 +284,17 @@ def build(wn: WordNet) -> dict[str, object]:
             entry_ids[key] = len(entries)
             entries.append(row)
         return entry_ids[key]
+    seen = (groups["animal"], groups["vehicle"])
+    things = [c for c in coco_index if c != coco["person"]]
     for lemma in sorted(wn.senses):
         got = describe(wn.visual_senses(lemma, groups.values()), wn.common_senses(lemma))
+        if not wn.tagged[lemma] and (got is None or (not any(got[:2]) and not got[3])):
+            # No sense of it was ever counted, so WordNet's order says nothing of which is common,
+            # and the first tells nothing to look for ("van" the vanguard, "turtle" the sweater):
+            # its animals, vehicles and things of COCO classes are what a camera would see ("kite");
+            # its people are mostly proper names ("kelvin", "holly") or figures of speech.
+            visible = [o for o in wn.senses[lemma] if any(g in wn.ancestors(o) for g in (*seen, *things))]
+            got = describe(visible, visible) if visible else got
         if got is None:
             continue
         lemmas[lemma.replace("_", " ")] = entry_of(got)

@@ -124,3 +124,25 @@ def test_table_matches_its_generator(tmp_path: Path) -> None:
 ])
 def test_same_kind_is_the_same_noun_or_a_shared_coco_class(a: str, b: str, same: bool) -> None:
     assert same_kind(a, b) is same and same_kind(b, a) is same
+
+
+@pytest.mark.parametrize(
+    ("word", "classes", "group"),
+    [
+        ("the white van", {"truck"}, "vehicle"),  # WordNet's first "van" is the vanguard
+        ("a turtle", set(), "animal"),  # the first is the sweater
+        ("the otter", set(), "animal"),  # the first is the fur
+        ("a carrot", {"carrot"}, ""),  # the first is the plant
+        ("the kite", {"kite", "bird"}, "animal"),  # the first is a forged cheque
+    ],
+)
+def test_words_without_counted_senses_are_read_as_what_a_camera_sees(word: str, classes: set[str], group: str) -> None:
+    # No sense of these was counted in WordNet's tagged corpus, so its order is no frequency order.
+    words = classes_for(word)
+    assert coco(word) == classes and (group in words.groups or not group)
+
+
+@pytest.mark.parametrize("word", ["the holly", "some basil", "a timothy"])
+def test_their_people_are_not_read_so(word: str) -> None:
+    # Their person senses are proper names ("Buddy Holly"): a plant stays a plant.
+    assert "person" not in coco(word) and "person" not in classes_for(word).groups
