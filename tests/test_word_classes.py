@@ -146,3 +146,14 @@ def test_words_without_counted_senses_are_read_as_what_a_camera_sees(word: str, 
 def test_their_people_are_not_read_so(word: str) -> None:
     # Their person senses are proper names ("Buddy Holly"): a plant stays a plant.
     assert "person" not in coco(word) and "person" not in classes_for(word).groups
+
+
+@pytest.mark.parametrize(("word", "noun"), [("a breakdancer", "dancer"), ("the kitesurfers", "surfer"),
+                                            ("the freerunner", "runner")])
+def test_a_compound_outside_wordnet_ending_in_a_person_word_is_a_person(word: str, noun: str) -> None:
+    assert classes_for(word).noun == noun and coco(word) == {"person"}
+
+
+def test_other_compound_tails_say_nothing() -> None:
+    # A paraglider is a person, not the glider its last part names: unknown, so any box may hold it.
+    assert classes_for("the paraglider").noun == "" and classes_for("a snowkiter").noun == ""

@@ -14,9 +14,12 @@ from functools import lru_cache
 from importlib import resources
 
 from parse_vos_ros.grounding.vocabulary import colour_name, head_noun, noun_phrase_end, phrase_words
+from parse_vos_ros.grounding.yolox import COCO_CLASSES
 
 TABLE = "word_classes.json"
 _MAX_LEMMA_WORDS = 3  # longest multiword lemma tried ("black swan", "soapbox kart", "hot air balloon")
+_MIN_COMPOUND_HEAD, _MIN_COMPOUND_TAIL = 3, 4  # letters of a closed compound's first and last part
+_PERSON = COCO_CLASSES.index("person")
 # Regular English plural endings, longest first (WordNet's morphy rules for nouns).
 _PLURALS = (
     ("ches", "ch"), ("shes", "sh"), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ies", "y"), ("men", "man"), ("s", "")
@@ -89,6 +92,19 @@ def lookup(words: list[str]) -> str:
             found = _singular(joined, lemmas, plurals)
             if found is not None:
                 return found
+    return _person_tail(words[-1], lemmas, plurals) if words else ""
+
+
+def _person_tail(word: str, lemmas: dict[str, int], plurals: dict[str, str]) -> str:
+    """The person lemma a closed compound outside WordNet ends in ("breakdancer" -> "dancer",
+    "kitesurfers" -> "surfer"): English compounds name a kind of their last part. Only persons:
+    "paraglider" is a person, not the glider its last part names, so other tails say nothing."""
+    entries = _table()["entries"]
+    for start in range(_MIN_COMPOUND_HEAD, len(word) - _MIN_COMPOUND_TAIL + 1):
+        found = _singular(word[start:], lemmas, plurals)
+        if found is not None:
+            coco = entries[lemmas[found]][0]  # type: ignore[index]
+            return found if coco == [_PERSON] else ""
     return ""
 
 
