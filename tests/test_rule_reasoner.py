@@ -247,6 +247,15 @@ def test_short_history_is_unknown_not_wrong() -> None:
         (("does not move",), (), ["still"]),
         (("doesn't walk",), (), ["still"]),
         (("never moves",), (), ["still"]),
+        # Any verb of displacement in the parser's lexicon, not only the commonest ones.
+        (("drifting", "around the corner"), (), ["moving"]),
+        (("marching",), (), ["moving"]),
+        (("pushing a stroller",), (), ["moving"]),
+        (("fleeing",), (), ["moving"]),
+        # Actions in place and stillness are not displacement; a gerund naming a place is no verb.
+        (("waving his hand",), (), []),
+        (("hovering",), (), []),
+        (("waiting",), ("at the crossing",), []),
     ],
 )
 def test_descriptor_parsing(motion: tuple[str, ...], context: tuple[str, ...], names: list[str]) -> None:

@@ -120,9 +120,17 @@ MOTION_VERBS = words(
     "ascend land stop halt pause stay remain wait start begin keep continue accelerate decelerate "
     "slow speed hurry swerve circle zigzag shift swing sway bounce leap waddle stumble slither creep sneak "
     "swoop soar hover float drift paddle surf skate ski skateboard push pull drag head step "
-    "back reverse park arrive depart join gather scatter play dance fight wrestle struggle shake wag flap "
+    "back reverse park arrive depart join gather scatter play dance twirl row fight wrestle struggle shake wag flap "
     "nod wave kick throw catch bite hit attack peck dig"
 )
+# Motion verbs that do not by themselves take the doer from place to place: stillness, aspect
+# ("keeps running": the verb beside it says), actions in place (waving, kicking, digging). The
+# rest of MOTION_VERBS (``DISPLACEMENT_VERBS``) are what a trajectory shows as moving.
+IN_PLACE_VERBS = words(
+    "stop halt pause stay remain wait start begin keep continue park shake wag flap nod wave kick throw catch "
+    "bite hit attack peck dig play fight wrestle struggle hover sway"
+)
+DISPLACEMENT_VERBS = MOTION_VERBS - IN_PLACE_VERBS
 # Posture and single-frame actions: what a crop can show.
 POSE_VERBS = words(
     "sit stand lie kneel crouch squat lean bend hold wear carry eat drink look watch face raise lift hang "
@@ -160,7 +168,8 @@ def gerund(base: str) -> str:
     return out
 
 
-def _inflections(base: str) -> set[str]:
+def inflections(base: str) -> set[str]:
+    """Every form of verb ``base``: itself, its gerund, third person and past (``run`` -> runs, ran, running)."""
     head = base
     forms = {head, gerund(head)}
     if head.endswith(("s", "sh", "ch", "x", "z", "o")):
@@ -187,7 +196,7 @@ def _verb_table() -> dict[str, tuple[str, str]]:
     table: dict[str, tuple[str, str]] = {}
     for kind, verbs in (("motion", MOTION_VERBS), ("pose", POSE_VERBS)):
         for base in verbs:
-            for form in _inflections(base):
+            for form in inflections(base):
                 if form not in NOT_VERB_FORMS or form == gerund(base):
                     table[form] = (gerund(base), kind)
     return table

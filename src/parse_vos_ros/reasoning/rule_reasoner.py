@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from parse_vos_ros.config import Config
+from parse_vos_ros.parsing.lexicon import DISPLACEMENT_VERBS, gerund
 from parse_vos_ros.reasoning.sizes import log_size, sized_samples
 from parse_vos_ros.types import ParsedCommand, ReasoningResult, SceneSummary, Trajectory
 
@@ -288,6 +289,15 @@ _MOTION_VERB = re.compile(
     r"|jog|hop|gallop|trot|cycl|row|slid|wander|stroll|ski)\w*"
 )
 
+# A verb of displacement (the lexicon's, in -ing form: "drifting", "marching", "fleeing") or a
+# few of its commonest other forms; gerunds that also name places ("at the crossing") are not.
+_PLACE_GERUNDS = frozenset({"crossing", "landing"})
+_MOVING = re.compile(
+    r"\b("
+    + "|".join(sorted({gerund(v) for v in DISPLACEMENT_VERBS} - _PLACE_GERUNDS, key=len, reverse=True))
+    + r"|moves|move|walks|goes|spins|dances|rolls|glides|slides)\b"
+)
+
 # (pattern, descriptor name, scorer); every phrase is matched against all of these.
 RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
     (re.compile(r"\b(fastest|quickest|most quickly|the fast one)\b"), "fastest", _fastest),
@@ -310,15 +320,7 @@ RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
     (re.compile(r"\b(nearest|closest|near(est)? the camera)\b"), "nearest", _near),
     (re.compile(r"\b(farthest|furthest|far away|distant)\b"), "farthest", _far),
     (re.compile(r"\b(middle|center|centre|central)\b"), "center", _center),
-    (
-        re.compile(
-            r"\b(moving|moves|move|walking|walks|going|goes|coming|heading|driving|flying|swimming|riding|jumping|running"
-            r"|spinning|spins|twirling|dancing|dances|rolling|rolls|gliding|glides|skating|surfing|jogging|hopping"
-            r"|galloping|trotting|cycling|rowing|sliding|slides|wandering|strolling|skiing)\b"
-        ),
-        "moving",
-        _moving,
-    ),
+    (_MOVING, "moving", _moving),
 ]
 # "not moving", "doesn't move", "never walks", "no longer running": a negated motion verb means
 # still, and must not also fire the "moving" rule below.
