@@ -97,6 +97,18 @@ def test_a_mount_already_joined_needs_no_second_crop() -> None:
     np.testing.assert_array_equal(out[3], person | bike)
 
 
+def test_a_mount_cut_off_by_the_image_border_needs_no_second_crop() -> None:
+    scene = np.zeros(SIZE[::-1], np.uint8)
+    scene[55:60, 36:44] = BIKE  # under the person, running out of the picture at the bottom
+    person = np.zeros(SIZE[::-1], bool)
+    person[38:59, 34:46] = True  # the person's crop reaches the image's bottom row
+    scene[person] = PERSON
+    masker = _Scene(scene)
+    out = _masks(KeyframeMasks(masker, 2, join_riders=True), person)  # type: ignore[arg-type]
+    assert len(masker.boxes) == 1  # nothing beyond the border to look for
+    assert out[3][59, 36:44].all() and out[3][person].all()
+
+
 @pytest.mark.shared_data
 def test_the_real_models_join_a_horse_to_its_rider() -> None:
     """DAVIS-2016 ``horsejump-high`` frame 10: YOLOX boxes the rider; the rider's DeepLab mask

@@ -225,11 +225,20 @@ class KeyframeMasks:
         at the crop's edge, the mount's components touching ``body`` in a crop grown around both."""
         if mount is None:
             return np.zeros_like(body)
-        x0, y0, x1, y1 = crop_box(box * scale, image.shape[1], image.shape[0])
-        inner = np.ones_like(mount)
-        inner[int(y0 / scale[1]) + EDGE_PX: int(y1 / scale[1]) - EDGE_PX,
-              int(x0 / scale[0]) + EDGE_PX: int(x1 / scale[0]) - EDGE_PX] = False
-        if not (mount & inner).any():
+        height, width = image.shape[:2]
+        x0, y0, x1, y1 = crop_box(box * scale, width, height)
+        # The crop's sides inside the image (a mount at the image's border goes on nowhere), in
+        # working pixels: a mount reaching one is cut off by it.
+        sides = np.zeros_like(mount)
+        if x0 > 0:
+            sides[:, : int(x0 / scale[0]) + EDGE_PX] = True
+        if y0 > 0:
+            sides[: int(y0 / scale[1]) + EDGE_PX] = True
+        if x1 < width:
+            sides[:, int(x1 / scale[0]) - EDGE_PX:] = True
+        if y1 < height:
+            sides[int(y1 / scale[1]) - EDGE_PX:] = True
+        if not (mount & sides).any():
             return mount
         both = mask_box(body | mount)
         assert both is not None  # body is not empty
