@@ -95,6 +95,7 @@ COCO_SENSES: dict[str, tuple[str, str, int]] = {
 # The broad groups whose COCO boxes a noun outside COCO is searched in (see LearnedDetector).
 GROUPS = {"animal": ("animal", "Tops", 0), "vehicle": ("conveyance", "artifact", 0), "person": ("person", "Tops", 0)}
 PHYSICAL = ("physical_entity", "Tops", 0)
+AGENT_ENDINGS = ("er", "or", "ist")  # English agent nouns: one who climbs, rides, cycles
 
 # Where WordNet's senses are known to miss the everyday visual meaning of a word, the lemma is
 # read as another lemma. Documented in docs/models.md; keep it short.
@@ -104,6 +105,7 @@ EXCEPTIONS = {
     "people": ("person", "Tops", 0),  # WordNet: people.n.01 is a group (an abstraction), not persons
     "folk": ("person", "Tops", 0),  # likewise a social group
     "kart": ("go-kart", "artifact", 0),  # the short form is not in WordNet 3.0
+    "biker": ("motorcyclist", "person", 0),  # not in WordNet 3.0
 }
 
 class WordNet:
@@ -113,6 +115,7 @@ class WordNet:
         self.lex: dict[int, int] = {}  # offset -> lexicographer file number
         self.hypernyms: dict[int, list[int]] = {}  # offset -> hypernym offsets (incl. instance)
         self.words: dict[int, list[str]] = {}
+        self.instances: set[int] = set()  # offsets of instances: people, places and things by name
         with open(root / "data.noun", encoding="latin-1") as fh:
             for line in fh:
                 if line.startswith("  "):
@@ -123,8 +126,11 @@ class WordNet:
                 words = [fields[4 + 2 * k].lower() for k in range(n_words)]
                 k = 4 + 2 * n_words
                 n_ptr = int(fields[k])
-                hyper = [int(fields[k + 2 + 4 * p]) for p in range(n_ptr) if fields[k + 1 + 4 * p] in ("@", "@i")]
+                kinds = [fields[k + 1 + 4 * p] for p in range(n_ptr)]
+                hyper = [int(fields[k + 2 + 4 * p]) for p in range(n_ptr) if kinds[p] in ("@", "@i")]
                 self.lex[offset], self.hypernyms[offset], self.words[offset] = lex, hyper, words
+                if "@i" in kinds and "@" not in kinds:
+                    self.instances.add(offset)  # a named individual ("Buddy Holly"), not a kind
         self.senses: dict[str, list[int]] = {}  # lemma -> offsets, most frequent first
         self.tagged: dict[str, int] = {}  # lemma -> senses seen in the tagged corpus
         with open(root / "index.noun", encoding="latin-1") as fh:
@@ -292,8 +298,11 @@ def build(wn: WordNet) -> dict[str, object]:
             # No sense of it was ever counted, so WordNet's order says nothing of which is common,
             # and the first tells nothing to look for ("van" the vanguard, "turtle" the sweater):
             # its animals, vehicles and things of COCO classes are what a camera would see ("kite");
-            # its people are mostly proper names ("kelvin", "holly") or figures of speech.
-            visible = [o for o in wn.senses[lemma] if any(g in wn.ancestors(o) for g in (*seen, *things))]
+            # its people only for an agent noun ("climber", first the vine): the people of other
+            # words are mostly proper names ("holly", "basil") or figures of speech ("a peach").
+            looked = (*seen, *things, *((groups["person"],) if lemma.endswith(AGENT_ENDINGS) else ()))
+            visible = [o for o in wn.senses[lemma]
+                       if o not in wn.instances and any(g in wn.ancestors(o) for g in looked)]
             got = describe(visible, visible) if visible else got
         if got is None:
             continue
