@@ -13,7 +13,7 @@ from parse_vos_ros.config import load_config
 from parse_vos_ros.grounding.yolox import COCO_CLASSES, YoloxDetector
 from parse_vos_ros.models import vendored_path
 from parse_vos_ros.tracking.deeplab import BACKGROUND, DeepLabMasker, crop_box
-from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
+from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks, riding
 
 LABELS = ("background", "bicycle", "car", "horse", "motorbike", "person")
 BIKE, CAR, PERSON = LABELS.index("bicycle"), LABELS.index("car"), LABELS.index("person")
@@ -107,6 +107,23 @@ def test_a_mount_cut_off_by_the_image_border_needs_no_second_crop() -> None:
     out = _masks(KeyframeMasks(masker, 2, join_riders=True), person)  # type: ignore[arg-type]
     assert len(masker.boxes) == 1  # nothing beyond the border to look for
     assert out[3][59, 36:44].all() and out[3][person].all()
+
+
+def test_a_person_beside_a_bicycle_does_not_ride_it() -> None:
+    scene = np.zeros(SIZE[::-1], np.uint8)
+    scene[35:50, 30:50] = BIKE
+    person = np.zeros(SIZE[::-1], bool)
+    person[10:50, 20:30] = True  # standing beside it, touching it, not over it
+    scene[person] = PERSON
+    masker = _Scene(scene)
+    out = _masks(KeyframeMasks(masker, 2, join_riders=True), person)  # type: ignore[arg-type]
+    # The part of the bicycle in the person's crop stays, as any label touching the object does
+    # (what the profile did before riders were joined); the rest of it is not joined.
+    np.testing.assert_array_equal(out[3], _masks(KeyframeMasks(_Scene(scene), 2), person)[3])  # type: ignore[arg-type]
+    assert out[3].sum() < person.sum() + 0.5 * (scene == BIKE).sum()
+    assert riding(person, scene == BIKE) is False
+    rider, bike = _rider_scene()[1:]
+    assert riding(rider, bike)
 
 
 @pytest.mark.shared_data

@@ -23,10 +23,11 @@ Where the model finds nothing, the propagated mask stays.
 
 A rider and what they ride are one object (``tracking.keyframe_mask_join_riders``; DAVIS-2016's
 convention, and the body a robot following a cyclist must keep clear of): when a selected target's
-mask is mostly a person and touches a bicycle, motorbike or horse (or the other way round), the
-mount joins the mask. A target's crop is its own box, so a mount usually leaves it; the mount's
-part in the crop, cut off at the crop's edge, is segmented again from a crop grown around the
-two (``MOUNT_CROP_GROWTH``): one more model call, only on keyframes where a mount leaves the crop.
+mask is mostly a person and touches a bicycle, motorbike or horse (or the other way round), and
+the person is over it (``riding``), the mount joins the mask. A target's crop is its own box, so
+a mount usually leaves it; the mount's part in the crop, cut off at the crop's edge, is segmented
+again from a crop grown around the two (``MOUNT_CROP_GROWTH``): one more model call, only on
+keyframes where a mount leaves the crop.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def supported(candidate: np.ndarray, prior: np.ndarray) -> np.ndarray | None:
     if keep.size == n - 1:
         return candidate
     return np.isin(labels, keep)
+
+
+def riding(rider: np.ndarray, mount: np.ndarray) -> bool:
+    """Whether the ``(h, w) bool`` ``rider`` mask sits on the ``mount`` mask: its horizontal
+    centre over the mount (a person beside a bicycle touches it, but does not ride it; a horse
+    jumping may raise its head above its rider's, so heights say nothing)."""
+    rx = np.nonzero(rider)[1]
+    mx = np.nonzero(mount)[1]
+    if rx.size == 0 or mx.size == 0:
+        return False
+    return bool(mx.min() <= rx.mean() <= mx.max())
 
 
 class KeyframeMasks:
@@ -200,8 +212,13 @@ class KeyframeMasks:
             found = self.accept(body, masks[tid], known=known)
             if found is None:
                 continue
-            if mount is not None and mount.any():
-                found = found | self._mount(image, scale, box, found, supported(mount, found), partners)
+            near = supported(mount, found) if mount is not None and mount.any() else None
+            if near is not None:
+                # The mount's part in the crop stays, as any label touching the object does; the
+                # rest of it joins only when the one rides the other.
+                other = self._mount(image, scale, box, found, near, partners)
+                rider, ridden = (found, other) if self._rider not in partners else (other, found)
+                found = found | (other if riding(rider, ridden) else near)
             out[tid] = found
             if known:
                 named.add(tid)
