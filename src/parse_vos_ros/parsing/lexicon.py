@@ -168,7 +168,7 @@ def gerund(base: str) -> str:
     return out
 
 
-def inflections(base: str) -> set[str]:
+def _inflections(base: str) -> set[str]:
     """Every form of verb ``base``: itself, its gerund, third person and past (``run`` -> runs, ran, running)."""
     head = base
     forms = {head, gerund(head)}
@@ -196,7 +196,7 @@ def _verb_table() -> dict[str, tuple[str, str]]:
     table: dict[str, tuple[str, str]] = {}
     for kind, verbs in (("motion", MOTION_VERBS), ("pose", POSE_VERBS)):
         for base in verbs:
-            for form in inflections(base):
+            for form in _inflections(base):
                 if form not in NOT_VERB_FORMS or form == gerund(base):
                     table[form] = (gerund(base), kind)
     return table
