@@ -342,3 +342,14 @@ def test_a_direction_along_a_landmark_keeps_the_motion_verb() -> None:
     assert names == ["moving down"]  # an image direction implies the motion
     both = scene(traj(1, (100, 100), (120, 0)), traj(2, (100, 100), (60, 100)))
     assert select(cmd(("rolling", "down the hill")), both) == (2,)
+
+
+def test_a_landmarks_slope_is_a_preference_not_a_test() -> None:
+    """"The kart rolling down the ramp toward the camera", filmed from the ramp's side: it crosses
+    the picture and grows. A track that goes down the picture and comes a little closer fits the
+    slope better, not the sentence as well: the slope can at most halve a score (SLOPE_WEIGHT)."""
+    s = scene(traj(1, (100, 200), (120, 0), growth=0.4), traj(2, (400, 100), (0, 80), growth=0.05))
+    chosen = RuleMotionReasoner().select(cmd(("rolling down the ramp", "toward the camera")), s)
+    assert chosen.track_ids == (1,) and "moving down (slope)" in chosen.rationale
+    # Read as the image's direction, "moving down" rules the kart out.
+    assert select(cmd(("moving down", "toward the camera")), s) == (2,)

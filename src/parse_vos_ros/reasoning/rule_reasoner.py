@@ -176,6 +176,7 @@ def _unknown_to_half(score: np.ndarray, known: np.ndarray) -> np.ndarray:
 Scorer = Callable[[Features, dict[str, np.ndarray], bool], np.ndarray]
 
 DIRECTIONS = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
+SLOPE_WEIGHT = 0.5  # a landmark's slope ("down the hill") in the picture can at most halve a track's score
 
 
 def _direction(name: str) -> Scorer:
@@ -185,6 +186,15 @@ def _direction(name: str) -> Scorer:
         v = f.raw_velocity if camera else f.velocity
         along = np.nan_to_num(v @ d)
         return _unknown_to_half(_sigmoid((along - DIR_SPEED) / SOFT) * _clearest(along, f.known), f.known)
+
+    return score
+
+
+def _soft(scorer: Scorer, weight: float) -> Scorer:
+    """``scorer`` as a preference: its score mapped from [0, 1] to [1 - ``weight``, 1]."""
+
+    def score(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+        return (1.0 - weight) + weight * scorer(f, occ, camera)
 
     return score
 
@@ -375,11 +385,15 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
             attr, higher = _POSITION_WORDS[word]
             found.append((f"on the {word}", _position(attr, higher)))
         else:
+            slopes = {m.group(1) for m in _LANDMARK_PATH.finditer(phrase)}
             for name, pattern in _DIRECTION_WORDS.items():
-                if pattern.search(phrase):
+                if name in slopes:
+                    # A landmark's slope is seen from wherever the camera is: the picture may show
+                    # it going down, or across, or toward the camera. A preference, not a test.
+                    found.append((f"moving {name} (slope)", _soft(_direction(name), SLOPE_WEIGHT)))
+                elif pattern.search(phrase):
                     found.append((f"moving {name}", _direction(name)))
-                    if not _LANDMARK_PATH.search(phrase):
-                        image_directions.add(f"moving {name}")
+                    image_directions.add(f"moving {name}")
         for pattern, name, scorer in RULES:
             if pattern.search(phrase):
                 found.append((name, scorer))
