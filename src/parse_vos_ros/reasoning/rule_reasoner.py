@@ -349,6 +349,8 @@ _DIRECTION_WORDS = {
 _LANDMARK_PATH = re.compile(r"\b(up|down)\s+(the|a|an|this|that|its|his|her|their)\s+\w+")
 _CAMERA_RELATIVE = re.compile(r"\b(relative to|with|on|across|in)\s+(the\s+)?(camera|screen|frame|view|image)\b")
 _IMPLIES_MOTION = {"fast", "slow", "fastest", "slowest", "starts moving", "stops", "toward", "away"}
+# Directions in the picture imply motion too; a landmark's slope ("moving down (slope)") does not.
+_IMAGE_DIRECTIONS = frozenset(f"moving {name}" for name in DIRECTIONS)
 _POSITION_WORDS = {
     "left": ("x", False),
     "right": ("x", True),
@@ -369,7 +371,6 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
         ``(named scorers, phrases no rule understood, camera-relative flag)``.
     """
     found: list[tuple[str, Scorer]] = []
-    image_directions: set[str] = set()  # directions not read off a landmark's slope
     unused: list[str] = []
     tagged = [(p.lower(), True) for p in command.motion] + [(p.lower(), False) for p in command.context]
     # "on the screen" / "relative to the camera" ask for image motion; "toward the camera" is depth.
@@ -393,14 +394,13 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
                     found.append((f"moving {name} (slope)", _soft(_direction(name), SLOPE_WEIGHT)))
                 elif pattern.search(phrase):
                     found.append((f"moving {name}", _direction(name)))
-                    image_directions.add(f"moving {name}")
         for pattern, name, scorer in RULES:
             if pattern.search(phrase):
                 found.append((name, scorer))
         if len(found) == before:
             unused.append(raw_phrase)
     names = {name for name, _ in found}
-    if names & (_IMPLIES_MOTION | image_directions):
+    if names & (_IMPLIES_MOTION | _IMAGE_DIRECTIONS):
         # A direction, speed or start/stop already implies motion; "moving" would add nothing. A
         # direction along a landmark does not replace the motion verb: it may not be the image's.
         found = [(n, s) for n, s in found if n != "moving"]

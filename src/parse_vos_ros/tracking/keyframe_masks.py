@@ -236,12 +236,10 @@ class KeyframeMasks:
         return frozenset({self._rider}) if main in self._ridden else frozenset()
 
     def _mount(self, image: np.ndarray, scale: np.ndarray, box: np.ndarray, body: np.ndarray,
-               mount: np.ndarray | None, partners: frozenset[int]) -> np.ndarray:
+               mount: np.ndarray, partners: frozenset[int]) -> np.ndarray:
         """The whole mount (``(h, w) bool``) of a target whose ``body`` mask touches the ``mount``
         part found in the crop of working-resolution ``box``: that part, or, where it is cut off
         at the crop's edge, the mount's components touching ``body`` in a crop grown around both."""
-        if mount is None:
-            return np.zeros_like(body)
         height, width = image.shape[:2]
         x0, y0, x1, y1 = crop_box(box * scale, width, height)
         # The crop's sides inside the image (a mount at the image's border goes on nowhere), in
