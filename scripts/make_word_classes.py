@@ -155,10 +155,16 @@ class WordNet:
         found = [o for o in self.senses[lemma] if self.lex[o] == LEX[lexfile]]
         return found[n]
 
+    def kinds(self, lemma: str) -> list[int]:
+        """The senses of ``lemma`` that are kinds of things, not named individuals: "the crane" is
+        never Stephen Crane, WordNet's first sense of it."""
+        return [o for o in self.senses[lemma] if o not in self.instances]
+
     def common_senses(self, lemma: str) -> list[int]:
-        """The senses of ``lemma`` seen in the tagged corpus (at least the first)."""
-        senses = self.senses[lemma]
-        return senses[: max(1, self.tagged[lemma])]
+        """The ``kinds`` of ``lemma`` seen in the tagged corpus (at least the first)."""
+        kinds = self.kinds(lemma)
+        counted = self.senses[lemma][: max(1, self.tagged[lemma])]
+        return [o for o in counted if o in kinds] or kinds[:1]
 
     def visual_senses(self, lemma: str, groups: Iterable[int]) -> list[int]:
         """``common_senses`` plus the rarer senses in a broad group (animal, vehicle, person) that a
@@ -166,7 +172,7 @@ class WordNet:
         one as well; "dog" as a person (slang) or "mouse" as a device stay out."""
         common = self.common_senses(lemma)
         shared = {g for g in groups for o in common if g in self.ancestors(o)}
-        rare = [o for o in self.senses[lemma][len(common) :] if shared & self.ancestors(o)]
+        rare = [o for o in self.kinds(lemma) if o not in common and shared & self.ancestors(o)]
         return common + rare
 
     def ancestors(self, offset: int) -> frozenset[int]:
@@ -234,6 +240,12 @@ def ranges(values: Iterable[int]) -> list[list[int]]:
     return out
 
 
+def _nothing(got: Described | None) -> bool:
+    """``describe`` found nothing to look for: no physical sense, or one without COCO or ImageNet
+    classes or a broad group."""
+    return got is None or (not any(got[:2]) and not got[3])
+
+
 def build(wn: WordNet) -> dict[str, object]:
     coco = {name: wn.sense(*spec) for name, spec in COCO_SENSES.items()}
     coco_index = {coco[name]: COCO_CLASSES.index(name) for name in COCO_SENSES}
@@ -294,7 +306,7 @@ def build(wn: WordNet) -> dict[str, object]:
     things = [c for c in coco_index if c != coco["person"]]
     for lemma in sorted(wn.senses):
         got = describe(wn.visual_senses(lemma, groups.values()), wn.common_senses(lemma))
-        if not wn.tagged[lemma] and (got is None or (not any(got[:2]) and not got[3])):
+        if not wn.tagged[lemma] and _nothing(got):
             # No sense of it was ever counted, so WordNet's order says nothing of which is common,
             # and the first tells nothing to look for ("van" the vanguard, "turtle" the sweater):
             # its animals, vehicles and things of COCO classes are what a camera would see ("kite");
@@ -304,6 +316,13 @@ def build(wn: WordNet) -> dict[str, object]:
             visible = [o for o in wn.senses[lemma]
                        if o not in wn.instances and any(g in wn.ancestors(o) for g in looked)]
             got = describe(visible, visible) if visible else got
+        if got is None and wn.senses[lemma][0] in wn.instances:
+            # Foremost a name, and its kinds are no physical things ("mozart", "homer"): said to a
+            # robot, a name is a person's (a place's: nothing to look for). A name that is also a
+            # visible kind is the kind ("crane", "heron"); a word that is foremost a kind stays
+            # one ("black" the colour, not Joseph Black).
+            foremost = wn.senses[lemma][:1]
+            got = describe(foremost, foremost)
         if got is None:
             continue
         lemmas[lemma.replace("_", " ")] = entry_of(got)

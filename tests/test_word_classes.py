@@ -164,3 +164,28 @@ def test_everyday_words_missing_from_wordnet_are_read_as_their_nearest_lemma() -
     # EXCEPTIONS in scripts/make_word_classes.py: WordNet 3.0 has neither word.
     assert classes_for("two bikers").noun == "biker" and coco("two bikers") == {"person"}
     assert classes_for("the red kart").noun == "kart" and "go-kart" in imagenet_names("the red kart")
+
+
+@pytest.mark.parametrize(
+    ("word", "classes", "group", "kind"),
+    [
+        ("the crane", set(), "", "crane"),  # WordNet's first two are Stephen and Hart Crane
+        ("a heron", {"bird"}, "animal", ""),  # the first is Hero of Alexandria
+        ("the jay", {"bird"}, "animal", "jay"),  # the first is John Jay
+        ("the wren", {"bird"}, "animal", ""),  # the first is Christopher Wren
+        ("the morgan", {"horse"}, "animal", ""),  # the first four are people named Morgan
+        ("the sombrero", set(), "", "sombrero"),  # the first is a galaxy
+    ],
+)
+def test_a_named_individual_is_never_what_a_common_noun_means(word: str, classes: set[str], group: str,
+                                                              kind: str) -> None:
+    words = classes_for(word)
+    assert "person" not in words.groups and coco(word) == classes and (group in words.groups or not group)
+    assert not kind or kind in {name.lower() for name in imagenet_names(word)}
+
+
+def test_a_word_that_is_foremost_a_name_names_a_person() -> None:
+    # Its kinds are no physical things (Mozart's music), so it is the composer; a word that is
+    # foremost a kind keeps it ("black" is a colour before it is Joseph Black).
+    assert coco("mozart") == {"person"}
+    assert classes_for("the black").noun == "" and coco("the black") == set()
