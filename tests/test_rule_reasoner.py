@@ -256,6 +256,22 @@ def test_short_history_is_unknown_not_wrong() -> None:
         (("waving his hand",), (), []),
         (("hovering",), (), []),
         (("waiting",), ("at the crossing",), []),
+        # "from" names where the motion starts: it heads the other way, or to where "to" says.
+        (("coming", "from the left"), (), ["moving right"]),
+        (("entering", "from the right side"), (), ["moving left"]),
+        (("moving", "from left to right"), (), ["moving right"]),
+        (("walking", "from the right to the left"), (), ["moving left"]),
+        (("falling", "from the top"), (), ["moving down"]),
+        (("running away", "from the left wall"), (), ["moving right"]),
+        # Toward or away from another object is no depth: the object moves, and no more is read.
+        (("running", "toward the ball"), (), ["moving"]),
+        (("walking away", "from the group"), (), ["moving"]),
+        (("approaching the car",), (), ["moving"]),
+        # Toward or away from the camera, or the viewer, is.
+        (("walking", "toward the camera"), (), ["toward"]),
+        (("running", "towards us"), (), ["toward"]),
+        (("approaching",), (), ["toward"]),
+        (("walking away", "from the camera"), (), ["away"]),
     ],
 )
 def test_descriptor_parsing(motion: tuple[str, ...], context: tuple[str, ...], names: list[str]) -> None:

@@ -347,6 +347,21 @@ _DIRECTION_WORDS = {
 # "down the hill", "up the stairs", "down the road": a path along a landmark, whose slope, not the
 # image, has the direction (down a road is along it; down a hill may be across the picture).
 _LANDMARK_PATH = re.compile(r"\b(up|down)\s+(the|a|an|this|that|its|his|her|their)\s+\w+")
+# "from the left" names where a motion starts, so it heads the other way; "from left to right"
+# names where it ends too. Rewritten to the direction word before the direction words are read.
+_ORIGIN = re.compile(
+    r"(?:\baway\s+)?\bfrom\s+(?:the\s+)?(left|right|top|bottom|above|below)\b(?:\s+(?:side|edge|end))?"
+    r"(?:\s+(?:to|towards?)\s+(?:the\s+)?(left|right|top|bottom)\b(?:\s+(?:side|edge|end))?)?"
+)
+_FROM_ORIGIN = {"left": "rightward", "right": "leftward", "top": "downward", "above": "downward",
+                "bottom": "upward", "below": "upward"}
+_TO_END = {"left": "leftward", "right": "rightward", "top": "upward", "bottom": "downward"}
+# "toward the door", "away from the group", "approaching the car": motion relative to another
+# object, which this reasoner does not follow; only toward / away from the camera (or the viewer)
+# is depth. Such a phrase says the object moves, and no more.
+_VIEWER = r"(?:the\s+)?(?:camera|viewer|lens|robot|us|me)\b"
+_RELATIVE_GOAL = re.compile(rf"\b(?:toward\w*|away\s+from|approach\w*)\s+(?!{_VIEWER})\w+")
+_FROM_OTHER = re.compile(rf"^from\s+(?!{_VIEWER})\w+")  # the "from the group" after "walking away"
 _CAMERA_RELATIVE = re.compile(r"\b(relative to|with|on|across|in)\s+(the\s+)?(camera|screen|frame|view|image)\b")
 _IMPLIES_MOTION = {"fast", "slow", "fastest", "slowest", "starts moving", "stops", "toward", "away"}
 # Directions in the picture imply motion too; a landmark's slope ("moving down (slope)") does not.
@@ -375,8 +390,14 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
     tagged = [(p.lower(), True) for p in command.motion] + [(p.lower(), False) for p in command.context]
     # "on the screen" / "relative to the camera" ask for image motion; "toward the camera" is depth.
     camera = any(_CAMERA_RELATIVE.search(p) for p, _ in tagged)
-    for raw_phrase, is_motion in tagged:
+    for k, (raw_phrase, is_motion) in enumerate(tagged):
         phrase = _NEGATED_MOTION.sub("still", raw_phrase)
+        if is_motion:  # "coming from the left" heads right; "from right to left" heads left
+            phrase = _ORIGIN.sub(lambda m: _TO_END[m.group(2)] if m.group(2) else _FROM_ORIGIN[m.group(1)], phrase)
+            phrase = _RELATIVE_GOAL.sub("moving", phrase)
+            following = tagged[k + 1][0] if k + 1 < len(tagged) else ""
+            if _FROM_OTHER.match(following):  # "walking away" "from the group"
+                phrase = re.sub(r"\baway$", "", phrase)
         before = len(found)
         positional = _POSITIONAL.search(phrase)
         if positional and is_motion and positional.group(0).startswith("to "):
