@@ -272,6 +272,9 @@ def test_short_history_is_unknown_not_wrong() -> None:
         (("running", "towards us"), (), ["toward"]),
         (("approaching",), (), ["toward"]),
         (("walking away", "from the camera"), (), ["away"]),
+        (("crawling", "toward the top of the screen"), (), ["slow", "moving up"]),
+        (("rolling", "to the bottom of the frame"), (), ["moving down"]),
+        (("without moving",), (), ["still"]),
     ],
 )
 def test_descriptor_parsing(motion: tuple[str, ...], context: tuple[str, ...], names: list[str]) -> None:

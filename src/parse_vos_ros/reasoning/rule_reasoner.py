@@ -335,7 +335,7 @@ RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
 # "not moving", "doesn't move", "never walks", "no longer running": a negated motion verb means
 # still, and must not also fire the "moving" rule below.
 _NEGATED_MOTION = re.compile(
-    r"(?:\bnot|\bnever|\bno longer|\b\w+n't)\s+(?:\w+\s+)?"
+    r"(?:\bnot|\bnever|\bno longer|\bwithout|\b\w+n't)\s+(?:\w+\s+)?"
     r"(?:moving|moves|move|walking|walks|walk|going|goes|running|runs|run|driving|drives|flying|flies)\b"
 )
 _DIRECTION_WORDS = {
@@ -353,6 +353,7 @@ _ORIGIN = re.compile(
     r"(?:\baway\s+)?\bfrom\s+(?:the\s+)?(left|right|top|bottom|above|below)\b(?:\s+(?:side|edge|end))?"
     r"(?:\s+(?:to|towards?)\s+(?:the\s+)?(left|right|top|bottom)\b(?:\s+(?:side|edge|end))?)?"
 )
+_TO_EDGE = re.compile(r"\b(?:toward\w*|to)\s+(?:the\s+)?(top|bottom)\b")  # "toward the top of the screen"
 _FROM_ORIGIN = {"left": "rightward", "right": "leftward", "top": "downward", "above": "downward",
                 "bottom": "upward", "below": "upward"}
 _TO_END = {"left": "leftward", "right": "rightward", "top": "upward", "bottom": "downward"}
@@ -394,6 +395,7 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
         phrase = _NEGATED_MOTION.sub("still", raw_phrase)
         if is_motion:  # "coming from the left" heads right; "from right to left" heads left
             phrase = _ORIGIN.sub(lambda m: _TO_END[m.group(2)] if m.group(2) else _FROM_ORIGIN[m.group(1)], phrase)
+            phrase = _TO_EDGE.sub(lambda m: _TO_END[m.group(1)], phrase)
             phrase = _RELATIVE_GOAL.sub("moving", phrase)
             following = tagged[k + 1][0] if k + 1 < len(tagged) else ""
             if _FROM_OTHER.match(following):  # "walking away" "from the group"
