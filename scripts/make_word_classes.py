@@ -106,6 +106,16 @@ EXCEPTIONS = {
     "folk": ("person", "Tops", 0),  # likewise a social group
     "kart": ("go-kart", "artifact", 0),  # the short form is not in WordNet 3.0
     "biker": ("motorcyclist", "person", 0),  # not in WordNet 3.0
+    # The young of an animal: WordNet files them under "young mammal", not under their kind.
+    "kitten": ("cat", "animal", 0),
+    "calf": ("cattle", "animal", 0),
+    "foal": ("horse", "animal", 0),
+    "colt": ("horse", "animal", 0),
+    "filly": ("horse", "animal", 0),
+    "lamb": ("sheep", "animal", 0),
+    "pup": ("dog", "animal", 0),
+    "piglet": ("pig", "animal", 0),
+    "cub": ("cub", "animal", 0),  # the young carnivore (first: a novice, then a boy)
 }
 
 class WordNet:
