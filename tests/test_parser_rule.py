@@ -91,3 +91,19 @@ def test_field_accuracy_on_the_labelled_sets(parser: RuleParser, name: str) -> N
     report = evaluate(parser, items)
     assert report["errors"] == 0
     assert min(report["exact"].values()) >= 0.95, report["misses"]
+
+
+@pytest.mark.parametrize(
+    ("text", "candidate", "context", "count"),
+    [
+        ("the smaller of the two dogs", "dog", ("smaller",), 1),
+        ("the leftmost of the three birds", "bird", ("leftmost",), 1),
+        ("the last of the runners", "runner", ("last",), 1),
+        ("one of the two cats", "cat", (), 1),
+        ("the owner of the dog", "owner", ("of the dog",), 1),  # a noun before "of" stays the head
+    ],
+)
+def test_which_one_of_several(parser: RuleParser, text: str, candidate: str, context: tuple[str, ...],
+                              count: int) -> None:
+    cmd = parser.parse(text)
+    assert cmd.candidates == (candidate,) and cmd.context == context and cmd.cardinality == count

@@ -372,3 +372,25 @@ def test_a_landmarks_slope_is_a_preference_not_a_test() -> None:
     assert chosen.track_ids == (1,) and "moving down (slope)" in chosen.rationale
     # Read as the image's direction, "moving down" rules the kart out.
     assert select(cmd(("moving down", "toward the camera")), s) == (2,)
+
+
+@pytest.mark.parametrize(("context", "chosen"), [(("biggest",), 2), (("smaller",), 1), (("tallest",), 2),
+                                                 (("shorter",), 1)])
+def test_which_of_several_by_size(context: tuple[str, ...], chosen: int) -> None:
+    # "the biggest elephant", "the smaller of the two dogs": the newest visible size decides.
+    s = scene(traj(1, (100, 200), side=30.0), traj(2, (300, 200), side=60.0))
+    assert select(cmd(context=context), s) == (chosen,)
+
+
+def test_growing_is_approaching_not_the_biggest() -> None:
+    found, _, _ = descriptors(cmd(("getting bigger",)))
+    assert [n for n, _ in found] == ["toward"]
+
+
+@pytest.mark.parametrize(("motion", "context", "names"), [((), ("left",), ["on the left"]),
+                                                          (("turning", "left"), (), ["moving left"])])
+def test_a_side_word_alone_is_a_place_in_context_and_a_direction_in_motion(
+        motion: tuple[str, ...], context: tuple[str, ...], names: list[str]) -> None:
+    # "the left dog", "the left one of the two" against "turning left".
+    found, _, _ = descriptors(cmd(motion, context))
+    assert [n for n, _ in found] == names

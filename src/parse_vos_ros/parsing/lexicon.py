@@ -61,7 +61,10 @@ POSITION_WORDS = words(
     "left right leftmost rightmost middle center centre top bottom upper lower front rear nearest closest "
     "farthest furthest near far foreground background first second third fourth fifth last"
 )
-SIZE_SUPERLATIVES = words("biggest largest smallest tallest shortest")
+# Which of several by size: superlatives, and comparatives ("the smaller of the two dogs").
+SIZE_COMPARISONS = words(
+    "biggest largest smallest tallest shortest bigger larger smaller taller shorter tiniest tinier"
+)
 SPEED_ADJECTIVES = words(
     "fast faster fastest slow slower slowest quick quicker quickest moving still stationary motionless static "
     "idle immobile"

@@ -210,6 +210,7 @@ class _Reader:
     # -- noun phrases ----------------------------------------------------------------------
     def subject(self) -> _Entity:
         ent = _Entity()
+        picked = False  # a position or size word came first: "the leftmost of the three birds"
         while self.i < len(self.t):
             tok, nxt = self.peek(), self.peek(1)
             if not ent.words and tok in lx.DETERMINERS:
@@ -220,7 +221,8 @@ class _Reader:
                 break
             elif not ent.words and (tok in lx.NUMBERS or (tok.isascii() and tok.isdigit())):
                 n = lx.NUMBERS.get(tok) or (int(tok) if len(tok) <= 4 else MAX_CARDINALITY)
-                ent.count = min(max(n, 1), MAX_CARDINALITY)
+                # "one of the two dogs": the count said first is the one referred to
+                ent.count = ent.count or min(max(n, 1), MAX_CARDINALITY)
                 self.i += 2 if nxt == "of" else 1
             elif not ent.words and tok in lx.QUANTITY_HEADS:
                 ent.count = "all"
@@ -229,8 +231,13 @@ class _Reader:
                 ent.words.append(tok)
                 self.i += 1
                 break
-            elif not ent.words and (tok in lx.POSITION_WORDS or tok in lx.SIZE_SUPERLATIVES) and nxt:
+            elif not ent.words and (tok in lx.POSITION_WORDS or tok in lx.SIZE_COMPARISONS) and nxt:
                 self.context.append(tok)
+                picked = True
+                self.i += 1
+            elif not ent.words and picked and tok == "of" and nxt:
+                # "the smaller of the two dogs": the noun comes after "of", and one of them is meant
+                ent.count = ent.count or 1
                 self.i += 1
             elif not ent.words and tok in lx.SPEED_ADJECTIVES and not self.np_boundary(1, False):
                 self.motion.append(tok)
@@ -394,7 +401,7 @@ class _Reader:
                 self.i += 1
             elif tok in lx.DETERMINERS and self.peek(1) in lx.ONE_WORDS:
                 self.i += 2  # apposition: "the guy on the bike, the one going fast"
-            elif tok in lx.DETERMINERS and (self.peek(1) in lx.POSITION_WORDS or self.peek(1) in lx.SIZE_SUPERLATIVES):
+            elif tok in lx.DETERMINERS and (self.peek(1) in lx.POSITION_WORDS or self.peek(1) in lx.SIZE_COMPARISONS):
                 self.i += 1  # predicate "is the first", "is the biggest"
             elif tok in lx.INTENSIFIERS and (self.peek(1) in lx.MOTION_ADVERBS or self.peek(1) in lx.SPEED_ADJECTIVES):
                 self.add("motion", ("not " if negated else "") + f"{tok} {self.peek(1)}")  # "very slowly"
@@ -418,7 +425,7 @@ class _Reader:
                 self.add("motion", ("not " if negated else "") + tok)
                 negated = False
                 self.i += 1
-            elif tok in lx.POSITION_WORDS or tok in lx.SIZE_SUPERLATIVES:
+            elif tok in lx.POSITION_WORDS or tok in lx.SIZE_COMPARISONS:
                 self.add("context", tok)
                 self.i += 1
             else:

@@ -55,6 +55,7 @@ class Features:
         distance: ``(N,)`` newest measured distance, metres (NaN without depth).
         x, y: ``(N,)`` newest visible centre in [0, 1] of width/height.
         area: ``(N,)`` newest visible area, fraction of the image.
+        height: ``(N,)`` newest visible box height, fraction of the image height.
         first_seen: ``(N,)`` stamp of the first visible sample (s).
         known: ``(N,) bool`` enough visible history for motion features.
     """
@@ -68,6 +69,7 @@ class Features:
     x: np.ndarray
     y: np.ndarray
     area: np.ndarray
+    height: np.ndarray
     first_seen: np.ndarray
     known: np.ndarray
     distance: np.ndarray
@@ -101,7 +103,7 @@ def features(trajectories: Sequence[Trajectory], image_size: tuple[int, int]) ->
     w, h = float(image_size[0]), float(image_size[1])
     n = len(trajectories)
     nan2 = np.full((n, 2), np.nan)
-    f = Features(nan2.copy(), nan2.copy(), *(np.full(n, np.nan) for _ in range(8)), np.zeros(n, bool),
+    f = Features(nan2.copy(), nan2.copy(), *(np.full(n, np.nan) for _ in range(9)), np.zeros(n, bool),
                  np.full(n, np.nan))
     for i, tr in enumerate(trajectories):
         vis = tr.visible & (tr.areas > 0)
@@ -113,6 +115,7 @@ def features(trajectories: Sequence[Trajectory], image_size: tuple[int, int]) ->
         f.x[i] = comp[-1, 0]
         f.y[i] = comp[-1, 1] * w / h
         f.area[i] = tr.areas[vis][-1] / (w * h)
+        f.height[i] = (tr.boxes[vis][-1, 3] - tr.boxes[vis][-1, 1]) / h
         f.first_seen[i] = t[0]
         if t[-1] - t[0] < MIN_DURATION_S:
             continue
@@ -294,6 +297,7 @@ _POSITIONAL = re.compile(
     r"|\b(left|right|top|bottom)[- ]?most\b|\b(left|right)\s+(side|one)\b"
     r"|\b(upper|lower|top|bottom)\b"
 )
+_BARE_SIDE = re.compile(r"left|right")  # "the left one", "the right dog": a context word alone is a place
 _MOTION_VERB = re.compile(
     r"\b(mov|go|walk|run|head|turn|driv|fly|swim|rid|travel|cross|com|jump|spin|twirl|danc|roll|glid|skat|surf"
     r"|jog|hop|gallop|trot|cycl|row|slid|wander|stroll|ski)\w*"
@@ -330,6 +334,12 @@ RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
     (re.compile(r"\b(nearest|closest|near(est)? the camera)\b"), "nearest", _near),
     (re.compile(r"\b(farthest|furthest|far away|distant)\b"), "farthest", _far),
     (re.compile(r"\b(middle|center|centre|central)\b"), "center", _center),
+    # Which of several by size ("the biggest", "the smaller of the two"): the newest visible size.
+    (re.compile(r"\b(biggest|largest|(?<!getting )bigger|(?<!getting )larger)\b"), "biggest",
+     _position("area", True)),
+    (re.compile(r"\b(smallest|(?<!getting )smaller|tiniest|tinier)\b"), "smallest", _position("area", False)),
+    (re.compile(r"\b(tallest|taller)\b"), "tallest", _position("height", True)),
+    (re.compile(r"\b(shortest|shorter)\b"), "shortest", _position("height", False)),
     (_MOVING, "moving", _moving),
 ]
 # "not moving", "doesn't move", "never walks", "no longer running": a negated motion verb means
@@ -401,7 +411,7 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
             if _FROM_OTHER.match(following):  # "walking away" "from the group"
                 phrase = re.sub(r"\baway$", "", phrase)
         before = len(found)
-        positional = _POSITIONAL.search(phrase)
+        positional = _POSITIONAL.search(phrase) or (None if is_motion else _BARE_SIDE.fullmatch(phrase))
         if positional and is_motion and positional.group(0).startswith("to "):
             positional = None
         if positional and not _MOTION_VERB.search(phrase.replace(positional.group(0), "")):
