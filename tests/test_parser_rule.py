@@ -107,3 +107,12 @@ def test_which_one_of_several(parser: RuleParser, text: str, candidate: str, con
                               count: int) -> None:
     cmd = parser.parse(text)
     assert cmd.candidates == (candidate,) and cmd.context == context and cmd.cardinality == count
+
+
+@pytest.mark.parametrize(("text", "candidate", "pose"), [("the car parked on the side of the road", "car", "parked"),
+                                                         ("the cat asleep on the bed", "cat", "asleep"),
+                                                         ("the man seated", "man", "seated")])
+def test_a_posture_after_the_noun_is_no_part_of_it(parser: RuleParser, text: str, candidate: str, pose: str) -> None:
+    # Before, "car parked" was the noun, which no detector class matched.
+    cmd = parser.parse(text)
+    assert cmd.candidates == (candidate,) and cmd.pose == (pose,)

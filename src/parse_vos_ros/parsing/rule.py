@@ -203,7 +203,9 @@ class _Reader:
             return True
         if tok in lx.CONJUNCTIONS or tok in lx.NEGATIONS or self.is_preposition(k):
             return True
-        if has_words and (tok in lx.MOTION_ADVERBS or tok in lx.POSITION_WORDS or tok in lx.ONE_WORDS):
+        # "the car parked on the side", "the cat asleep": a posture after the noun ends its phrase.
+        if has_words and (tok in lx.MOTION_ADVERBS or tok in lx.POSITION_WORDS or tok in lx.ONE_WORDS
+                          or tok in lx.POSE_ADJECTIVES):
             return True
         return self.verb_kind(tok, np_has_words=has_words) is not None
 
