@@ -116,3 +116,13 @@ def test_a_posture_after_the_noun_is_no_part_of_it(parser: RuleParser, text: str
     # Before, "car parked" was the noun, which no detector class matched.
     cmd = parser.parse(text)
     assert cmd.candidates == (candidate,) and cmd.pose == (pose,)
+
+
+@pytest.mark.parametrize(("text", "candidate", "count"), [("follow me", "person", 1), ("track him", "person", 1),
+                                                          ("go to the chair", "chair", 1),
+                                                          ("keep an eye on the child near the pool", "child", 1),
+                                                          ("pick up the red cup", "red cup", 1)])
+def test_robot_instructions_name_their_object(parser: RuleParser, text: str, candidate: str, count: int) -> None:
+    # Before, "me", "go" and "keep an eye" were the nouns.
+    cmd = parser.parse(text)
+    assert cmd.candidates == (candidate,) and cmd.cardinality == count

@@ -26,6 +26,8 @@ PRONOUN_HEADS = {
     "everyone": ("person", "all"), "everybody": ("person", "all"), "something": ("object", 1),
     "anything": ("object", 1), "everything": ("object", "all"), "thing": ("object", 1), "things": ("object", "all"),
     "object": ("object", 1), "objects": ("object", "all"),
+    # Said to a robot: "follow me", "track him" (a possessive "her" is a determiner, read first).
+    "me": ("person", 1), "him": ("person", 1), "us": ("person", "all"),
 }  # fmt: skip
 RELATIVE_PRONOUNS = words("that which who whom whose")
 AUXILIARIES = words(
@@ -91,6 +93,9 @@ REQUEST_OPENERS = (
     ("point", "at"), ("point", "to"), ("look", "at"), ("look", "for"), ("follow",), ("get",), ("give", "me"),
     ("where", "is"), ("where", "are"), ("there", "is"), ("there", "are"), ("there", "'s"), ("it", "'s"), ("it", "is"),
     ("focus", "on"), ("watch",), ("mark",), ("detect",), ("me",), ("for", "me"),
+    # Robot instructions whose object is the referent: "go to the chair", "keep an eye on the child".
+    ("keep", "an", "eye", "on"), ("keep", "track", "of"), ("go", "to"), ("move", "to"), ("drive", "to"),
+    ("walk", "to"), ("approach",), ("stay", "with"), ("stay", "behind"), ("pick", "up"), ("grab",),
 )  # fmt: skip
 CORRECTION_MARKERS = (("no", "wait"), ("i", "mean"), ("sorry",), ("no",), ("rather",), ("actually", "no"))
 ONE_WORDS = frozenset({"one", "ones"})
