@@ -242,6 +242,11 @@ def test_a_fragment_does_not_replace_the_propagated_mask() -> None:
         ("sheep", "the golden dog", True),  # an animal the model confused with the dog's class
         ("person", "the golden dog", False),  # another class than the named one
         ("person", "the soapbox kart", False),  # the people on a kart: the kart is no PASCAL class
+        # A noun of no COCO class trusts its broad group's labels: a kart is some vehicle, a camel
+        # some animal to the model.
+        ("car", "the soapbox kart", True),
+        ("horse", "the camel", True),
+        ("person", "the camel", False),
         ("bottle", "the red ball", False),  # a ball's highlight
     ],
 )

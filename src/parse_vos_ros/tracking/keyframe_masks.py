@@ -42,7 +42,7 @@ from parse_vos_ros.config import Config
 from parse_vos_ros.geometry import mask_box, mask_iou
 from parse_vos_ros.grounding.word_classes import classes_for
 from parse_vos_ros.grounding.yolox import COCO_CLASSES
-from parse_vos_ros.tracking.deeplab import BACKGROUND, DeepLabLoadError, DeepLabMasker, crop_box
+from parse_vos_ros.tracking.deeplab import BACKGROUND, PASCAL_KINDS, DeepLabLoadError, DeepLabMasker, crop_box
 
 SUPPORT_DILATE_PX = 3  # the model's components touching the track's mask grown by this many pixels are kept
 KNOWN_SHARE = 0.5  # a mask is of the named class when at least this share of its pixels carries that class's label
@@ -50,6 +50,8 @@ RIDER = "person"  # PASCAL VOC's rider class, and the classes it rides (see the 
 RIDDEN = ("bicycle", "motorbike", "horse")
 MOUNT_CROP_GROWTH = 1.0  # a mount cut off at the crop's edge: the crop around both grows by this fraction in all
 EDGE_PX = 2  # a mask within this many working pixels of a crop's edge is cut off by it
+# The model's labels of a broad group (grounding's "animal", "vehicle", "person").
+GROUP_LABELS = {"animal": tuple(PASCAL_KINDS[0]), "vehicle": tuple(PASCAL_KINDS[1]), "person": ("person",)}
 
 
 def supported(candidate: np.ndarray, prior: np.ndarray) -> np.ndarray | None:
@@ -110,8 +112,13 @@ class KeyframeMasks:
         self._ridden = frozenset(ridden)
 
     def set_phrases(self, phrases: Sequence[str]) -> None:
-        """A new command: its candidate ``phrases`` name the classes whose masks are trusted."""
-        names = (COCO_CLASSES[i] for phrase in phrases for i in classes_for(phrase).coco)
+        """A new command: its candidate ``phrases`` name the classes whose masks are trusted: their
+        COCO classes, or for a noun of no COCO class its broad group's ("the camel": any animal,
+        "the kart": any vehicle; the model tells them apart no better than its kinds)."""
+        names: list[str] = []
+        for phrase in phrases:
+            words = classes_for(phrase)
+            names += [COCO_CLASSES[i] for i in words.coco] or [n for g in words.groups for n in GROUP_LABELS.get(g, ())]
         # One assignment of an immutable set: a worker thread reading it sees the old or the new one.
         self.target_labels = self.masker.label_ids(names)
 
