@@ -247,6 +247,7 @@ def test_a_fragment_does_not_replace_the_propagated_mask() -> None:
         ("car", "the soapbox kart", True),
         ("horse", "the camel", True),
         ("person", "the camel", False),
+        ("cow", "the elephant", True),  # a COCO class the model does not know: its group's labels
         ("bottle", "the red ball", False),  # a ball's highlight
     ],
 )

@@ -113,14 +113,16 @@ class KeyframeMasks:
 
     def set_phrases(self, phrases: Sequence[str]) -> None:
         """A new command: its candidate ``phrases`` name the classes whose masks are trusted: their
-        COCO classes, or for a noun of no COCO class its broad group's ("the camel": any animal,
-        "the kart": any vehicle; the model tells them apart no better than its kinds)."""
-        names: list[str] = []
+        COCO classes the model knows, or else the model's labels of the noun's broad group ("the
+        camel", "the elephant": any animal; "the kart", "the truck": any vehicle; the model tells
+        them apart no better than its kinds)."""
+        labels: set[int] = set()
         for phrase in phrases:
             words = classes_for(phrase)
-            names += [COCO_CLASSES[i] for i in words.coco] or [n for g in words.groups for n in GROUP_LABELS.get(g, ())]
+            own = self.masker.label_ids(COCO_CLASSES[i] for i in words.coco)
+            labels |= own or self.masker.label_ids(n for g in words.groups for n in GROUP_LABELS.get(g, ()))
         # One assignment of an immutable set: a worker thread reading it sees the old or the new one.
-        self.target_labels = self.masker.label_ids(names)
+        self.target_labels = frozenset(labels)
 
     @classmethod
     def from_config(cls, config: Config) -> KeyframeMasks | None:
