@@ -275,6 +275,11 @@ def test_short_history_is_unknown_not_wrong() -> None:
         (("crawling", "toward the top of the screen"), (), ["slow", "moving up"]),
         (("rolling", "to the bottom of the frame"), (), ["moving down"]),
         (("without moving",), (), ["still"]),
+        # In front of the viewer is nearest to it; in front of another object is the occlusion order.
+        ((), ("in front of you",), ["nearest"]),
+        ((), ("in front of the camera",), ["nearest"]),
+        ((), ("in front of the tree",), ["in front"]),
+        (("coming", "toward you"), (), ["toward"]),
     ],
 )
 def test_descriptor_parsing(motion: tuple[str, ...], context: tuple[str, ...], names: list[str]) -> None:

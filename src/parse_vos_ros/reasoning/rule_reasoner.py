@@ -313,6 +313,8 @@ _MOVING = re.compile(
 )
 
 # (pattern, descriptor name, scorer); every phrase is matched against all of these.
+# The camera, or whoever looks through it: the robot addressed as "you", the speaker beside it.
+_VIEWER = r"(?:the\s+)?(?:camera|viewer|lens|robot|us|me|you)\b"
 RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
     (re.compile(r"\b(fastest|quickest|most quickly|the fast one)\b"), "fastest", _fastest),
     (re.compile(r"\b(slowest|most slowly)\b"), "slowest", _slowest),
@@ -330,8 +332,9 @@ RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
     (re.compile(r"\b(first)\b"), "first", _first),
     (re.compile(r"\b(last|latest)\b"), "last", _last),
     (re.compile(r"\b(behind|occluded|hidden|in the back(ground)?)\b"), "behind", _behind),
-    (re.compile(r"\b(in front|foreground|front)\b"), "in front", _in_front),
-    (re.compile(r"\b(nearest|closest|near(est)? the camera)\b"), "nearest", _near),
+    # "In front of you / the camera" is the viewer's nearest; "in front" alone, of the others.
+    (re.compile(rf"\b(in front|foreground|front)\b(?!\s+of\s+{_VIEWER})"), "in front", _in_front),
+    (re.compile(rf"\b(nearest|closest|near(est)? the camera|in front of\s+{_VIEWER})"), "nearest", _near),
     (re.compile(r"\b(farthest|furthest|far away|distant)\b"), "farthest", _far),
     (re.compile(r"\b(middle|center|centre|central)\b"), "center", _center),
     # Which of several by size ("the biggest", "the smaller of the two"): the newest visible size.
@@ -370,7 +373,6 @@ _TO_END = {"left": "leftward", "right": "rightward", "top": "upward", "bottom": 
 # "toward the door", "away from the group", "approaching the car": motion relative to another
 # object, which this reasoner does not follow; only toward / away from the camera (or the viewer)
 # is depth. Such a phrase says the object moves, and no more.
-_VIEWER = r"(?:the\s+)?(?:camera|viewer|lens|robot|us|me)\b"
 _RELATIVE_GOAL = re.compile(rf"\b(?:toward\w*|away\s+from|approach\w*)\s+(?!{_VIEWER})\w+")
 _FROM_OTHER = re.compile(rf"^from\s+(?!{_VIEWER})\w+")  # the "from the group" after "walking away"
 _CAMERA_RELATIVE = re.compile(r"\b(relative to|with|on|across|in)\s+(the\s+)?(camera|screen|frame|view|image)\b")
