@@ -126,3 +126,15 @@ def test_robot_instructions_name_their_object(parser: RuleParser, text: str, can
     # Before, "me", "go" and "keep an eye" were the nouns.
     cmd = parser.parse(text)
     assert cmd.candidates == (candidate,) and cmd.cardinality == count
+
+
+@pytest.mark.parametrize(("text", "context", "motion"), [
+    ("the person who walks to the left first and then turns back", (), ("walking", "to the left", "turning back")),
+    ("the dog that first runs and then stops", (), ("running", "stopping")),
+    ("the dog that appears first", ("first",), ()),
+])
+def test_first_orders_actions_or_objects(parser: RuleParser, text: str, context: tuple[str, ...],
+                                        motion: tuple[str, ...]) -> None:
+    # Before "then" or a verb, "first" says which action came first, not which object appeared first.
+    cmd = parser.parse(text)
+    assert cmd.context == context and cmd.motion == motion

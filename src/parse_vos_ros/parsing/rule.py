@@ -191,6 +191,14 @@ class _Reader:
             return tok, "motion"  # unknown -ing verbs: MeViS sentences are mostly about motion
         return None
 
+    def sequence_after(self, verb: bool = True) -> bool:
+        """The word after the current one goes on with a sequence of actions ("then", "and then",
+        or, with ``verb``, a verb), so the current "first" orders actions, not objects ("appears
+        first")."""
+        nxt = self.peek(1)
+        return nxt == "then" or (nxt in ("and", ",") and self.peek(2) == "then") or (
+            verb and self.verb_kind(nxt, np_has_words=True) is not None)
+
     def is_preposition(self, k: int = 0) -> bool:
         tok = self.peek(k)
         if any(_starts_with(self.t, self.i + k, p) for p in lx.MULTI_PREPOSITIONS):
@@ -279,6 +287,8 @@ class _Reader:
             content = [w for w in words if w not in lx.DETERMINERS]
             if content and tok in lx.DETERMINERS and words[-1] not in ("of", "as", "and"):
                 break
+            if tok == "first" and words and self.sequence_after(verb=False):
+                break  # "walks to the left first and then turns": the order of actions, not a place
             if (tok, self.peek(1)) in (("each", "other"), ("one", "another")):
                 words += [tok, self.peek(1)]
                 self.i += 2
@@ -427,6 +437,8 @@ class _Reader:
                 self.add("motion", ("not " if negated else "") + tok)
                 negated = False
                 self.i += 1
+            elif tok == "first" and self.sequence_after():
+                self.i += 1  # "walks left first and then turns", "first runs, then stops": an order of actions
             elif tok in lx.POSITION_WORDS or tok in lx.SIZE_COMPARISONS:
                 self.add("context", tok)
                 self.i += 1
