@@ -399,3 +399,13 @@ def test_a_side_word_alone_is_a_place_in_context_and_a_direction_in_motion(
     # "the left dog", "the left one of the two" against "turning left".
     found, _, _ = descriptors(cmd(motion, context))
     assert [n for n, _ in found] == names
+
+
+@pytest.mark.parametrize(("context", "chosen"), [(("second", "from the left"), 2), (("first", "from the right"), 3),
+                                                 (("third", "from the right"), 1), (("from the left",), 1)])
+def test_counted_from_a_side(context: tuple[str, ...], chosen: int) -> None:
+    # "the second dog from the left" counts along the picture; before, "from the left" read as moving left.
+    s = scene(traj(1, (100, 200)), traj(2, (300, 200)), traj(3, (500, 200)))
+    assert select(cmd(context=context), s) == (chosen,)
+    found, unused, _ = descriptors(cmd(context=context))
+    assert not unused and not any(name.startswith("moving") for name, _ in found)

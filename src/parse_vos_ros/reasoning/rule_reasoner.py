@@ -269,6 +269,25 @@ def _position(attr: str, higher_better: bool) -> Scorer:
     return score
 
 
+def _nth(n: int, attr: str, from_high: bool) -> Scorer:
+    """The ``n``-th track (1-based) counted along ``attr`` ("x" or "y"), from its high end when
+    ``from_high`` ("the second from the right"); 1 at that rank, less the further a track is from
+    it, 0.5 where the position is unknown."""
+
+    def score(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
+        values = getattr(f, attr)
+        known = np.isfinite(values)
+        out = np.full(values.shape, 0.5)
+        if known.any():
+            order = np.argsort(-values[known] if from_high else values[known], kind="stable")
+            rank = np.empty(order.size)
+            rank[order] = np.arange(order.size)
+            out[known] = 0.2 + 0.8 * np.exp(-np.abs(rank - (n - 1)))
+        return out
+
+    return score
+
+
 def _center(f: Features, occ: dict[str, np.ndarray], camera: bool) -> np.ndarray:
     return _relative(np.abs(f.x - 0.5), False)
 
@@ -312,9 +331,9 @@ _MOVING = re.compile(
     + r"|moves|move|walks|goes|spins|dances|rolls|glides|slides)\b"
 )
 
-# (pattern, descriptor name, scorer); every phrase is matched against all of these.
 # The camera, or whoever looks through it: the robot addressed as "you", the speaker beside it.
 _VIEWER = r"(?:the\s+)?(?:camera|viewer|lens|robot|us|me|you)\b"
+# (pattern, descriptor name, scorer); every phrase is matched against all of these.
 RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
     (re.compile(r"\b(fastest|quickest|most quickly|the fast one)\b"), "fastest", _fastest),
     (re.compile(r"\b(slowest|most slowly)\b"), "slowest", _slowest),
@@ -375,6 +394,10 @@ _TO_END = {"left": "leftward", "right": "rightward", "top": "upward", "bottom": 
 # is depth. Such a phrase says the object moves, and no more.
 _RELATIVE_GOAL = re.compile(rf"\b(?:toward\w*|away\s+from|approach\w*)\s+(?!{_VIEWER})\w+")
 _FROM_OTHER = re.compile(rf"^from\s+(?!{_VIEWER})\w+")  # the "from the group" after "walking away"
+# "the second dog from the left": an ordinal and a side, both context, count along the picture.
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+_FROM_SIDE = re.compile(r"from\s+(?:the\s+)?(left|right|top|bottom)(?:\s+(?:side|edge|end))?")
+_SIDE_AXIS = {"left": ("x", False), "right": ("x", True), "top": ("y", False), "bottom": ("y", True)}
 _CAMERA_RELATIVE = re.compile(r"\b(relative to|with|on|across|in)\s+(the\s+)?(camera|screen|frame|view|image)\b")
 _IMPLIES_MOTION = {"fast", "slow", "fastest", "slowest", "starts moving", "stops", "toward", "away"}
 # Directions in the picture imply motion too; a landmark's slope ("moving down (slope)") does not.
@@ -387,6 +410,25 @@ _POSITION_WORDS = {
     "bottom": ("y", True),
     "lower": ("y", True),
 }
+
+
+def _counted_from_a_side(tagged: list[tuple[str, bool]]) -> list[tuple[str, Scorer]]:
+    """"The second dog from the left": the context's side phrase, with its ordinal when there is
+    one (first when not: "the dog from the left"), as one count along the picture. Removes the
+    phrases it reads from ``tagged``."""
+    sides = [(p, m) for p, m in tagged if not m and _FROM_SIDE.fullmatch(p)]
+    if not sides:
+        return []
+    side = _FROM_SIDE.fullmatch(sides[0][0])
+    assert side is not None
+    ordinal = next(((p, m) for p, m in tagged if not m and p in _ORDINALS), None)
+    n = _ORDINALS[ordinal[0]] if ordinal else 1
+    for used in (sides[0], ordinal):
+        if used is not None:
+            tagged.remove(used)
+    attr, from_high = _SIDE_AXIS[side.group(1)]
+    name = f"{ordinal[0]} from the {side.group(1)}" if ordinal else f"on the {side.group(1)}"
+    return [(name, _nth(n, attr, from_high) if ordinal else _position(attr, from_high))]
 
 
 def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[str], bool]:
@@ -403,6 +445,7 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
     tagged = [(p.lower(), True) for p in command.motion] + [(p.lower(), False) for p in command.context]
     # "on the screen" / "relative to the camera" ask for image motion; "toward the camera" is depth.
     camera = any(_CAMERA_RELATIVE.search(p) for p, _ in tagged)
+    found += _counted_from_a_side(tagged)  # consumes the phrases it reads
     for k, (raw_phrase, is_motion) in enumerate(tagged):
         phrase = _NEGATED_MOTION.sub("still", raw_phrase)
         if is_motion:  # "coming from the left" heads right; "from right to left" heads left
