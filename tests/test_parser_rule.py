@@ -101,6 +101,7 @@ def test_field_accuracy_on_the_labelled_sets(parser: RuleParser, name: str) -> N
         ("the last of the runners", "runner", ("last",), 1),
         ("one of the two cats", "cat", (), 1),
         ("the owner of the dog", "owner", ("of the dog",), 1),  # a noun before "of" stays the head
+        ("the slower of the two cars", "car", (), 1),
     ],
 )
 def test_which_one_of_several(parser: RuleParser, text: str, candidate: str, context: tuple[str, ...],

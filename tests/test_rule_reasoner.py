@@ -275,6 +275,14 @@ def test_short_history_is_unknown_not_wrong() -> None:
         (("crawling", "toward the top of the screen"), (), ["slow", "moving up"]),
         (("rolling", "to the bottom of the frame"), (), ["moving down"]),
         (("without moving",), (), ["still"]),
+        # A negated stop keeps moving; "the most" of motion is the fastest; comparatives compare.
+        (("not stopping",), (), ["moving"]),
+        (("running", "without stopping"), (), ["moving"]),
+        (("moving the most",), (), ["fastest"]),
+        (("moving the least",), (), ["slowest"]),
+        (("most active",), (), ["fastest"]),
+        (("moving", "faster"), (), ["fastest"]),
+        (("slower",), (), ["slowest"]),
         # In front of the viewer is nearest to it; in front of another object is the occlusion order.
         ((), ("in front of you",), ["nearest"]),
         ((), ("in front of the camera",), ["nearest"]),

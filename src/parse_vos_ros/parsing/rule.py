@@ -245,6 +245,13 @@ class _Reader:
                 self.context.append(tok)
                 picked = True
                 self.i += 1
+            elif not ent.words and tok in lx.SPEED_ADJECTIVES and nxt == "of":
+                self.motion.append(tok)  # "the slower of the two cars"
+                picked = True
+                self.i += 1
+            elif not ent.words and tok in ("most", "least") and nxt == "active":
+                self.motion.append(f"{tok} active")  # "the most active monkey": the one moving most
+                self.i += 2
             elif not ent.words and picked and tok == "of" and nxt:
                 # "the smaller of the two dogs": the noun comes after "of", and one of them is meant
                 ent.count = ent.count or 1

@@ -335,10 +335,14 @@ _MOVING = re.compile(
 _VIEWER = r"(?:the\s+)?(?:camera|viewer|lens|robot|us|me|you)\b"
 # (pattern, descriptor name, scorer); every phrase is matched against all of these.
 RULES: list[tuple[re.Pattern[str], str, Scorer]] = [
-    (re.compile(r"\b(fastest|quickest|most quickly|the fast one)\b"), "fastest", _fastest),
-    (re.compile(r"\b(slowest|most slowly)\b"), "slowest", _slowest),
-    (re.compile(r"\b(fast|faster|quick|quickly|rapid\w*|speed\w*|rush\w*|racing|sprint\w*)\b"), "fast", _fast),
-    (re.compile(r"\b(slow|slower|slowly|gradually|crawl\w*)\b"), "slow", _slow),
+    # A comparative compares with the others ("faster than the others", "the slower of the two").
+    (re.compile(r"\b(fastest|quickest|most quickly|the fast one|(moves?|moving) the most|most active"
+                r"|(?<!getting )faster|(?<!getting )quicker)\b"), "fastest", _fastest),
+    (re.compile(r"\b(slowest|most slowly|(moves?|moving) the least|least active|(?<!getting )slower)\b"),
+     "slowest", _slowest),
+    (re.compile(r"\b(fast|getting faster|quick|quickly|rapid\w*|speed\w*|rush\w*|racing|sprint\w*)\b"), "fast",
+     _fast),
+    (re.compile(r"\b(slow|getting slower|slowly|gradually|crawl\w*)\b"), "slow", _slow),
     (re.compile(r"\b(start\w*|begin\w*|began|set(s)? off|takes? off)\b"), "starts moving", _starts),
     (re.compile(r"\b(stop\w*|halt\w*|comes? to a (stop|halt)|stands? still after|pauses?)\b"), "stops", _stops),
     (
@@ -370,6 +374,8 @@ _NEGATED_MOTION = re.compile(
     r"(?:\bnot|\bnever|\bno longer|\bwithout|\b\w+n't)\s+(?:\w+\s+)?"
     r"(?:moving|moves|move|walking|walks|walk|going|goes|running|runs|run|driving|drives|flying|flies)\b"
 )
+# "never stops", "without stopping": a negated stop means it keeps moving.
+_NEGATED_STOP = re.compile(r"(?:\bnot|\bnever|\bwithout|\b\w+n't)\s+(?:\w+\s+)?(?:stop|halt|paus)\w*")
 _DIRECTION_WORDS = {
     "left": re.compile(r"\b(left|leftward\w*|westward)\b"),
     "right": re.compile(r"\b(right|rightward\w*|eastward)\b"),
@@ -447,7 +453,7 @@ def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[
     camera = any(_CAMERA_RELATIVE.search(p) for p, _ in tagged)
     found += _counted_from_a_side(tagged)  # consumes the phrases it reads
     for k, (raw_phrase, is_motion) in enumerate(tagged):
-        phrase = _NEGATED_MOTION.sub("still", raw_phrase)
+        phrase = _NEGATED_MOTION.sub("still", _NEGATED_STOP.sub("moving", raw_phrase))
         if is_motion:  # "coming from the left" heads right; "from right to left" heads left
             phrase = _ORIGIN.sub(lambda m: _TO_END[m.group(2)] if m.group(2) else _FROM_ORIGIN[m.group(1)], phrase)
             phrase = _TO_EDGE.sub(lambda m: _TO_END[m.group(1)], phrase)
