@@ -323,8 +323,7 @@ def build(wn: WordNet) -> dict[str, object]:
             # its people only for an agent noun ("climber", first the vine): the people of other
             # words are mostly proper names ("holly", "basil") or figures of speech ("a peach").
             looked = (*seen, *things, *((groups["person"],) if lemma.endswith(AGENT_ENDINGS) else ()))
-            visible = [o for o in wn.senses[lemma]
-                       if o not in wn.instances and any(g in wn.ancestors(o) for g in looked)]
+            visible = [o for o in wn.kinds(lemma) if any(g in wn.ancestors(o) for g in looked)]
             got = describe(visible, visible) if visible else got
         if got is None and wn.senses[lemma][0] in wn.instances:
             # Foremost a name, and its kinds are no physical things ("mozart", "homer"): said to a

@@ -288,6 +288,11 @@ def test_short_history_is_unknown_not_wrong() -> None:
         ((), ("in front of the camera",), ["nearest"]),
         ((), ("in front of the tree",), ["in front"]),
         (("coming", "toward you"), (), ["toward"]),
+        # Growing is approaching, not the biggest.
+        (("getting bigger",), (), ["toward"]),
+        # A side word alone is a place in context ("the left dog") and a direction in motion.
+        ((), ("left",), ["on the left"]),
+        (("turning", "left"), (), ["moving left"]),
     ],
 )
 def test_descriptor_parsing(motion: tuple[str, ...], context: tuple[str, ...], names: list[str]) -> None:
@@ -393,20 +398,6 @@ def test_which_of_several_by_size(context: tuple[str, ...], chosen: int) -> None
     # "the biggest elephant", "the smaller of the two dogs": the newest visible size decides.
     s = scene(traj(1, (100, 200), side=30.0), traj(2, (300, 200), side=60.0))
     assert select(cmd(context=context), s) == (chosen,)
-
-
-def test_growing_is_approaching_not_the_biggest() -> None:
-    found, _, _ = descriptors(cmd(("getting bigger",)))
-    assert [n for n, _ in found] == ["toward"]
-
-
-@pytest.mark.parametrize(("motion", "context", "names"), [((), ("left",), ["on the left"]),
-                                                          (("turning", "left"), (), ["moving left"])])
-def test_a_side_word_alone_is_a_place_in_context_and_a_direction_in_motion(
-        motion: tuple[str, ...], context: tuple[str, ...], names: list[str]) -> None:
-    # "the left dog", "the left one of the two" against "turning left".
-    found, _, _ = descriptors(cmd(motion, context))
-    assert [n for n, _ in found] == names
 
 
 @pytest.mark.parametrize(("context", "chosen"), [(("second", "from the left"), 2), (("first", "from the right"), 3),

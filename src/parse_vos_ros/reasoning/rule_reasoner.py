@@ -403,7 +403,6 @@ _FROM_OTHER = re.compile(rf"^from\s+(?!{_VIEWER})\w+")  # the "from the group" a
 # "the second dog from the left": an ordinal and a side, both context, count along the picture.
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 _FROM_SIDE = re.compile(r"from\s+(?:the\s+)?(left|right|top|bottom)(?:\s+(?:side|edge|end))?")
-_SIDE_AXIS = {"left": ("x", False), "right": ("x", True), "top": ("y", False), "bottom": ("y", True)}
 _CAMERA_RELATIVE = re.compile(r"\b(relative to|with|on|across|in)\s+(the\s+)?(camera|screen|frame|view|image)\b")
 _IMPLIES_MOTION = {"fast", "slow", "fastest", "slowest", "starts moving", "stops", "toward", "away"}
 # Directions in the picture imply motion too; a landmark's slope ("moving down (slope)") does not.
@@ -422,19 +421,18 @@ def _counted_from_a_side(tagged: list[tuple[str, bool]]) -> list[tuple[str, Scor
     """"The second dog from the left": the context's side phrase, with its ordinal when there is
     one (first when not: "the dog from the left"), as one count along the picture. Removes the
     phrases it reads from ``tagged``."""
-    sides = [(p, m) for p, m in tagged if not m and _FROM_SIDE.fullmatch(p)]
-    if not sides:
+    side = next(((p, match) for p, m in tagged if not m and (match := _FROM_SIDE.fullmatch(p))), None)
+    if side is None:
         return []
-    side = _FROM_SIDE.fullmatch(sides[0][0])
-    assert side is not None
-    ordinal = next(((p, m) for p, m in tagged if not m and p in _ORDINALS), None)
-    n = _ORDINALS[ordinal[0]] if ordinal else 1
-    for used in (sides[0], ordinal):
-        if used is not None:
-            tagged.remove(used)
-    attr, from_high = _SIDE_AXIS[side.group(1)]
-    name = f"{ordinal[0]} from the {side.group(1)}" if ordinal else f"on the {side.group(1)}"
-    return [(name, _nth(n, attr, from_high) if ordinal else _position(attr, from_high))]
+    ordinal = next((p for p, m in tagged if not m and p in _ORDINALS), None)
+    tagged.remove((side[0], False))
+    if ordinal is not None:
+        tagged.remove((ordinal, False))
+    word = side[1].group(1)
+    attr, from_high = _POSITION_WORDS[word]
+    if ordinal is None:
+        return [(f"on the {word}", _position(attr, from_high))]
+    return [(f"{ordinal} from the {word}", _nth(_ORDINALS[ordinal], attr, from_high))]
 
 
 def descriptors(command: ParsedCommand) -> tuple[list[tuple[str, Scorer]], list[str], bool]:
