@@ -40,6 +40,7 @@ def test_overrides_are_typed_and_int_becomes_float() -> None:
         ({"engine.offline_revise": "yes"}, "engine.offline_revise"),
         ({"grounding.backend": "yolo"}, "grounding.backend"),
         ({"grounding.backend": "groundingdino"}, "grounding.model_path"),
+        ({"grounding.withheld_classes": "bird, camel"}, "grounding.withheld_classes"),
         ({"tracking.iou_gate": 1.5}, "tracking.iou_gate"),
         ({"engine": 3}, "engine"),
     ],

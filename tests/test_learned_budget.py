@@ -25,7 +25,7 @@ class FixedBoxes:
 
     def __call__(self, image: np.ndarray) -> Boxes:
         n = len(self.boxes)
-        return Boxes(self.boxes.copy(), np.full(n, 0.8), np.full(n, HORSE, np.int64))
+        return Boxes(self.boxes.copy(), np.full(n, 0.8), np.full(n, HORSE, np.int64), np.full(n, 0.9))
 
 
 class CountingClassifier:
@@ -79,7 +79,8 @@ class MixedBoxes:
 
     def __call__(self, image: np.ndarray) -> Boxes:
         boxes = np.array([[10 + 50 * i, 10, 50 + 50 * i, 60] for i in range(3)], float)
-        return Boxes(boxes, np.full(3, 0.8), np.array([COCO_CLASSES.index(c) for c in self.classes], np.int64))
+        return Boxes(boxes, np.full(3, 0.8), np.array([COCO_CLASSES.index(c) for c in self.classes], np.int64),
+                     np.full(3, 0.9))
 
 
 class ScooterClassifier:

@@ -64,6 +64,27 @@ def test_nouns_outside_coco_keep_their_group_and_imagenet_subtree() -> None:
     assert not coco("the tiger")  # a tiger is no COCO class (nor a cat: WordNet's cat is the true cat)
 
 
+def test_a_noun_whose_coco_class_is_withheld_is_outside_coco() -> None:
+    bird, cat = COCO_CLASSES.index("bird"), COCO_CLASSES.index("cat")
+    swan = classes_for("the black swan")
+    assert swan.without(frozenset({cat})) is swan
+    blind = swan.without(frozenset({bird}))
+    assert (blind.coco, blind.narrower, blind.beyond) == ((), False, ())
+    assert blind.groups == swan.groups and blind.imagenet == swan.imagenet  # the classifier still knows swans
+
+
+def test_an_animal_with_no_imagenet_class_of_its_own_is_looked_for_as_its_kin() -> None:
+    deer = classes_for("the deer")
+    assert not deer.coco and {"impala", "ox", "ibex"} <= imagenet_names("the deer") and deer.kin == deer.imagenet
+    assert imagenet_names("the mule") == {"sorrel", "zebra"}  # the equines ImageNet has
+    # A noun of a COCO class keeps its own (none for "cow"): its kin counts only when the class is not.
+    cow = classes_for("the cow")
+    assert cow.coco and not cow.imagenet and cow.kin
+    assert cow.without(frozenset(cow.coco)).imagenet == cow.kin
+    # Kin further up is no kin: a calf's would be every animal; nor is a person's.
+    assert len(classes_for("the gerbil").imagenet) <= 20 and not classes_for("the doctor").kin
+
+
 def test_multiword_plural_and_hyphenated_lookups() -> None:
     assert classes_for("the giant pandas").noun == "giant panda"
     assert imagenet_names("a snow leopard") == {"snow leopard"}

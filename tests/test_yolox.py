@@ -8,7 +8,16 @@ import cv2
 import numpy as np
 import pytest
 
-from parse_vos_ros.grounding.yolox import COCO_CLASSES, INPUT_SIZE, PAD_VALUE, ROW, decode, grids, letterbox
+from parse_vos_ros.grounding.yolox import (
+    COCO_CLASSES,
+    INPUT_SIZE,
+    PAD_VALUE,
+    ROW,
+    coco_indices,
+    decode,
+    grids,
+    letterbox,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PERSON = COCO_CLASSES.index("person")
@@ -81,6 +90,34 @@ def test_decode_threshold_nms_per_class_and_clipping() -> None:
     edge_box = out.boxes[2]
     assert edge_box[2] == 416 and edge_box[1] == 0  # clipped to the image, not the network input
     assert np.all(out.boxes[:, 3] <= 300)
+
+
+def test_a_withheld_class_gives_the_anchor_its_next_best_class() -> None:
+    raw = raw_output()
+    r = anchor_row(16, 10, 5)
+    raw[0, r, 2:4] = np.log(4.0)
+    raw[0, r, 4], raw[0, r, 5 + DOG], raw[0, r, 5 + PERSON] = 0.9, 0.8, 0.5
+    out = decode(raw, 1.0, (416, 416), score_threshold=0.3, nms_iou=0.5, withheld=(DOG,))
+    assert out.classes.tolist() == [PERSON] and out.scores[0] == pytest.approx(0.9 * 0.5, rel=1e-6)
+    assert decode(raw, 1.0, (416, 416), 0.3, 0.5, withheld=(DOG, PERSON)).classes.size == 0
+    assert raw[0, r, 5 + DOG] == pytest.approx(0.8)  # the network's output is left as it was
+
+
+def test_an_object_of_no_sure_class_is_kept_by_its_objectness_when_asked() -> None:
+    raw = raw_output()
+    r = anchor_row(32, 4, 4)
+    raw[0, r, 2:4] = np.log(2.0)
+    raw[0, r, 4], raw[0, r, 5 + DOG] = 0.8, 0.1  # surely something, hardly a dog: score 0.08
+    assert len(decode(raw, 1.0, (416, 416), score_threshold=0.25, nms_iou=0.5)) == 0
+    out = decode(raw, 1.0, (416, 416), score_threshold=0.25, nms_iou=0.5, objectness_threshold=0.25)
+    assert out.classes.tolist() == [DOG]
+    assert out.scores[0] == pytest.approx(0.08) and out.objectness[0] == pytest.approx(0.8)
+
+
+def test_coco_indices_name_an_unknown_class() -> None:
+    assert coco_indices(("dog", "person")) == {DOG, PERSON}
+    with pytest.raises(ValueError, match=r"unknown COCO classes \['camel'\]"):
+        coco_indices(("dog", "camel"))
 
 
 def test_decode_rejects_a_wrong_number_of_rows() -> None:

@@ -36,6 +36,12 @@ def _check(ok: bool, key: str, message: str) -> None:
         raise ConfigError(key, message)
 
 
+def class_names(text: str) -> tuple[str, ...]:
+    """``"bird, dog"`` -> ``("bird", "dog")``: a comma-separated list of class names (a string, not
+    a list, so that a ROS parameter holds it whether empty or not)."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 @dataclass
 class EngineConfig:
     """Streaming engine (method steps 2 and 6)."""
@@ -96,9 +102,14 @@ class GroundingConfig:
     yolox_model: str = ""  # YOLOX .onnx file ("" = the vendored yolox-nano/yolox_nano.onnx)
     yolox_score_threshold: float = 0.25  # keep boxes whose objectness x class score is at least this
     yolox_nms_iou: float = 0.45  # per-class NMS: drop a box overlapping a better one of its class above this IoU
+    # a noun of no COCO class also looks at boxes whose objectness alone passes yolox_score_threshold
+    yolox_objects: bool = True
     classifier_model: str = ""  # ImageNet-1k .tflite ("" = the vendored coral/mobilenet_v2_1.0_224_quant.tflite)
     classifier_crops: int = 4  # crops recognized per keyframe at most (new boxes first, then ambiguous ones)
     model_threads: int = 1  # threads per model runtime (onnxruntime intra-op, LiteRT); >= 1
+    # COCO class names, comma-separated, the learned detector acts as if never trained on: to measure
+    # objects outside its classes on data whose objects are in them ("" = none; docs/evaluation.md)
+    withheld_classes: str = ""
 
     def validate(self) -> None:
         _check(0.0 <= self.box_threshold <= 1.0, "box_threshold", "must be in [0, 1]")
@@ -114,6 +125,12 @@ class GroundingConfig:
         _check(0.0 < self.yolox_nms_iou <= 1.0, "yolox_nms_iou", "must be in (0, 1] (1 = off)")
         _check(0 <= self.classifier_crops <= 64, "classifier_crops", "must be in [0, 64] (0 = no crop recognition)")
         _check(1 <= self.model_threads <= 64, "model_threads", "must be in [1, 64]")
+        from parse_vos_ros.grounding.yolox import coco_indices  # the class list lives with the model
+
+        try:
+            coco_indices(class_names(self.withheld_classes))
+        except ValueError as exc:
+            raise ConfigError("withheld_classes", str(exc)) from None
         _check(
             self.backend in ("embedded", "learned") or bool(self.model_path),
             "model_path",

@@ -9,7 +9,9 @@ Per phrase, its head noun (``word_classes.classes_for``) decides the path:
    looked at too, as in 2;
 2. the noun is outside COCO but physical ("camel", "kart", "wolf"): broad YOLOX boxes (every COCO
    class of the noun's group: any animal, any vehicle, any person; any class when it has none),
-   re-scored by the crop classifier's probability mass under the noun's ImageNet subtree;
+   and boxes of objects of no sure class (objectness alone passed the threshold,
+   ``grounding.yolox_objects``: YOLOX often sees that something is there without a class that
+   fits it), re-scored by the crop classifier's probability mass under the noun's ImageNet subtree;
 3. the noun is unknown or has no ImageNet class ("paraglider", "soapbox"): any YOLOX box, weighed
    down;
 4. when nothing scores, the weight-free ``EmbeddedDetector`` (motion, colour, saliency) is the last
@@ -36,14 +38,14 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.backends import BackendLoadError
-from parse_vos_ros.config import Config
+from parse_vos_ros.config import Config, class_names
 from parse_vos_ros.geometry import iou_matrix
 from parse_vos_ros.grounding import cues
 from parse_vos_ros.grounding.crop_classifier import LABELS_FILE, CropClassifier, load_labels, subtree_mass
 from parse_vos_ros.grounding.embedded import EmbeddedDetector
 from parse_vos_ros.grounding.vocabulary import analyse_phrase
 from parse_vos_ros.grounding.word_classes import WordClasses, classes_for
-from parse_vos_ros.grounding.yolox import COCO_CLASSES, Boxes, YoloxDetector
+from parse_vos_ros.grounding.yolox import COCO_CLASSES, Boxes, YoloxDetector, coco_indices
 from parse_vos_ros.types import Detection, FrameContext
 
 YOLOX_FILE = "yolox-nano/yolox_nano.onnx"
@@ -56,6 +58,7 @@ NARROW_FLOOR = 0.5  # COCO path, narrower noun: a box of the class keeps this sh
 BROAD_DETECTION_SHARE = 0.5  # ImageNet path: score = mass x (1 - share + share x detector score)
 UNRECOGNIZED = 0.25  # ImageNet path: the mass a broad box is given while its crop waits for the classifier
 ANY_BOX_WEIGHT = 0.5  # unknown noun: a COCO box of any class counts half
+OBJECT_PROPOSALS = 4  # ImageNet path: boxes of an object of no sure class looked at, at most, per keyframe
 MATCH_IOU = 0.5  # a box overlapping an earlier recognized box this much reuses its recognition
 _MAX_MEMORY = 64  # recognitions remembered (newest kept)
 _RUNTIME_FIX = "fix: pip install -r requirements/core.txt (onnxruntime, ai-edge-litert), or set fallback: weightfree"
@@ -87,10 +90,13 @@ class LearnedDetector:
         labels: ImageNet label lines (index 0 = background), for the trace.
         fallback: the weight-free detector, the last resort when nothing scores.
         params: see ``LearnedParams``.
+        withheld: COCO class indices the detector acts as never trained on (``grounding.withheld_classes``):
+            the YOLOX decoder ignores their scores and no noun is boxed as them.
     """
 
     def __init__(self, yolox: YoloxDetector, classifier: CropClassifier | None, labels: Sequence[str],
-                 fallback: EmbeddedDetector, params: LearnedParams | None = None) -> None:
+                 fallback: EmbeddedDetector, params: LearnedParams | None = None,
+                 withheld: frozenset[int] = frozenset()) -> None:
         self.yolox = yolox
         self.classifier = classifier
         self.labels = list(labels)
@@ -98,7 +104,8 @@ class LearnedDetector:
         self.params = params or LearnedParams()
         self._memory: list[_Recognition] = []
         self.crops_last_keyframe = 0  # crops recognized on the last call (for timing reports)
-        self._groups = {g: frozenset(classes_for(lemma).coco) for g, lemma in
+        self.withheld = withheld
+        self._groups = {g: frozenset(classes_for(lemma).coco) - withheld for g, lemma in
                         (("animal", "animal"), ("vehicle", "vehicle"), ("person", "person"))}
 
     @classmethod
@@ -108,9 +115,11 @@ class LearnedDetector:
         from parse_vos_ros.models import require_vendored, vendored_path
 
         g = config.grounding
+        withheld = coco_indices(class_names(g.withheld_classes))
         yolox_path = require_vendored(g.yolox_model or vendored_path(YOLOX_FILE), "grounding.yolox_model")
         try:
-            yolox = YoloxDetector(yolox_path, g.model_threads, g.yolox_score_threshold, g.yolox_nms_iou)
+            yolox = YoloxDetector(yolox_path, g.model_threads, g.yolox_score_threshold, g.yolox_nms_iou,
+                                  tuple(sorted(withheld)), g.yolox_score_threshold if g.yolox_objects else None)
         except ImportError as exc:
             raise BackendLoadError(f"the learned detector needs onnxruntime ({exc}); {_RUNTIME_FIX}") from None
         except Exception as exc:  # onnxruntime raises its own exception types for a bad file
@@ -131,7 +140,7 @@ class LearnedDetector:
                                        "uint8 TFLite model, or \"\" for the vendored one") from None
         labels = load_labels(require_vendored(vendored_path(LABELS_FILE), "grounding.classifier_model"))
         return cls(yolox, classifier, labels, EmbeddedDetector.from_config(config),
-                   LearnedParams(classifier_crops=g.classifier_crops, max_detections=g.max_detections))
+                   LearnedParams(classifier_crops=g.classifier_crops, max_detections=g.max_detections), withheld)
 
     def reset(self) -> None:
         """Forget remembered recognitions and the weight-free detector's state (new stream)."""
@@ -148,7 +157,7 @@ class LearnedDetector:
         if self._memory and frame.index < self._memory[-1].index:
             self._memory.clear()  # frame numbers went back: a new stream, earlier recognitions are void
         found = self.yolox(image)
-        plans = [(phrase, classes_for(phrase)) for phrase in phrases]
+        plans = [(phrase, classes_for(phrase).without(self.withheld)) for phrase in phrases]
         # Which boxes each phrase needs recognized, then one bounded batch of crops for all phrases.
         wanted = [self._candidates(found, words) for _, words in plans]
         recognized = self._recognize(frame, found, [np.flatnonzero(recog) for _, recog in wanted])
@@ -185,14 +194,35 @@ class LearnedDetector:
         """``(N,) bool`` boxes of ``found`` the phrase considers and ``(N,) bool`` those whose crop must be
         recognized."""
         classes = found.classes
+        sure = found.scores >= self.yolox.score_threshold
         if words.coco:
-            chosen = np.isin(classes, words.coco)
+            chosen = np.isin(classes, words.coco) & sure
             recog = chosen & (words.narrower and bool(words.imagenet))
-            beyond = np.isin(classes, sorted(self._broad(words.beyond))) & ~chosen
+            beyond = np.isin(classes, sorted(self._broad(words.beyond))) & ~chosen & sure
             return chosen | beyond, recog | beyond
         broad = self._broad(words.groups)
-        chosen = np.isin(classes, sorted(broad)) if broad else np.ones(len(found), bool)
-        return chosen, chosen & bool(words.imagenet)
+        chosen = (np.isin(classes, sorted(broad)) if broad else np.ones(len(found), bool)) & sure
+        if not words.imagenet:
+            return chosen, np.zeros(len(found), bool)
+        chosen |= self._objects(found, chosen)
+        return chosen, chosen
+
+    def _objects(self, found: Boxes, chosen: np.ndarray) -> np.ndarray:
+        """``(N,) bool`` boxes YOLOX finds an object in without naming its class (objectness alone
+        passed, see ``YoloxDetector``): a thing of no COCO class, for the crop classifier to name. At
+        most ``OBJECT_PROPOSALS``, the most object-like first, none overlapping a ``chosen`` box or
+        each other above the NMS IoU (one object may get anchors of two classes)."""
+        out = np.zeros(len(found), bool)
+        loose = np.flatnonzero(found.scores < self.yolox.score_threshold)
+        taken = list(found.boxes[chosen])
+        for i in loose[np.argsort(-found.objectness[loose], kind="stable")]:
+            if taken and iou_matrix(found.boxes[i], np.array(taken)).max() >= self.yolox.nms_iou:
+                continue
+            out[i] = True
+            taken.append(found.boxes[i])
+            if out.sum() >= OBJECT_PROPOSALS:
+                break
+        return out
 
     def _broad(self, groups: Sequence[str]) -> set[int]:
         """The COCO classes of the broad ``groups`` (animal, vehicle, person)."""
@@ -215,7 +245,8 @@ class LearnedDetector:
             elif words.imagenet:  # outside (this sense of) COCO: a broad box the classifier recognizes as the noun
                 fit = UNRECOGNIZED if probs is None else _fit(probs, words.imagenet)
                 score = fit * (1.0 - BROAD_DETECTION_SHARE + BROAD_DETECTION_SHARE * det_score)
-                source = f"yolox-broad:{name}" if probs is None else f"imagenet:{self._top(probs, words)}"
+                unsure = "yolox-object" if det_score < self.yolox.score_threshold else "yolox-broad"
+                source = f"{unsure}:{name}" if probs is None else f"imagenet:{self._top(probs, words)}"
             else:  # unknown noun, or nothing ImageNet knows under it
                 score, source = det_score * ANY_BOX_WEIGHT, f"yolox-any:{name}"
             out.append(Detection(box=found.boxes[i].copy(), score=float(np.clip(score, 0.0, 1.0)), phrase=phrase,

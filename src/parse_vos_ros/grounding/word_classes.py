@@ -9,7 +9,7 @@ its broad group. The table is made by ``scripts/make_word_classes.py``; see ``do
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 
@@ -43,6 +43,9 @@ class WordClasses:
         beyond: for a noun with COCO classes, the broad groups of its ImageNet classes that are
             under no COCO class ("scooter": a water scooter is a boat, a motor scooter is in no
             COCO class but in the vehicles): their boxes may hold it too.
+        kin: for an animal or vehicle with no ImageNet class of its own, those of its nearest kin
+            ("deer": the ruminants ImageNet has; "cow": the ox). They stand in for ``imagenet``
+            when the noun has no COCO class either: the crop classifier calls a deer an impala.
     """
 
     phrase: str
@@ -52,6 +55,17 @@ class WordClasses:
     narrower: bool = False
     groups: tuple[str, ...] = ()
     beyond: tuple[str, ...] = ()
+    kin: tuple[int, ...] = ()
+
+    def without(self, withheld: frozenset[int]) -> WordClasses:
+        """These classes for a detector never trained on the COCO classes ``withheld``: a noun left
+        with none of its own is outside COCO (its broad group and ImageNet classes decide)."""
+        coco = tuple(c for c in self.coco if c not in withheld)
+        if coco == self.coco:
+            return self
+        if coco:
+            return replace(self, coco=coco)
+        return replace(self, coco=(), narrower=False, beyond=(), imagenet=self.imagenet or self.kin)
 
 
 @lru_cache(maxsize=1)
@@ -128,16 +142,18 @@ def classes_for(phrase: str) -> WordClasses:
     if not noun:
         return WordClasses(phrase=phrase, noun="")
     table = _table()
-    coco, runs, narrower, groups, beyond = table["entries"][table["lemmas"][noun]]  # type: ignore[index]
+    coco, runs, narrower, groups, beyond, kin_runs = table["entries"][table["lemmas"][noun]]  # type: ignore[index]
     imagenet = tuple(i for first, last in runs for i in range(first, last + 1))
+    kin = tuple(i for first, last in kin_runs for i in range(first, last + 1))
     return WordClasses(
         phrase=phrase,
         noun=noun,
         coco=tuple(coco),
-        imagenet=imagenet,
+        imagenet=imagenet or (() if coco else kin),
         narrower=bool(narrower),
         groups=tuple(g for g in str(groups).split("+") if g),
         beyond=tuple(g for g in str(beyond).split("+") if g),
+        kin=kin,
     )
 
 

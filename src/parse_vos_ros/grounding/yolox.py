@@ -43,6 +43,14 @@ COCO_CLASSES = (
 )  # fmt: skip
 
 
+def coco_indices(names: tuple[str, ...]) -> frozenset[int]:
+    """The indices in ``COCO_CLASSES`` of class ``names``; raises ``ValueError`` naming an unknown one."""
+    unknown = [n for n in names if n not in COCO_CLASSES]
+    if unknown:
+        raise ValueError(f"unknown COCO classes {unknown} (known: {', '.join(COCO_CLASSES)})")
+    return frozenset(COCO_CLASSES.index(n) for n in names)
+
+
 @dataclass(frozen=True)
 class Boxes:
     """Decoded detections of one image.
@@ -51,18 +59,21 @@ class Boxes:
         boxes: ``(N, 4) float64`` xyxy in pixels of the original image.
         scores: ``(N,) float64`` objectness x class score in [0, 1].
         classes: ``(N,) int64`` COCO class indices (into ``COCO_CLASSES``).
+        objectness: ``(N,) float64`` the anchor's objectness in [0, 1]: how surely it is an object
+            of any kind, which holds better than the class score for things of no COCO class.
     """
 
     boxes: np.ndarray
     scores: np.ndarray
     classes: np.ndarray
+    objectness: np.ndarray
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
 
     def take(self, keep: np.ndarray) -> Boxes:
         """The subset at indices (or boolean mask) ``keep``."""
-        return Boxes(self.boxes[keep], self.scores[keep], self.classes[keep])
+        return Boxes(self.boxes[keep], self.scores[keep], self.classes[keep], self.objectness[keep])
 
 
 def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, float]:
@@ -98,6 +109,8 @@ def decode(
     score_threshold: float,
     nms_iou: float,
     size: int = INPUT_SIZE,
+    withheld: tuple[int, ...] = (),
+    objectness_threshold: float | None = None,
 ) -> Boxes:
     """Raw network output -> boxes in original image pixels, after per-class NMS, best first.
 
@@ -108,25 +121,35 @@ def decode(
         score_threshold: keep anchors whose objectness x best class score is at least this.
         nms_iou: within a class, drop a box overlapping a better one above this IoU.
         size: network input side.
+        withheld: class indices whose scores count as 0, as if the network had never learned them
+            (an anchor on such an object gives its next best class, with that class's score).
+        objectness_threshold: also keep anchors whose objectness alone is at least this (None: only
+            ``score_threshold`` decides); such a box has its best class and a score below the threshold.
 
     Each anchor contributes at most one box, of its best class (as the YOLOX demo postprocess).
     """
     rows = np.asarray(raw, np.float64).reshape(-1, ROW)
+    if withheld:
+        rows = rows.copy()
+        rows[:, 5 + np.asarray(withheld, np.int64)] = 0.0
     cells, steps = grids(size)
     if rows.shape[0] != cells.shape[0]:
         raise ValueError(f"YOLOX output has {rows.shape[0]} rows, the {size}px grids need {cells.shape[0]}")
     cls = np.argmax(rows[:, 5:], axis=1)
     scores = rows[:, 4] * rows[np.arange(rows.shape[0]), 5 + cls]
-    keep = np.flatnonzero(scores >= score_threshold)
+    passed = scores >= score_threshold
+    if objectness_threshold is not None:
+        passed |= rows[:, 4] >= objectness_threshold
+    keep = np.flatnonzero(passed)
     if keep.size == 0:
-        return Boxes(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
+        return Boxes(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
     r, g, s = rows[keep], cells[keep], steps[keep, None]
     centre = (r[:, 0:2] + g) * s
     half = np.exp(np.clip(r[:, 2:4], None, np.log(size))) * s / 2.0  # clip: a wild raw value cannot overflow
     xyxy = np.concatenate([centre - half, centre + half], axis=1) / scale
     w, h = image_size
     xyxy = np.clip(xyxy, 0.0, [w, h, w, h])
-    found = Boxes(xyxy, scores[keep], cls[keep].astype(np.int64))
+    found = Boxes(xyxy, scores[keep], cls[keep].astype(np.int64), r[:, 4].copy())
     kept: list[np.ndarray] = []
     for c in np.unique(found.classes):
         idx = np.flatnonzero(found.classes == c)
@@ -142,14 +165,14 @@ class YoloxDetector:
     Args:
         model_path: the ``.onnx`` file.
         threads: intra-op threads (0 = onnxruntime's default, all cores).
-        score_threshold, nms_iou: see ``decode``.
+        score_threshold, nms_iou, withheld, objectness_threshold: see ``decode``.
 
     Raises ``OSError`` when the file is missing and ``RuntimeError`` / ``ValueError`` when it is
     not a model with the expected input and output (the caller names the fix).
     """
 
     def __init__(self, model_path: str | os.PathLike[str], threads: int, score_threshold: float,
-                 nms_iou: float) -> None:
+                 nms_iou: float, withheld: tuple[int, ...] = (), objectness_threshold: float | None = None) -> None:
         import onnxruntime as ort
 
         path = Path(model_path)
@@ -168,10 +191,13 @@ class YoloxDetector:
         self._input = inp.name
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
+        self.withheld = withheld  # see ``decode``
+        self.objectness_threshold = objectness_threshold
 
     def __call__(self, image: np.ndarray, score_threshold: float | None = None) -> Boxes:
         """Boxes on ``(H, W, 3) uint8`` RGB ``image``, in its pixels, best first."""
         blob, scale = letterbox(image)
         (raw,) = self._session.run(None, {self._input: blob})
         threshold = self.score_threshold if score_threshold is None else score_threshold
-        return decode(raw, scale, (image.shape[1], image.shape[0]), threshold, self.nms_iou)
+        return decode(raw, scale, (image.shape[1], image.shape[0]), threshold, self.nms_iou,
+                      withheld=self.withheld, objectness_threshold=self.objectness_threshold)

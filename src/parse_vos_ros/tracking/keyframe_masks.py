@@ -38,10 +38,10 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.backends import FALLBACK_VALUES, Fallback, record_fallback
-from parse_vos_ros.config import Config
+from parse_vos_ros.config import Config, class_names
 from parse_vos_ros.geometry import mask_box, mask_iou
 from parse_vos_ros.grounding.word_classes import classes_for
-from parse_vos_ros.grounding.yolox import COCO_CLASSES
+from parse_vos_ros.grounding.yolox import COCO_CLASSES, coco_indices
 from parse_vos_ros.tracking.deeplab import BACKGROUND, PASCAL_KINDS, DeepLabLoadError, DeepLabMasker, crop_box
 
 SUPPORT_DILATE_PX = 3  # the model's components touching the track's mask grown by this many pixels are kept
@@ -93,19 +93,22 @@ class KeyframeMasks:
         refresh_frames: between keyframes, the selected targets are segmented again every this
             many frames after they were last segmented (0: on keyframes only).
         join_riders: a selected target's mask takes in its rider or mount (see the module docstring).
+        withheld: COCO class indices the command's nouns are not of (``grounding.withheld_classes``).
 
     Attributes:
         target_labels: the model's label ids of the command's classes (``set_phrases``).
     """
 
     def __init__(self, masker: DeepLabMasker, max_crops: int, min_iou: float = 0.0,
-                 known_min_iou: float | None = None, refresh_frames: int = 0, join_riders: bool = False) -> None:
+                 known_min_iou: float | None = None, refresh_frames: int = 0, join_riders: bool = False,
+                 withheld: frozenset[int] = frozenset()) -> None:
         self.masker = masker
         self.refresh_frames = refresh_frames
         self.max_crops = max_crops
         self.min_iou = min_iou
         self.known_min_iou = min_iou if known_min_iou is None else known_min_iou
         self.target_labels: frozenset[int] = frozenset()
+        self.withheld = withheld
         names = tuple(getattr(masker, "labels", ()))
         self._rider = names.index(RIDER) if join_riders and RIDER in names else None
         ridden = (names.index(n) for n in RIDDEN if n in names and self._rider is not None)
@@ -118,7 +121,7 @@ class KeyframeMasks:
         them apart no better than its kinds)."""
         labels: set[int] = set()
         for phrase in phrases:
-            words = classes_for(phrase)
+            words = classes_for(phrase).without(self.withheld)
             own = self.masker.label_ids(COCO_CLASSES[i] for i in words.coco)
             labels |= own or self.masker.label_ids(n for g in words.groups for n in GROUP_LABELS.get(g, ()))
         # One assignment of an immutable set: a worker thread reading it sees the old or the new one.
@@ -143,7 +146,8 @@ class KeyframeMasks:
             record_fallback(Fallback("keyframe masks", t.keyframe_masks, "none", str(exc)))
             return None
         return cls(masker, t.keyframe_mask_max_crops, t.keyframe_mask_min_iou, t.keyframe_mask_known_min_iou,
-                   t.keyframe_mask_refresh_frames, t.keyframe_mask_join_riders)
+                   t.keyframe_mask_refresh_frames, t.keyframe_mask_join_riders,
+                   coco_indices(class_names(config.grounding.withheld_classes)))
 
     def refresh_due(self, since_masked: int) -> bool:
         """Whether a frame ``since_masked`` frames after the selected targets were last segmented
