@@ -122,6 +122,18 @@ EXCEPTIONS = {
     "pup": ("dog", "animal", 0),
     "piglet": ("pig", "animal", 0),
     "cub": ("cub", "animal", 0),  # the young carnivore (first: a novice, then a boy)
+    # Everyday things a robot's camera sees, where WordNet's first sense is a figure of speech
+    # or a person and no sense is counted more often.
+    "whale": ("whale", "animal", 0),  # first: a very large person
+    "ostrich": ("ostrich", "animal", 0),  # first: one who refuses to face reality
+    "seal": ("seal", "animal", 0),  # first: the stamp
+    "stroller": ("baby_buggy", "artifact", 0),  # first: one who strolls
+    "excavator": ("power_shovel", "artifact", 0),  # first: a workman who excavates
+    "drone": ("drone", "artifact", 0),  # the pilotless aircraft (first: the male bee)
+    "monitor": ("television_receiver", "artifact", 0),  # the screen, COCO's "tv" (first: a lizard)
+    "cab": ("taxi", "artifact", 0),  # the taxi (first: the driver's compartment)
+    "mug": ("mug", "artifact", 0),  # the drinking vessel (a face too, so not a physical word)
+    "kayaker": ("canoeist", "person", 0),  # not in WordNet 3.0
 }
 
 class WordNet:
