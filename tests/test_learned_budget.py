@@ -4,6 +4,7 @@ real networks are exercised in test_learned_detector.py)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from parse_vos_ros.grounding.embedded import EmbeddedDetector
 from parse_vos_ros.grounding.learned import LearnedDetector, LearnedParams
@@ -110,3 +111,29 @@ def test_a_noun_of_two_senses_is_looked_for_beyond_its_coco_class() -> None:
     by_box = {int((d.box[0] - 10) // 50): d for d in dets if d.source.startswith(("yolox", "imagenet"))}
     assert set(by_box) == {0, 1}  # the boat (its own class) and the motorcycle (a vehicle); never the dog
     assert by_box[1].source.startswith("imagenet:") and by_box[1].score > by_box[0].score
+
+
+class SureAndLoose:
+    """Stands in for YoloxDetector: a horse surely (box 0) and an object of no sure class (box 1)."""
+
+    score_threshold = 0.25
+    nms_iou = 0.45
+
+    def __call__(self, image: np.ndarray) -> Boxes:
+        boxes = np.array([[10, 10, 50, 60], [60, 10, 100, 60]], float)
+        return Boxes(boxes, np.array([0.8, 0.05]), np.array([HORSE, COCO_CLASSES.index("person")], np.int64),
+                     np.array([0.9, 0.9]))
+
+
+def test_an_object_of_no_sure_class_counts_only_once_recognized() -> None:
+    classifier = CountingClassifier([0.9, 0.9])
+    detector = LearnedDetector(SureAndLoose(), classifier, ["background"] * 1001, EmbeddedDetector(),
+                               LearnedParams(classifier_crops=1))
+    first = detector.detect(frame(0), ["a camel"])
+    assert classifier.asked == [[0]]  # the sure box first; the budget is spent
+    assert not [d for d in first if d.box[0] == 60]  # box 1 waits, and is no detection meanwhile
+    second = detector.detect(frame(15), ["a camel"])
+    assert classifier.asked[-1] == [1]
+    loose = [d for d in second if d.box[0] == 60]
+    assert len(loose) == 1 and loose[0].source.startswith("imagenet:")
+    assert loose[0].score == pytest.approx(0.5 + 0.5 * 0.05)  # fit 1 x (0.5 + 0.5 x its YOLOX score)

@@ -243,10 +243,11 @@ class LearnedDetector:
                 score = det_score * (NARROW_FLOOR + (1.0 - NARROW_FLOOR) * fit)
                 source = f"yolox:{name}" if probs is None else f"yolox:{name}+imagenet:{self._top(probs, words)}"
             elif words.imagenet:  # outside (this sense of) COCO: a broad box the classifier recognizes as the noun
+                if probs is None and det_score < self.yolox.score_threshold:
+                    continue  # an object of no sure class is evidence only once the classifier names it
                 fit = UNRECOGNIZED if probs is None else _fit(probs, words.imagenet)
                 score = fit * (1.0 - BROAD_DETECTION_SHARE + BROAD_DETECTION_SHARE * det_score)
-                unsure = "yolox-object" if det_score < self.yolox.score_threshold else "yolox-broad"
-                source = f"{unsure}:{name}" if probs is None else f"imagenet:{self._top(probs, words)}"
+                source = f"yolox-broad:{name}" if probs is None else f"imagenet:{self._top(probs, words)}"
             else:  # unknown noun, or nothing ImageNet knows under it
                 score, source = det_score * ANY_BOX_WEIGHT, f"yolox-any:{name}"
             out.append(Detection(box=found.boxes[i].copy(), score=float(np.clip(score, 0.0, 1.0)), phrase=phrase,
