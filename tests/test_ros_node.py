@@ -277,6 +277,7 @@ def test_bursting_camera_drops_frames_and_keeps_up(fake_node: NodeProcess, env: 
 
 LIFECYCLE_DRIVER = r"""
 import json
+import time
 import numpy as np
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -302,11 +303,15 @@ def transition(tid):
     state = drv.call(get_state, GetState.Request())
     return state is not None and state.current_state.id == GOAL[tid]
 
-def frame(sec):
+def frame(sec, answered):
+    # An answered frame is waited for (up to 10 s: the first frame after activation may be slow
+    # on a loaded machine); an ignored one gets 0.4 s to show it stays unanswered.
     im = np.zeros((48, 64, 3), np.uint8)
     im[5:9, 5:9, 0] = 255
     drv.pub.publish(image(sec, data=im.tobytes()))
-    drv.spin_for(0.4)
+    deadline = time.time() + (10.0 if answered else 0.4)
+    while time.time() < deadline and not (answered and any(t.header.stamp.sec == sec for t in drv.targets)):
+        drv.spin_for(0.05)
 
 drv.wait_ready(change, get_state, diagnostics=False, subscribed=False)
 # Unconfigured: no command service and no image subscription yet (configure makes them).
@@ -314,13 +319,13 @@ out = {"early": drv.graph_of("parse_vos", "/lc")["services"]}
 out["configure"] = transition(Transition.TRANSITION_CONFIGURE)
 drv.wait_ready(set_cmd, diagnostics=False)
 out["command"] = drv.call(set_cmd, SetCommand.Request(text="the red dot", id="lc")).success
-frame(1)  # configured but inactive: ignored
+frame(1, False)  # configured but inactive: ignored
 out["activate"] = transition(Transition.TRANSITION_ACTIVATE)
-frame(2)
+frame(2, True)
 out["deactivate"] = transition(Transition.TRANSITION_DEACTIVATE)
-frame(3)
+frame(3, False)
 out["activate2"] = transition(Transition.TRANSITION_ACTIVATE)
-frame(4)
+frame(4, True)
 out["targets"] = [[t.header.stamp.sec, t.command_id, t.state, t.header.frame_id] for t in drv.targets]
 out["lost_responses"] = lost
 print(json.dumps(out))
@@ -336,8 +341,8 @@ def test_lifecycle_transitions_and_params_file(env: dict[str, str], tmp_path: Pa
     node.start_process()
     out = drive_then_stop(LIFECYCLE_DRIVER, env, node, 60)
     assert "/lc/parse_vos/change_state" in out["early"] and "/lc/set_command" not in out["early"], out["early"]
-    assert out["configure"] and out["command"] and out["activate"] and out["deactivate"] and out["activate2"]
-    assert out["targets"] == [[2, "lc", STATE_TRACKING, "from_file"], [4, "lc", STATE_TRACKING, "from_file"]]
+    assert out["configure"] and out["command"] and out["activate"] and out["deactivate"] and out["activate2"], out
+    assert out["targets"] == [[2, "lc", STATE_TRACKING, "from_file"], [4, "lc", STATE_TRACKING, "from_file"]], out
     assert "deactivated: images are ignored" in node.text() and "Traceback" not in node.text()
     # A transition whose answer never came is accepted only when DDS says it dropped that answer.
     assert not out["lost_responses"] or "failed to send response" in node.text(), node.text()
