@@ -36,12 +36,6 @@ def _check(ok: bool, key: str, message: str) -> None:
         raise ConfigError(key, message)
 
 
-def class_names(text: str) -> tuple[str, ...]:
-    """``"bird, dog"`` -> ``("bird", "dog")``: a comma-separated list of class names (a string, not
-    a list, so that a ROS parameter holds it whether empty or not)."""
-    return tuple(name.strip() for name in text.split(",") if name.strip())
-
-
 @dataclass
 class EngineConfig:
     """Streaming engine (method steps 2 and 6)."""
@@ -125,10 +119,8 @@ class GroundingConfig:
         _check(0.0 < self.yolox_nms_iou <= 1.0, "yolox_nms_iou", "must be in (0, 1] (1 = off)")
         _check(0 <= self.classifier_crops <= 64, "classifier_crops", "must be in [0, 64] (0 = no crop recognition)")
         _check(1 <= self.model_threads <= 64, "model_threads", "must be in [1, 64]")
-        from parse_vos_ros.grounding.yolox import coco_indices  # the class list lives with the model
-
         try:
-            coco_indices(class_names(self.withheld_classes))
+            self.withheld_indices()
         except ValueError as exc:
             raise ConfigError("withheld_classes", str(exc)) from None
         _check(
@@ -136,6 +128,13 @@ class GroundingConfig:
             "model_path",
             f"required for backend '{self.backend}' (run `parse-vos models download`)",
         )
+
+    def withheld_indices(self) -> frozenset[int]:
+        """The COCO class indices of ``withheld_classes`` (a comma-separated string, not a list, so
+        that a ROS parameter holds it whether empty or not); ``ValueError`` names an unknown class."""
+        from parse_vos_ros.grounding.yolox import coco_indices  # the class list lives with the model
+
+        return coco_indices(tuple(name.strip() for name in self.withheld_classes.split(",") if name.strip()))
 
 
 @dataclass

@@ -38,14 +38,14 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.backends import BackendLoadError
-from parse_vos_ros.config import Config, class_names
+from parse_vos_ros.config import Config
 from parse_vos_ros.geometry import iou_matrix
 from parse_vos_ros.grounding import cues
 from parse_vos_ros.grounding.crop_classifier import LABELS_FILE, CropClassifier, load_labels, subtree_mass
 from parse_vos_ros.grounding.embedded import EmbeddedDetector
 from parse_vos_ros.grounding.vocabulary import analyse_phrase
 from parse_vos_ros.grounding.word_classes import WordClasses, classes_for
-from parse_vos_ros.grounding.yolox import COCO_CLASSES, Boxes, YoloxDetector, coco_indices
+from parse_vos_ros.grounding.yolox import COCO_CLASSES, Boxes, YoloxDetector
 from parse_vos_ros.types import Detection, FrameContext
 
 YOLOX_FILE = "yolox-nano/yolox_nano.onnx"
@@ -115,7 +115,7 @@ class LearnedDetector:
         from parse_vos_ros.models import require_vendored, vendored_path
 
         g = config.grounding
-        withheld = coco_indices(class_names(g.withheld_classes))
+        withheld = g.withheld_indices()
         yolox_path = require_vendored(g.yolox_model or vendored_path(YOLOX_FILE), "grounding.yolox_model")
         try:
             yolox = YoloxDetector(yolox_path, g.model_threads, g.yolox_score_threshold, g.yolox_nms_iou,

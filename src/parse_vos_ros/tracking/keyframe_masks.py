@@ -38,10 +38,10 @@ import cv2
 import numpy as np
 
 from parse_vos_ros.backends import FALLBACK_VALUES, Fallback, record_fallback
-from parse_vos_ros.config import Config, class_names
+from parse_vos_ros.config import Config
 from parse_vos_ros.geometry import mask_box, mask_iou
 from parse_vos_ros.grounding.word_classes import classes_for
-from parse_vos_ros.grounding.yolox import COCO_CLASSES, coco_indices
+from parse_vos_ros.grounding.yolox import COCO_CLASSES
 from parse_vos_ros.tracking.deeplab import BACKGROUND, PASCAL_KINDS, DeepLabLoadError, DeepLabMasker, crop_box
 
 SUPPORT_DILATE_PX = 3  # the model's components touching the track's mask grown by this many pixels are kept
@@ -147,7 +147,7 @@ class KeyframeMasks:
             return None
         return cls(masker, t.keyframe_mask_max_crops, t.keyframe_mask_min_iou, t.keyframe_mask_known_min_iou,
                    t.keyframe_mask_refresh_frames, t.keyframe_mask_join_riders,
-                   coco_indices(class_names(config.grounding.withheld_classes)))
+                   config.grounding.withheld_indices())
 
     def refresh_due(self, since_masked: int) -> bool:
         """Whether a frame ``since_masked`` frames after the selected targets were last segmented
