@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parse_vos_ros.geometry import iou_matrix, mask_iou_matrix
+from parse_vos_ros.geometry import covered_fraction, iou_matrix, is_one_of, mask_iou_matrix
 from parse_vos_ros.grounding.association import associate
 from parse_vos_ros.tracking.store import TrackStore
 
@@ -13,6 +13,27 @@ def test_iou_matrix_hand_values() -> None:
     a = np.array([[0, 0, 10, 10], [0, 0, 0, 0]], float)
     b = np.array([[5, 0, 15, 10], [20, 20, 30, 30]], float)
     np.testing.assert_allclose(iou_matrix(a, b), [[50 / 150, 0], [0, 0]])
+
+
+def test_covered_fraction_counts_the_union_of_the_others_once() -> None:
+    box = np.array([0, 0, 10, 10], float)
+    halves = np.array([[0, 0, 5, 10], [5, 0, 20, 10]], float)  # two boxes that together hold it
+    assert covered_fraction(box, halves) == 1.0
+    overlapping = np.array([[0, 0, 6, 10], [4, 0, 6, 10]], float)  # the second lies in the first
+    assert covered_fraction(box, overlapping) == 0.6
+    assert covered_fraction(box, np.array([[20, 20, 30, 30]], float)) == 0.0
+    assert covered_fraction(box, np.zeros((0, 4))) == 0.0
+    assert covered_fraction(np.array([5, 5, 5, 9], float), halves) == 0.0  # an empty box
+
+
+def test_a_box_is_one_of_others_or_a_part_of_them() -> None:
+    person = np.array([[0, 0, 10, 20]], float)
+    assert is_one_of(np.array([1, 1, 11, 21], float), person)  # the same thing (IoU 0.68)
+    assert is_one_of(np.array([2, 0, 8, 6], float), person)  # its head: all of it inside
+    top = np.array([0, 0, 10, 6], float)  # IoU 0.3: a part or not as the mask's own pixels say
+    assert not is_one_of(top, person, inside=0.5) and is_one_of(top, person, inside=0.9)
+    assert not is_one_of(np.array([5, 10, 15, 30], float), person)  # half of it beside
+    assert not is_one_of(np.array([0, 0, 10, 20], float), np.zeros((0, 4)))
 
 
 def test_hungarian_beats_greedy() -> None:

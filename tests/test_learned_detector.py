@@ -10,7 +10,7 @@ import pytest
 
 from parse_vos_ros.backends import build_detector
 from parse_vos_ros.config import load_config
-from parse_vos_ros.geometry import iou_matrix
+from parse_vos_ros.geometry import iou_matrix, is_one_of
 from parse_vos_ros.types import FrameContext
 
 pytest.importorskip("onnxruntime")
@@ -69,6 +69,31 @@ def test_nothing_named_falls_back_to_weight_free_cues(detector) -> None:
     # A camel is an animal: only COCO animal boxes may hold it, and there are none in a bedroom.
     dets = detector.detect(frame(), ["the camel"])
     assert dets and all(d.source.startswith("cue:") for d in dets)
+
+
+def test_weight_free_cues_never_stand_for_a_person_the_noun_cannot_be(detector) -> None:
+    # The weight-free cues box what moves or stands out: here parts of the two children. For "the
+    # camel" (an animal) YOLOX's sure person boxes rule those out; what is left is elsewhere.
+    from parse_vos_ros.grounding.learned import OTHER_SCORE
+
+    found = detector.yolox(frame().image)
+    people = found.boxes[(found.classes == 0) & (found.scores >= OTHER_SCORE)]
+    assert len(people) == 2
+    raw = build_detector(load_config(None, {"grounding.backend": "learned"})).fallback.detect(frame(), ["the camel"])
+    assert any(is_one_of(d.box, people) for d in raw)  # the cues alone do box the children
+    dets = detector.detect(frame(), ["the camel"])
+    assert dets and not any(is_one_of(d.box, people) for d in dets)
+    assert not any(d.rules_out for d in dets)  # a being's phrase: no boxes that rule tracks out
+
+
+def test_a_thing_s_phrase_gets_the_people_as_boxes_that_rule_tracks_out(detector) -> None:
+    # "the pillow" is of no group: the two children are returned as score-0 "not:person" boxes, after
+    # the candidates, and never as the phrase's candidates.
+    dets = detector.detect(frame(), ["the pillow"])
+    ruling = [d for d in dets if d.rules_out]
+    assert [d.source for d in ruling] == ["not:person", "not:person"] and all(d.score == 0.0 for d in ruling)
+    assert dets[-2:] == ruling
+    assert not any(is_one_of(d.box, np.array([r.box for r in ruling])) for d in dets if not d.rules_out)
 
 
 def test_a_withheld_class_is_looked_for_as_a_noun_outside_coco() -> None:

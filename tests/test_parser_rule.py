@@ -46,6 +46,21 @@ def test_pose_appearance_and_conjoined_entities(parser: RuleParser) -> None:
     assert cmd.cardinality == 2
 
 
+@pytest.mark.parametrize(("text", "candidates", "attachment"), [
+    ("a paraglider with a grey backpack and a helmet", ("paraglider",), "with a grey backpack and a helmet"),
+    ("the girl wearing a red hat and blue sunglasses", ("girl",), "wearing a red hat and blue sunglasses"),
+    ("the man with a hat and the dog", ("man", "dog"), "with a hat"),  # a being is a referent of its own
+    ("the man holding a cup and the woman", ("man", "woman"), "holding a cup"),
+    ("the boy with a ball and runs away", ("boy",), "with a ball"),  # a verb goes on with the subject
+])
+def test_and_goes_on_with_what_is_worn_or_held(parser: RuleParser, text: str, candidates: tuple[str, ...],
+                                               attachment: str) -> None:
+    cmd = parser.parse(text)
+    assert cmd.candidates == candidates
+    assert cmd.pose[0] == attachment
+    assert cmd.cardinality == len(candidates)
+
+
 def test_all_and_self_correction(parser: RuleParser) -> None:
     assert parser.parse("all the sheep moving to the left").cardinality == "all"
     assert parser.parse("the dogs running").cardinality == "all"

@@ -10,6 +10,10 @@ import cv2
 import numpy as np
 
 MASK_THRESHOLD_U8 = 127  # a linearly resized 0/255 mask is foreground above this (half way)
+# A box is one of some others when it overlaps one at IoU >= SAME_IOU, and a part of them when at
+# least PART_INSIDE of it lies inside their union (``is_one_of``).
+SAME_IOU = 0.5
+PART_INSIDE = 0.8
 
 
 def _intersections(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -46,6 +50,47 @@ def overlap_matrix(boxes: np.ndarray) -> np.ndarray:
     out = np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
     np.fill_diagonal(out, 0.0)
     return out
+
+
+def covered_fraction(box: np.ndarray, others: np.ndarray) -> float:
+    """The share of the ``(4,)`` xyxy ``box``'s area inside the union of the ``(M, 4)`` xyxy
+    ``others``, in [0, 1] (0 for an empty box or no others); counted on the box's whole-pixel grid."""
+    x0, y0 = np.floor(box[:2]).astype(int)
+    x1, y1 = np.ceil(box[2:]).astype(int)
+    if x1 <= x0 or y1 <= y0 or len(others) == 0:
+        return 0.0
+    inside = np.zeros((y1 - y0, x1 - x0), bool)
+    for ox0, oy0, ox1, oy1 in np.asarray(others, np.float64).reshape(-1, 4):
+        c0, r0 = max(0, round(ox0) - x0), max(0, round(oy0) - y0)
+        c1, r1 = min(x1 - x0, round(ox1) - x0), min(y1 - y0, round(oy1) - y0)
+        if c1 > c0 and r1 > r0:
+            inside[r0:r1, c0:c1] = True
+    return float(inside.mean())
+
+
+def is_one_of(box: np.ndarray, others: np.ndarray, inside: float | None = None) -> bool:
+    """Whether the ``(4,)`` xyxy ``box`` is one of the ``(M, 4)`` xyxy ``others`` (IoU >= ``SAME_IOU``)
+    or a part of them (``PART_INSIDE`` of it inside their union); False without others.
+    ``inside``: the share of the object inside the others when known better than its box's (a
+    mask's pixels, ``mask_share_inside``)."""
+    if len(others) == 0:
+        return False
+    if iou_matrix(box, others).max() >= SAME_IOU:
+        return True
+    return (covered_fraction(box, others) if inside is None else inside) >= PART_INSIDE
+
+
+def mask_share_inside(mask: np.ndarray, boxes: np.ndarray) -> float:
+    """The share of the ``(h, w) bool`` ``mask``'s pixels inside the union of the ``(M, 4)`` xyxy
+    ``boxes`` (of the mask's pixels), in [0, 1]; 0 for an empty mask."""
+    total = np.count_nonzero(mask)
+    if total == 0 or len(boxes) == 0:
+        return 0.0
+    h, w = mask.shape
+    inside = np.zeros((h, w), bool)
+    for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4):
+        inside[max(0, round(y0)):min(h, round(y1)), max(0, round(x0)):min(w, round(x1))] = True
+    return np.count_nonzero(mask & inside) / total
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:

@@ -95,6 +95,10 @@ class FrameContext:
         return int(self.image.shape[1]), int(self.image.shape[0])
 
 
+CUE_PATH = "cue"  # ``Detection.source`` path of the weight-free cues, which name no class
+RULES_OUT_PATH = "not"  # ``Detection.source`` path of a box that rules a track out
+
+
 @dataclass
 class Detection:
     """One grounded candidate on a keyframe.
@@ -106,8 +110,8 @@ class Detection:
         mask: optional ``(H, W) bool`` mask when the detector produces one.
         source: which path named it, "<path>:<class>": "yolox:person" (a COCO box of the phrase's
             class), "imagenet:Arabian camel" (a broad box recognized by the crop classifier),
-            "yolox-any:horse" (any COCO box, the noun is unknown), "cue:motion" (weight-free cues);
-            "" when the detector does not say.
+            "yolox-any:horse" (any COCO box, the noun is unknown), "cue:motion" (weight-free cues),
+            "not:person" (``rules_out``); "" when the detector does not say.
     """
 
     box: np.ndarray
@@ -115,6 +119,12 @@ class Detection:
     phrase: str
     mask: np.ndarray | None = None
     source: str = ""
+
+    @property
+    def rules_out(self) -> bool:
+        """A box the detector surely names as a thing the phrase cannot be (source "not:<class>",
+        score 0): no candidate for it, and a track that is it, or a part of it, is none either."""
+        return self.source.startswith(RULES_OUT_PATH + ":")
 
 
 @dataclass

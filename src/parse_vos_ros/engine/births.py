@@ -35,8 +35,10 @@ class PrunedBox:
 
 
 def usable(detections: list[Detection], config: Config) -> list[int]:
-    """The detections (indices) a keyframe uses: finite boxes, the first ``grounding.max_detections``."""
-    return [i for i, d in enumerate(detections) if np.all(np.isfinite(d.box))][:config.grounding.max_detections]
+    """The detections (indices) a keyframe matches and starts tracks from: finite boxes, none that
+    only rules tracks out (``Detection.rules_out``), the first ``grounding.max_detections``."""
+    return [i for i, d in enumerate(detections)
+            if np.all(np.isfinite(d.box)) and not d.rules_out][:config.grounding.max_detections]
 
 
 def birth_order(detections: list[Detection], unmatched: Iterable[int], config: Config, wide: bool) -> list[int]:

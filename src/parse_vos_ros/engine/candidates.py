@@ -16,11 +16,11 @@ import numpy as np
 from parse_vos_ros.config import Config
 from parse_vos_ros.engine.births import SUPPRESS_IOU, PrunedBox, birth_order, births_cap, usable
 from parse_vos_ros.engine.carry import TracksThen, followed_box, tracks_on
-from parse_vos_ros.geometry import box_iou, iou_matrix, mask_box, mask_iou
+from parse_vos_ros.geometry import box_iou, iou_matrix, is_one_of, mask_box, mask_iou, mask_share_inside
 from parse_vos_ros.grounding.association import associate
 from parse_vos_ros.grounding.word_classes import same_kind
 from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore
-from parse_vos_ros.types import Detection, FrameContext
+from parse_vos_ros.types import CUE_PATH, Detection, FrameContext
 
 LOG = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def detected_as(source: str, phrase: str) -> str:
 def _named_class(source: str) -> str:
     """The class a detector named last in ``source``, "" for a weight-free cue or no name."""
     path, _, name = source.rpartition("+")[2].partition(":")
-    return name if path != "cue" else ""
+    return name if path != CUE_PATH else ""
 
 
 def mask_boxes(masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray | None]:
@@ -106,6 +106,7 @@ class Candidates:
         self.provisional = set()
         for tid, info in self.store.info.items():
             info.candidate = any(same_kind(detected_as(info.source, info.phrase), p) for p in phrases)
+            info.ruled_out = False  # a thing the old phrase could not be may be the new one's
             if info.candidate:
                 self.provisional.add(tid)
             info.score_sum, info.detections, info.keyframes = 0.0, 0, 0  # scores were for other phrases
@@ -150,6 +151,10 @@ class Candidates:
         of some detections (by index in ``detections``) made on their frame: a track they start
         begins with it (the segmenter's ``start_objects``) instead of a cut of its box.
         """
+        ruled: dict[str, list[np.ndarray]] = {}
+        for d in detections:
+            if d.rules_out:
+                ruled.setdefault(d.phrase, []).append(d.box)
         keep = usable(detections, self.config)
         cut_of = {k: cuts[i] for k, i in enumerate(keep) if cuts and i in cuts}
         detections = [detections[i] for i in keep]
@@ -218,7 +223,25 @@ class Candidates:
         anchors.update({tid: out.boxes[tid] for tid in started if tid not in begun})
         if anchors:
             masks.update(self.checked(self.segmenter.add_objects(frame, anchors), frame.gray.shape))
+        if ruled:
+            self._rule_out(masks, ruled)  # every track, those just started as they were cut
         return out
+
+    def _rule_out(self, masks: Mapping[int, np.ndarray], ruled: Mapping[str, list[np.ndarray]]) -> None:
+        """Tracks of a weight-free cue whose ``(h, w) bool`` mask is one of the ``(4,)`` xyxy boxes
+        ``ruled`` for its phrase (a thing the phrase cannot be, ``Detection.rules_out``) or a part
+        of them (``geometry.is_one_of``, its pixels inside them) are no candidates: the cue found a
+        person moving beside "the pillow". A cue finding it again on a later keyframe, where YOLOX is less
+        sure of the person, does not make it one again (``TrackInfo.ruled_out``); a model's
+        detection of the phrase does. Left so, it expires."""
+        for tid, mask in masks.items():
+            info = self.store.info.get(tid)
+            if info is None or not info.candidate or _named_class(info.source) or info.phrase not in ruled:
+                continue  # a track a model grounds (a cup YOLOX boxes in a person's hand) stays
+            box, others = mask_box(mask), np.array(ruled[info.phrase], float)
+            if box is not None and is_one_of(box, others, inside=mask_share_inside(mask, others)):
+                info.candidate, info.ruled_out = False, True
+                LOG.debug("track %d ruled out: it is a thing its phrase cannot be", tid)
 
     def _keep_box(self, tid: int, stamp: float, det: Detection) -> None:
         """Keep the box of a detection that names a class, which boxes the whole object each time
@@ -253,7 +276,10 @@ class Candidates:
                 continue
             if mask_iou(masks[a], masks[b]) > MERGE_IOU:
                 old, young = (a, b) if a < b else (b, a)
-                self.store.info[old].candidate |= self.store.info[young].candidate
+                kept, gone = self.store.info[old], self.store.info[young]
+                # One object: ruled out if either was (a cue's new track on a person ruled out before).
+                kept.ruled_out |= gone.ruled_out
+                kept.candidate = (kept.candidate or gone.candidate) and not kept.ruled_out
                 dead.add(young)
         self.remove(dead, masks)
 

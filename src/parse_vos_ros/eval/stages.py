@@ -39,7 +39,9 @@ class _RecordingDetector:
 
     def detect(self, frame: FrameContext, phrases: Sequence[str]) -> list[Detection]:
         detections = self.inner.detect(frame, phrases)
-        self.keyframes[frame.index] = (frame.size, [np.asarray(d.box, float) for d in detections])
+        # A box that only rules tracks out (a person, for "the pillow") is no detection of the phrase.
+        boxes = [np.asarray(d.box, float) for d in detections if not d.rules_out]
+        self.keyframes[frame.index] = (frame.size, boxes)
         return detections
 
     def __getattr__(self, name: str) -> Any:  # reset() and anything else the engine asks for

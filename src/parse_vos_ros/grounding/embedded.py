@@ -24,7 +24,7 @@ from parse_vos_ros.config import Config
 from parse_vos_ros.geometry import nms, resize_to_width
 from parse_vos_ros.grounding import cues
 from parse_vos_ros.grounding.vocabulary import analyse_phrase
-from parse_vos_ros.types import Detection, FrameContext
+from parse_vos_ros.types import CUE_PATH, Detection, FrameContext
 
 # How much each cue's score counts when candidates from several cues compete for one phrase:
 # a detector built for the class beats motion, motion beats appearance-only saliency.
@@ -155,7 +155,7 @@ class EmbeddedDetector:
                 box = np.clip(boxes[i] / s, 0, [full_w, full_h, full_w, full_h])
                 if box[2] - box[0] >= 1 and box[3] - box[1] >= 1:
                     out.append(Detection(box=box, score=float(np.clip(scores[i], 0, 1)), phrase=phrase,
-                                         source=f"cue:{cue[i]}"))
+                                         source=f"{CUE_PATH}:{cue[i]}"))
         out.sort(key=lambda d: -d.score)
         return out[: p.max_detections]
 

@@ -8,14 +8,22 @@ Per phrase, its head noun (``word_classes.classes_for``) decides the path:
    is a boat in one sense, a motor scooter in another), the boxes of those classes' groups are
    looked at too, as in 2;
 2. the noun is outside COCO but physical ("camel", "kart", "wolf"): broad YOLOX boxes (every COCO
-   class of the noun's group: any animal, any vehicle, any person; any class when it has none),
+   class of the noun's group: any animal, any vehicle, any person; when it has none, any class but
+   a person, animal or vehicle YOLOX is sure of),
    and boxes of objects of no sure class (objectness alone passed the threshold,
    ``grounding.yolox_objects``: YOLOX often sees that something is there without a class that
    fits it), re-scored by the crop classifier's probability mass under the noun's ImageNet subtree;
-3. the noun is unknown or has no ImageNet class ("paraglider", "soapbox"): any YOLOX box, weighed
-   down;
+3. the noun is unknown or has no ImageNet class ("paraglider", "soapbox"): any YOLOX box (for a
+   known noun, none surely of another kind, as in 2), weighed down;
 4. when nothing scores, the weight-free ``EmbeddedDetector`` (motion, colour, saliency) is the last
-   resort.
+   resort. It finds what moves or stands out, whatever it is, so of its boxes those that YOLOX
+   surely names as a thing the noun cannot be, or as a part of one (``geometry.is_one_of``), are
+   dropped: a person, an animal or a vehicle, for a noun of none of those groups (the child
+   jumping beside "the pink pillow", ``_named_otherwise``). An unknown noun ("robot", "soapbox")
+   drops none.
+5. for a noun of a thing (of no group), those sure people, animals and vehicles are returned too,
+   after the candidates, as ``Detection.rules_out`` detections: a weight-free cue's track that is
+   one of them, or a part of one, is no candidate for the phrase (``Candidates._rule_out``).
 Colour words re-rank a phrase's boxes as in the weight-free detector (``cues.colour_factors``).
 
 Crop recognition is bounded: at most ``grounding.classifier_crops`` crops per keyframe. A box that
@@ -39,14 +47,14 @@ import numpy as np
 
 from parse_vos_ros.backends import BackendLoadError
 from parse_vos_ros.config import Config
-from parse_vos_ros.geometry import iou_matrix
+from parse_vos_ros.geometry import iou_matrix, is_one_of
 from parse_vos_ros.grounding import cues
 from parse_vos_ros.grounding.crop_classifier import LABELS_FILE, CropClassifier, load_labels, subtree_mass
 from parse_vos_ros.grounding.embedded import EmbeddedDetector
 from parse_vos_ros.grounding.vocabulary import analyse_phrase
 from parse_vos_ros.grounding.word_classes import WordClasses, classes_for
 from parse_vos_ros.grounding.yolox import COCO_CLASSES, Boxes, YoloxDetector
-from parse_vos_ros.types import Detection, FrameContext
+from parse_vos_ros.types import RULES_OUT_PATH, Detection, FrameContext
 
 YOLOX_FILE = "yolox-nano/yolox_nano.onnx"
 CLASSIFIER_FILE = "coral/mobilenet_v2_1.0_224_quant.tflite"
@@ -60,6 +68,11 @@ UNRECOGNIZED = 0.25  # ImageNet path: the mass a broad box is given while its cr
 ANY_BOX_WEIGHT = 0.5  # unknown noun: a COCO box of any class counts half
 OBJECT_PROPOSALS = 4  # ImageNet path: boxes of an object of no sure class looked at, at most, per keyframe
 MATCH_IOU = 0.5  # a box overlapping an earlier recognized box this much reuses its recognition
+# A person, animal or vehicle YOLOX boxes with at least this score is surely one: the class
+# threshold 0.25 lets guesses through, and YOLOX-Nano calls a synthetic textured background a
+# person at 0.5-0.6; people in plain view score 0.75-0.9.
+OTHER_SCORE = 0.7
+OTHER_GROUPS = ("person", "animal", "vehicle")  # the groups YOLOX tells apart from everything else
 _MAX_MEMORY = 64  # recognitions remembered (newest kept)
 _RUNTIME_FIX = "fix: pip install -r requirements/core.txt (onnxruntime, ai-edge-litert), or set fallback: weightfree"
 
@@ -179,9 +192,26 @@ class LearnedDetector:
         if needing:
             # One weight-free pass for all of them: its flow, saliency and HOG are made once, and its
             # memory of the last keyframe (the long-baseline motion cue) serves every phrase.
-            out += self.fallback.detect(frame, needing)
+            others = {phrase: found.boxes[self._named_otherwise(found, words)] for phrase, words in plans
+                      if phrase in needing}
+            for d in self.fallback.detect(frame, needing):
+                if not is_one_of(d.box, others.get(d.phrase, ())):
+                    out.append(d)
         out.sort(key=lambda d: -d.score)
-        return out[: self.params.max_detections]
+        # After the candidates, uncounted by their cap (a crowd must not push out the phrase's own).
+        ruled = [d for phrase, words in plans for d in self._ruling_out(phrase, words, found)]
+        return out[: self.params.max_detections] + ruled[: self.params.max_detections]
+
+    def _ruling_out(self, phrase: str, words: WordClasses, found: Boxes) -> list[Detection]:
+        """For a noun of a thing (of no group: "pillow", "ball", "mirror"), the people, animals and
+        vehicles YOLOX is sure of, as ``Detection.rules_out`` detections (score 0): a track that is
+        one of them is no candidate for the phrase. A being or a vehicle gets none: a rider and
+        the bicycle or horse ridden are one object, whose track a box of either part may match."""
+        if words.groups:
+            return []
+        return [Detection(box=found.boxes[i].copy(), score=0.0, phrase=phrase,
+                          source=f"{RULES_OUT_PATH}:{COCO_CLASSES[int(found.classes[i])]}")
+                for i in np.flatnonzero(self._named_otherwise(found, words))]
 
     def _hsv(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """``(h, w, 3) uint8`` OpenCV HSV of ``image`` at the weight-free detector's working width, and
@@ -201,7 +231,9 @@ class LearnedDetector:
             beyond = np.isin(classes, sorted(self._broad(words.beyond))) & ~chosen & sure
             return chosen | beyond, recog | beyond
         broad = self._broad(words.groups)
-        chosen = (np.isin(classes, sorted(broad)) if broad else np.ones(len(found), bool)) & sure
+        # A noun of no group may be in a box of any class but those of another kind surely named.
+        anything = ~self._named_otherwise(found, words)
+        chosen = (np.isin(classes, sorted(broad)) if broad else anything) & sure
         if not words.imagenet:
             return chosen, np.zeros(len(found), bool)
         chosen |= self._objects(found, chosen)
@@ -223,6 +255,15 @@ class LearnedDetector:
             if out.sum() >= OBJECT_PROPOSALS:
                 break
         return out
+
+    def _named_otherwise(self, found: Boxes, words: WordClasses) -> np.ndarray:
+        """``(N,) bool`` boxes of ``found`` YOLOX surely names (``OTHER_SCORE``) as a person, an animal
+        or a vehicle when the noun is of none of those kinds (none for an unknown noun)."""
+        if not words.noun:
+            return np.zeros(len(found), bool)
+        own = set(words.coco) | self._broad(words.groups) | self._broad(words.beyond)
+        other = self._broad([g for g in OTHER_GROUPS if g not in words.groups]) - own
+        return np.isin(found.classes, sorted(other)) & (found.scores >= OTHER_SCORE)
 
     def _broad(self, groups: Sequence[str]) -> set[int]:
         """The COCO classes of the broad ``groups`` (animal, vehicle, person)."""

@@ -17,7 +17,8 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from parse_vos_ros.config import Config
-from parse_vos_ros.grounding.vocabulary import is_colour_word
+from parse_vos_ros.grounding.vocabulary import PERSON_WORDS, is_colour_word
+from parse_vos_ros.grounding.word_classes import classes_for
 from parse_vos_ros.parsing import lexicon as lx
 from parse_vos_ros.parsing.base import CommandParseError
 from parse_vos_ros.parsing.schema import MAX_CARDINALITY, MAX_ITEMS, MAX_PHRASE_CHARS, validate_parsed
@@ -338,6 +339,8 @@ class _Reader:
             self.add(verb[1], f"{prep} {verb[0]}")
             return
         words = self.noun_phrase_words(allow_and=prep in ("between", "in between"))
+        if prep in ("with", "without"):
+            words += self.attachment_conjuncts()
         if prep == "from" and self.peek() == "to":  # "from left to right"
             self.i += 1
             words += ["to", *self.noun_phrase_words()]
@@ -386,9 +389,32 @@ class _Reader:
         starts_np = nxt in lx.DETERMINERS or not self.np_boundary(0, False)
         if nxt and not modifier and nxt not in lx.ONE_WORDS and starts_np:
             words += self.noun_phrase_words()  # the object: "chasing the ball", "holding a cup"
+            if kind == "pose":
+                words += self.attachment_conjuncts()  # "holding a cup and a phone"
         self.add(kind, " ".join(words))
         self.last_verb_kind = kind
         self.last_pose_verb = len(self.pose) - 1 if kind == "pose" else -1
+
+    def attachment_conjuncts(self) -> list[str]:
+        """The words of "and ..." conjuncts that go on with the thing just had or held ("a
+        paraglider with a backpack and a helmet", "wearing a hat and sunglasses"): a conjunct that
+        names a person, an animal or a vehicle is a referent of its own ("the man with a hat and the
+        dog") and is left for ``conjunction``; so is one that is not a noun phrase ("and runs")."""
+        out: list[str] = []
+        while self.peek() == "and":
+            nxt = self.peek(1)
+            if not nxt or self.verb_kind(nxt, np_has_words=True) or (
+                    nxt not in lx.DETERMINERS and self.np_boundary(1, False)):
+                break
+            start = self.i
+            self.i += 1
+            words = self.noun_phrase_words()
+            content = [w for w in words if w not in lx.DETERMINERS]
+            if not content or content[-1] in PERSON_WORDS or classes_for(" ".join(content)).groups:
+                self.i = start
+                break
+            out += ["and", *words]
+        return out
 
     def fixed_motion(self) -> tuple[str, ...] | None:
         return next((p for p in _FIXED_MOTION if _starts_with(self.t, self.i, p)), None)

@@ -22,7 +22,7 @@ import numpy as np
 from parse_vos_ros.context.ego_motion import scale_of
 from parse_vos_ros.context.occlusion import front_back
 from parse_vos_ros.geometry import overlap_matrix
-from parse_vos_ros.types import FrameContext, OcclusionFact, Trajectory
+from parse_vos_ros.types import CUE_PATH, FrameContext, OcclusionFact, Trajectory
 
 
 @dataclass
@@ -42,6 +42,9 @@ class TrackInfo:
         keyframes: keyframes the track was alive for; one without a matching detection counts as
             a zero score, so a region detected once and never again fades.
         candidate: matched a detection of the current command's phrases.
+        ruled_out: was found to be a thing the command's phrase cannot be (``Detection.rules_out``):
+            no candidate; a weight-free cue's detection does not make it one again, a model's
+            detection does (and clears the mark).
         crops: newest-last ``(stamp, (h, w, 3) uint8)`` keyframe crops, capped.
         source: which detector path named the last matched detection (``Detection.source``).
         last_detection: ``(stamp s, (4,) xyxy box)`` of the last ``add_detected_box``, in the
@@ -60,6 +63,7 @@ class TrackInfo:
     detections: int = 0
     keyframes: int = 1
     candidate: bool = True
+    ruled_out: bool = False
     crops: deque[tuple[float, np.ndarray]] = field(default_factory=deque)
     source: str = ""
     last_detection: tuple[float, np.ndarray] | None = None
@@ -170,7 +174,9 @@ class TrackStore:
         info.score_sum += score
         info.detections += 1
         info.last_detected = stamp
-        info.candidate = True
+        # A ruled-out track is grounded again only by a model's detection, which clears the mark.
+        info.ruled_out = info.ruled_out and source.startswith(CUE_PATH + ":")
+        info.candidate = not info.ruled_out
 
     def add_detected_box(self, track_id: int, stamp: float, box: np.ndarray) -> None:
         """The ``(4,)`` xyxy box a detector boxed the whole object with, on the frame of ``stamp``
