@@ -10,7 +10,7 @@ from conftest import shared_path
 from parse_vos_ros.config import load_config
 from parse_vos_ros.grounding import cues
 from parse_vos_ros.grounding.embedded import EmbeddedDetector
-from parse_vos_ros.grounding.vocabulary import analyse_phrase
+from parse_vos_ros.grounding.vocabulary import analyse_phrase, detection_phrases
 from parse_vos_ros.types import FrameContext
 
 H, W = 240, 320
@@ -179,30 +179,56 @@ def test_prev_frame_of_other_size_is_ignored() -> None:
 
 
 @pytest.mark.parametrize(
-    ("phrase", "noun", "colours", "parts", "person"),
+    ("phrase", "noun", "colours", "parts", "person", "worn"),
     [
-        ("the man in red", "man", ("red",), (), True),
-        ("red sports car", "car", ("red",), (), False),
-        ("a greyish cat", "cat", ("gray",), (), False),
-        ("bird near the person", "bird", (), (), False),
-        ("two people", "people", (), (), True),
-        ("woman in a dark blue dress", "woman", ("blue",), (), True),  # a shade, not black and blue
-        ("the dark car", "car", ("black",), (), False),
-        ("the dark grey mini car", "car", ("dark gray",), (), False),  # gray shades differ in brightness
-        ("a pale grey dog", "dog", ("light gray",), (), False),
-        ("the grey car", "car", ("gray",), (), False),
-        ("brown and white cow", "cow", ("brown", "white"), (), False),
-        ("black swan with a red beak", "swan", ("black",), ("red",), False),
-        ("man in a red shirt holding a blue umbrella", "man", ("red",), ("blue",), True),
-        ("a dog chasing a red ball", "dog", (), ("red",), False),  # the ball is red, not the dog
-        ("the woman wearing a red coat", "woman", ("red",), (), True),  # what she wears is hers
-        ("the kid in red riding a blue bike", "kid", ("red",), ("blue",), True),
+        ("the man in red", "man", ("red",), (), True, True),
+        ("red sports car", "car", ("red",), (), False, False),
+        ("a greyish cat", "cat", ("gray",), (), False, False),
+        ("bird near the person", "bird", (), (), False, False),
+        ("two people", "people", (), (), True, False),
+        ("woman in a dark blue dress", "woman", ("blue",), (), True, True),  # a shade, not black and blue
+        ("the dark car", "car", ("black",), (), False, False),
+        ("the dark grey mini car", "car", ("dark gray",), (), False, False),  # gray shades differ in brightness
+        ("a pale grey dog", "dog", ("light gray",), (), False, False),
+        ("the grey car", "car", ("gray",), (), False, False),
+        ("brown and white cow", "cow", ("brown", "white"), (), False, False),
+        ("black swan with a red beak", "swan", ("black",), ("red",), False, False),
+        ("man in a red shirt holding a blue umbrella", "man", ("red",), ("blue",), True, True),
+        ("a dog chasing a red ball", "dog", (), ("red",), False, False),  # the ball is red, not the dog
+        ("the woman wearing a red coat", "woman", ("red",), (), True, True),  # what she wears is hers
+        ("the kid in red riding a blue bike", "kid", ("red",), ("blue",), True, True),
     ],
 )
 def test_phrase_analysis(phrase: str, noun: str, colours: tuple[str, ...], parts: tuple[str, ...],
-                         person: bool) -> None:
+                         person: bool, worn: bool) -> None:
     cues_ = analyse_phrase(phrase)
     assert (cues_.noun, cues_.colours, cues_.part_colours, cues_.person) == (noun, colours, parts, person)
+    assert cues_.worn == worn  # named after the noun: what the referent wears
+
+
+@pytest.mark.parametrize(("candidates", "pose", "asked"), [
+    (("kid",), ("in a black shirt",), ("kid in a black shirt",)),  # what the kid wears tells kids apart
+    (("woman",), ("wearing red", "smiling"), ("woman wearing red",)),
+    (("swan",), ("with a red beak",), ("swan",)),  # a part's colour: a few pixels of the swan
+    (("man",), ("in a hurry",), ("man",)),  # "in" without a colour
+    (("man", "dog"), ("in a red shirt",), ("man", "dog")),  # whose shirt: no one candidate's
+])
+def test_a_detector_is_asked_for_the_colours_the_candidate_wears(candidates: tuple[str, ...], pose: tuple[str, ...],
+                                                                  asked: tuple[str, ...]) -> None:
+    assert detection_phrases(candidates, pose) == asked
+
+
+def test_a_worn_colour_is_a_preference_an_object_colour_a_requirement() -> None:
+    """A box 8 % blue (a dark blue dress) beside one 30 % blue: as the object's colour ("the blue
+    ball") the first keeps 40 % of its score, as a colour worn ("the woman in blue") 90 %."""
+    hsv = np.zeros((100, 200, 3), np.uint8)
+    hsv[:8, :100] = (110, 200, 150)  # 8 % of the left box is blue
+    hsv[:30, 100:] = (110, 200, 150)  # 30 % of the right one
+    boxes = np.array([[0, 0, 100, 100], [100, 0, 200, 100]], float)
+    hard = cues.colour_factors(hsv, boxes, ("blue",), ())
+    soft = cues.colour_factors(hsv, boxes, ("blue",), (), worn=True)
+    assert hard[1] == soft[1] == 1.0
+    assert hard[0] == pytest.approx(0.2 + 0.8 * 8 / 30, abs=0.01) and soft[0] == pytest.approx(0.9, abs=0.01)
 
 
 def test_part_colour_prefers_the_object_carrying_that_part() -> None:

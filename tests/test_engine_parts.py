@@ -586,3 +586,23 @@ def test_a_track_a_model_grounds_is_not_ruled_out() -> None:
                                recorder=None).born
     assert is_one_of(cup.box, person.box[None])
     assert store.info[tid].candidate and not store.info[tid].ruled_out
+
+
+def test_the_detector_is_asked_for_the_dressed_phrase_and_answers_for_the_candidate() -> None:
+    """The keyframe asks the detector for "kid in a black shirt" (``KeyframeJob.asked``); its
+    detections are the candidate "kid"'s, which the tracks and the grounding gate know."""
+    from parse_vos_ros.engine.keyframes import KeyframeJob, detect_on_keyframe
+
+    asked_for: list[tuple[str, ...]] = []
+
+    class Recording:
+        def detect(self, frame, phrases):  # type: ignore[no-untyped-def]
+            asked_for.append(tuple(phrases))
+            return [Detection(np.array([0.0, 0.0, 10.0, 10.0]), 0.9, phrases[0], source="yolox:person")]
+
+    frame = _square(0, 14, None)
+    job = KeyframeJob(0, frame, frame.image, ("kid",), {}, (), asked=("kid in a black shirt",))
+    outcome = detect_on_keyframe(job, Recording(), None)
+    assert asked_for == [("kid in a black shirt",)] and [d.phrase for d in outcome.detections] == ["kid"]
+    plain = detect_on_keyframe(KeyframeJob(0, frame, frame.image, ("kid",), {}, ()), Recording(), None)
+    assert asked_for[-1] == ("kid",) and plain.detections[0].phrase == "kid"

@@ -358,6 +358,20 @@ def test_a_part_moving_a_little_faster_gives_way_to_its_whole_object() -> None:
     assert wholes_for_parts(res.track_ids, res.scores, s) == ((2,), [])
 
 
+def test_a_person_behind_another_is_no_part_of_her() -> None:
+    """Two tracks YOLOX boxed as persons: a child half hidden behind another lies inside her box,
+    but is a person of his own. A weight-free cue's fragment inside the same box is a part."""
+    from dataclasses import replace
+
+    girl = replace(traj(1, (300, 200), (60, 0), side=120.0), source="yolox:person")
+    boy = replace(traj(2, (300, 210), (75, 0), side=40.0), source="yolox:person")
+    s = scene(girl, boy, occlusions=(OcclusionFact(1, 2, 1.0),))
+    scores = {1: 0.8, 2: 0.8}
+    assert wholes_for_parts((2,), scores, s) == ((2,), [])
+    arm = replace(boy, source="cue:motion")
+    assert wholes_for_parts((2,), scores, scene(girl, arm, occlusions=(OcclusionFact(1, 2, 1.0),))) == ((1,), [(2, 1)])
+
+
 @pytest.mark.parametrize("phrase", ["spinning around", "rolling", "skating", "gliding across the water"])
 def test_more_motion_verbs_mean_moving(phrase: str) -> None:
     """Verbs of motion beyond "moving"/"walking" fire the moving descriptor instead of going unused."""

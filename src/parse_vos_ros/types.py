@@ -99,6 +99,13 @@ CUE_PATH = "cue"  # ``Detection.source`` path of the weight-free cues, which nam
 RULES_OUT_PATH = "not"  # ``Detection.source`` path of a box that rules a track out
 
 
+def named_class(source: str) -> str:
+    """The class a detector named last in a ``Detection.source`` ("yolox:dog+imagenet:beagle" ->
+    beagle), "" for a weight-free cue or no name."""
+    path, _, name = source.rpartition("+")[2].partition(":")
+    return name if path != CUE_PATH else ""
+
+
 @dataclass
 class Detection:
     """One grounded candidate on a keyframe.

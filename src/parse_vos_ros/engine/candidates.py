@@ -20,7 +20,7 @@ from parse_vos_ros.geometry import box_iou, iou_matrix, is_one_of, mask_box, mas
 from parse_vos_ros.grounding.association import associate
 from parse_vos_ros.grounding.word_classes import same_kind
 from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore
-from parse_vos_ros.types import CUE_PATH, Detection, FrameContext
+from parse_vos_ros.types import Detection, FrameContext, named_class
 
 LOG = logging.getLogger(__name__)
 
@@ -51,13 +51,7 @@ def detected_as(source: str, phrase: str) -> str:
     dog, "yolox:dog+imagenet:beagle" -> beagle), else the ``phrase`` it was found for (a
     weight-free cue, "cue:motion", names no class: a track grounded for the idle phrase
     "object" by cues alone is of any kind, as the cues would find it for any phrase)."""
-    return _named_class(source) or phrase
-
-
-def _named_class(source: str) -> str:
-    """The class a detector named last in ``source``, "" for a weight-free cue or no name."""
-    path, _, name = source.rpartition("+")[2].partition(":")
-    return name if path != CUE_PATH else ""
+    return named_class(source) or phrase
 
 
 def mask_boxes(masks: Mapping[int, np.ndarray]) -> dict[int, np.ndarray | None]:
@@ -236,7 +230,7 @@ class Candidates:
         detection of the phrase does. Left so, it expires."""
         for tid, mask in masks.items():
             info = self.store.info.get(tid)
-            if info is None or not info.candidate or _named_class(info.source) or info.phrase not in ruled:
+            if info is None or not info.candidate or named_class(info.source) or info.phrase not in ruled:
                 continue  # a track a model grounds (a cup YOLOX boxes in a person's hand) stays
             box, others = mask_box(mask), np.array(ruled[info.phrase], float)
             if box is not None and is_one_of(box, others, inside=mask_share_inside(mask, others)):
@@ -247,7 +241,7 @@ class Candidates:
         """Keep the box of a detection that names a class, which boxes the whole object each time
         (the size "toward / away" is read on); a weight-free cue's box covers what the cue found
         (a colour region, a salient part), not the same extent of the object each time."""
-        if _named_class(det.source):
+        if named_class(det.source):
             self.store.add_detected_box(tid, stamp, det.box)
 
     def _births(self, detections: list[Detection], unmatched: list[int], wide: bool) -> list[int]:

@@ -23,6 +23,7 @@ from parse_vos_ros.engine.scene import DepthMeasures, newest_crops, scene_summar
 from parse_vos_ros.engine.schedule import KeyframeSchedule, ReasonSchedule
 from parse_vos_ros.engine.selection import Selection, choose
 from parse_vos_ros.engine.worker import Worker, ms_since
+from parse_vos_ros.grounding.vocabulary import detection_phrases
 from parse_vos_ros.parsing.base import CommandParseError, CommandParser
 from parse_vos_ros.parsing.schema import validate_parsed
 from parse_vos_ros.tracking.keyframe_masks import KeyframeMasks
@@ -268,8 +269,9 @@ class Engine:
                   timings: dict[str, float]) -> bool:
         """Step 4; returns whether detections were applied on this frame (``masks`` updated)."""
         phrases = command.parsed.candidates if command is not None else self._idle_phrases()
+        asked = detection_phrases(phrases, command.parsed.pose) if command is not None else ()
         grounding = self.keyframer.step(image, frame, masks, phrases, new_command, search_faster, selection,
-                                        self.recorder, timings)
+                                        self.recorder, timings, asked)
         if grounding is None:
             return False
         self._counts["keyframes"] += 1

@@ -57,6 +57,9 @@ class KeyframeJob:
     detection_boxes: dict[int, np.ndarray] = field(default_factory=dict)  # (4,) xyxy per matched or born track
     view: object | None = None  # the segmenter's ``cut_view`` of the frame: the likely births are cut on it
     wide: bool = False  # nothing is told apart yet: more detections may start tracks
+    # What the detector is asked for each of ``phrases``, in order (``vocabulary.detection_phrases``:
+    # "kid in a black shirt" for "kid"); empty: the phrases themselves.
+    asked: tuple[str, ...] = ()
     submitted: float = field(default_factory=time.perf_counter)  # perf_counter() seconds
 
 
@@ -80,7 +83,11 @@ def detect_on_keyframe(job: KeyframeJob, detector, keyframe_masks: KeyframeMasks
     detections are applied."""
     t0 = time.perf_counter()
     if job.phrases:
-        detections = detector.detect(job.frame, job.phrases)
+        asked = job.asked or job.phrases
+        detections = detector.detect(job.frame, asked)
+        phrase_of = dict(zip(asked, job.phrases, strict=True))
+        for d in detections:  # each found for the candidate phrase it was asked for
+            d.phrase = phrase_of.get(d.phrase, d.phrase)
         cuts = {}
         if job.view is not None and segmenter is not None and config is not None:
             chosen = to_cut(detections, job.masks, config, job.wide)
@@ -155,10 +162,11 @@ class Keyframer:
 
     def step(self, image: np.ndarray, frame: FrameContext, masks: dict[int, np.ndarray], phrases: tuple[str, ...],
              new_command: bool, search_faster: bool, selection: Selection, recorder: HistoryRecorder | None,
-             timings: dict[str, float]) -> Grounding | None:
+             timings: dict[str, float], asked: tuple[str, ...] = ()) -> Grounding | None:
         """Ground ``phrases`` when a keyframe is due: on this frame (inline), or threaded by handing
         it to the worker and applying the keyframe the worker finished. ``masks`` updated. Returns
-        what the detections applied on this frame did, None when none were."""
+        what the detections applied on this frame did, None when none were. ``asked``: see
+        ``KeyframeJob.asked``."""
         scheduled = self.schedule.due(frame.index, new_command, search_faster)
         # An extra keyframe for tracks started without motion keeps the schedule where it was.
         restart_motionless = bool(self.candidates.motionless and frame.prev_gray is not None)
@@ -175,7 +183,7 @@ class Keyframer:
                     self._set_masks(frame, masks, self.keyframe_masks.masks(image, masks, selection.track_ids, (), {}))
                     timings["keyframe_masks"] = ms_since(t)
                 return None
-            job = KeyframeJob(self._epoch, frame, image, phrases, masks, selection.track_ids)
+            job = KeyframeJob(self._epoch, frame, image, phrases, masks, selection.track_ids, asked=asked)
             outcome = detect_on_keyframe(job, self.detector, None)
             if scheduled:  # only a keyframe that got its detections moves the schedule
                 self.schedule.done(frame.index)
@@ -185,7 +193,7 @@ class Keyframer:
             # A keyframe that comes while one runs is skipped (retried on the next frame), never
             # queued: the frame loop never waits for the worker, whatever the keyframe is for.
             self._worker.submit(KeyframeJob(self._epoch, frame, image, phrases, dict(masks), selection.track_ids,
-                                            view=self._cut_view(frame), wide=selection.searching))
+                                            view=self._cut_view(frame), wide=selection.searching, asked=asked))
             if scheduled:
                 self.schedule.done(frame.index)
         elif not due and self._worker.idle and self._refresh_due(frame.index, selection):

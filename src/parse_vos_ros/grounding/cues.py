@@ -225,34 +225,42 @@ def colour_boxes(mask: np.ndarray, purity: np.ndarray, min_area: int, merge_px: 
 # beak) covers little of the object: full at PART_FULL_SHARE, a factor in [PART_FLOOR, 1].
 COLOUR_FLOOR, COLOUR_FULL_SHARE = 0.2, 0.3
 PART_FLOOR, PART_FULL_SHARE = 0.7, 0.03
+# What a person wears ("the kid in a black shirt") is a part of the box too, a shirt or a skirt 5-10 %
+# of its pixels in the named colour's range, and its name is loose (a dark blue dress films near
+# black): a preference, full at WORN_FULL_SHARE, in [WORN_FLOOR, 1] (then relative to the best box).
+WORN_FLOOR, WORN_FULL_SHARE = 0.5, 0.1
 
 
 def colour_factors(hsv: np.ndarray, boxes: np.ndarray, colours: tuple[str, ...],
-                   part_colours: tuple[str, ...]) -> np.ndarray:
+                   part_colours: tuple[str, ...], worn: bool = False) -> np.ndarray:
     """``(N,)`` score factors in [0, 1] for ``(N, 4)`` boxes (pixels of ``hsv``) from a phrase's colours.
 
     A colour word is a hard requirement, relatively: boxes without the colour sink below those with
     it, but when no box shows the colour (the light, or a loose word: a "golden" dog that films
-    white) the factors are equal and the other evidence decides. A part's colour is a soft preference.
+    white) the factors are equal and the other evidence decides. A part's colour is a soft
+    preference, and so is a colour the referent wears (``worn``: ``PhraseCues.worn``).
     """
     factors = np.ones(len(boxes))
     if len(boxes) == 0:
         return factors
     if colours:
-        factors *= colour_fit(colours_mask(hsv, colours), boxes)
+        floor, full = (WORN_FLOOR, WORN_FULL_SHARE) if worn else (COLOUR_FLOOR, COLOUR_FULL_SHARE)
+        factors *= colour_fit(colours_mask(hsv, colours), boxes, floor, full)
     if part_colours:
         share = box_mean(colours_mask(hsv, part_colours), boxes)
         factors *= PART_FLOOR + (1.0 - PART_FLOOR) * np.clip(share / PART_FULL_SHARE, 0.0, 1.0)
     return factors
 
 
-def colour_fit(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """``(N,)`` factors in [``COLOUR_FLOOR``, 1] for ``(N, 4)`` boxes from the object colours' ``(h, w) bool``
-    mask (``colours_mask``): each box's share of the colours, relative to the best box (ones when no box)."""
+def colour_fit(mask: np.ndarray, boxes: np.ndarray, floor: float = COLOUR_FLOOR,
+               full_share: float = COLOUR_FULL_SHARE) -> np.ndarray:
+    """``(N,)`` factors in [``floor``, 1] for ``(N, 4)`` boxes from the object colours' ``(h, w) bool``
+    mask (``colours_mask``): each box's share of the colours, full at ``full_share``, relative to
+    the best box (ones when no box)."""
     if len(boxes) == 0:
         return np.ones(0)
     share = box_mean(mask, boxes)
-    fit = COLOUR_FLOOR + (1.0 - COLOUR_FLOOR) * np.clip(share / COLOUR_FULL_SHARE, 0.0, 1.0)
+    fit = floor + (1.0 - floor) * np.clip(share / full_share, 0.0, 1.0)
     return fit / fit.max()
 
 

@@ -184,7 +184,8 @@ class LearnedDetector:
                 # Colour words ("the brown and white cow") tell apart boxes of one class.
                 hsv = hsv or self._hsv(image)
                 boxes = np.array([d.box for d in dets]) * hsv[1]
-                for d, f in zip(dets, cues.colour_factors(hsv[0], boxes, cue.colours, cue.part_colours), strict=True):
+                factors = cues.colour_factors(hsv[0], boxes, cue.colours, cue.part_colours, cue.worn)
+                for d, f in zip(dets, factors, strict=True):
                     d.score *= float(f)
             if not any(d.score >= self.yolox.score_threshold for d in dets):
                 needing.append(phrase)

@@ -87,6 +87,9 @@ class PhraseCues:
             what a person wears ("the man in red").
         part_colours: colours of a part named after "with" / "holding" ("a swan with a red beak").
         person: the phrase names a person (HOG people detector applies).
+        worn: every colour of ``colours`` is named after the noun ("the man in red", "the kid
+            wearing a black shirt"): what the referent wears covers a part of it, and a worn
+            colour's name is loose ("a dark blue dress" films near black).
     """
 
     phrase: str
@@ -94,6 +97,7 @@ class PhraseCues:
     colours: tuple[str, ...]
     part_colours: tuple[str, ...]
     person: bool
+    worn: bool = False
 
 
 def colour_name(word: str) -> str | None:
@@ -113,6 +117,21 @@ def colour_name(word: str) -> str | None:
 def is_colour_word(word: str) -> bool:
     """``word`` names a colour or a shade of one ("grey", "reddish", "light"), in any case."""
     return colour_name(word) is not None or word.lower() in SHADES
+
+
+_DRESSED = re.compile(r"^(?:in|wearing|dressed in)\s")  # a pose phrase of what the subject wears
+
+
+def detection_phrases(candidates: Sequence[str], pose: Sequence[str]) -> tuple[str, ...]:
+    """What a detector is asked for the command's ``candidates``: one candidate with the colours it
+    is dressed in ("kid" and "in a black shirt" -> "kid in a black shirt"), so that they re-rank its
+    boxes as the colours of "the black-shirted kid" do; else the candidates themselves (a pose
+    phrase belongs to no one candidate of several; a part's colour, "with a red beak", covers a
+    few of the object's pixels)."""
+    dressed = [p for p in pose if _DRESSED.match(p.lower()) and any(is_colour_word(w) for w in phrase_words(p))]
+    if len(candidates) != 1 or not dressed:
+        return tuple(candidates)
+    return (" ".join([candidates[0], *dressed]),)
 
 
 def phrase_words(phrase: str) -> list[str]:
@@ -178,6 +197,8 @@ def analyse_phrase(phrase: str) -> PhraseCues:
     part_colours: list[str] = []
     found = colours
     parts_from = part_start(words)
+    noun_end = noun_phrase_end(words)
+    before_noun = False  # a colour of ``colours`` is named before the noun ends ("the red car")
     for k, word in enumerate(words):
         if k == parts_from:
             found = part_colours  # "a dog with a red harness": red is a small part of the dog
@@ -188,7 +209,8 @@ def analyse_phrase(phrase: str) -> PhraseCues:
             continue  # "dark blue" is a shade of blue, not black and blue
         if colour is not None and colour not in colours and colour not in found:
             found.append(colour)
+            before_noun = before_noun or (found is colours and k < noun_end)
     noun = head_noun(words)
     person = noun in PERSON_WORDS
     return PhraseCues(phrase=phrase, noun=noun, colours=tuple(colours), part_colours=tuple(part_colours),
-                      person=person)
+                      person=person, worn=bool(colours) and not before_noun)

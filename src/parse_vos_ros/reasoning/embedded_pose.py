@@ -48,6 +48,7 @@ COLOURS: dict[str, list[tuple[int, int, int, int, int, int]]] = {
     "brown": [(5, 25, 60, 255, 30, 160)],
     "white": [(0, 180, 0, 40, 190, 255)],
     "black": [(0, 180, 0, 255, 0, 50)],
+    "dark": [(0, 180, 0, 255, 0, 80)],  # "a dark shirt": black, navy, dark brown alike
     "gray": [(0, 180, 0, 40, 60, 190)],
     "grey": [(0, 180, 0, 40, 60, 190)],
 }

@@ -4,14 +4,15 @@ The embedded detector proposes a car's wheel, window and body, a cow's brown pat
 and a part can fit the command a little better than its whole (a spinning wheel "moves right"
 faster than the car; a harness crop is redder than the dog's). Whatever reasoner and pose verifier
 chose, a chosen track that is a part of a candidate fitting the command nearly as well is replaced
-by that whole.
+by that whole. Two tracks a class detector boxed as the same class are two objects, not a part
+and its whole: a child half hidden behind another lies inside her box.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from parse_vos_ros.types import SceneSummary
+from parse_vos_ros.types import SceneSummary, named_class
 
 # A chosen track whose box lies this much inside a larger one's (intersection over its own box) ...
 PART_OVERLAP = 0.9
@@ -33,6 +34,7 @@ def wholes_for_parts(
         The new choice (order kept, duplicates dropped) and the (part, whole) replacements made.
     """
     last = {t.track_id: t.boxes[-1] for t in scene.trajectories if len(t)}
+    kind = {t.track_id: named_class(t.source) for t in scene.trajectories}
     area = {tid: float((b[2] - b[0]) * (b[3] - b[1])) for tid, b in last.items()}
     out: list[int] = []
     wholes: list[tuple[int, int]] = []
@@ -45,6 +47,7 @@ def wholes_for_parts(
             and f.overlap >= PART_OVERLAP
             and area.get(f.front_id, 0.0) >= PART_AREA * area.get(tid, float("inf"))
             and scores.get(f.front_id, 0.0) >= PART_SCORE * scores[tid]
+            and not (kind.get(tid) and kind.get(tid) == kind.get(f.front_id))
         ]
         whole = max(container, key=lambda t: scores[t], default=tid)
         if whole != tid:
