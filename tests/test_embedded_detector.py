@@ -231,6 +231,17 @@ def test_a_worn_colour_is_a_preference_an_object_colour_a_requirement() -> None:
     assert hard[0] == pytest.approx(0.2 + 0.8 * 8 / 30, abs=0.01) and soft[0] == pytest.approx(0.9, abs=0.01)
 
 
+def test_a_colour_worn_proposes_no_region_of_its_own() -> None:
+    """A red square: "the red box" gets it from the colour cue; "the man in red" does not (a red
+    shirt is no referent: the colour only re-ranks the other cues' boxes)."""
+    img = texture(np.random.default_rng(3), H, W, (60, 110, 60))
+    cv2.rectangle(img, (100, 80), (160, 140), (220, 20, 20), -1)
+    sources = {phrase: {d.source for d in EmbeddedDetector().detect(frame(0, img), [phrase])}
+               for phrase in ("the red box", "the man in red")}
+    assert "cue:colour" in sources["the red box"]
+    assert "cue:colour" not in sources["the man in red"]
+
+
 def test_part_colour_prefers_the_object_carrying_that_part() -> None:
     """Two grey disks, one with a small red patch: "a disk with a red spot" ranks that one first."""
     img = texture(np.random.default_rng(5), H, W, (60, 110, 60))

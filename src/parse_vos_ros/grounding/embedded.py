@@ -4,7 +4,9 @@ Cues (see ``cues.py``), chosen per phrase by ``vocabulary.analyse_phrase``:
 - motion the camera does not explain (dense flow minus a robust camera affine, seeded with the
   engine's ego-motion) for every phrase, since referred objects in video usually move;
 - the HOG people detector for person words;
-- colour regions for colour words, which also re-rank every other candidate by colour share;
+- colour regions for colour words, which also re-rank every other candidate by colour share; a
+  colour the referent wears ("the kid in a black shirt", ``PhraseCues.worn``) only re-ranks, softly
+  (a shirt is no referent);
 - appearance saliency (spectral residual + contrast to the border) as the generic fallback, so any
   noun yields candidates even on a static scene.
 
@@ -135,7 +137,10 @@ class EmbeddedDetector:
             cue = np.concatenate([np.full(len(sc), name) for (_, sc), _, name in parts])  # (N,) str: which cue
             if (info.colours or info.part_colours) and hsv is None:
                 hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-            if info.colours:
+            if info.colours and info.worn and len(boxes):
+                # What the referent wears re-ranks its boxes; a region of that colour (a shirt) is none.
+                scores = scores * cues.colour_factors(hsv, boxes, info.colours, (), worn=True)
+            elif info.colours:
                 colour = cues.colours_mask(hsv, info.colours)
                 scores = scores * cues.colour_fit(colour, boxes)
                 cb, cs = cues.colour_boxes(colour, cues.colour_purity(hsv, info.colours), min_area, merge_px)
