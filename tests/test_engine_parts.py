@@ -529,24 +529,29 @@ def test_only_a_detection_that_names_a_class_keeps_its_box_for_the_size() -> Non
     assert store.info[cue].last_detection is None
 
 
+def _red_squares(*regions: tuple[int, int, int, int]) -> tuple[Candidates, TrackStore, FrameContext]:
+    """Fresh ``Candidates`` (the red-blob segmenter), its store, and frame 0: 100x60 px, red squares
+    at the ``(y0, y1, x0, x1)`` ``regions``."""
+    store = TrackStore(8, 16, 10.0)
+    image = np.zeros((60, 100, 3), np.uint8)
+    for y0, y1, x0, x1 in regions:
+        image[y0:y1, x0:x1] = (220, 30, 30)
+    frame = FrameContext(0, 0.0, image, image.mean(axis=2).astype(np.uint8))
+    return Candidates(load_config(None), store, RedBlobSegmenter()), store, frame
+
+
 def test_a_box_that_rules_out_unmakes_the_candidate_it_covers() -> None:
     """A weight-free cue started a track on what YOLOX then surely names a person ("not:person",
     for "the pillow"): that track is no candidate any more, the other one stays, and the ruling box
     starts no track of its own."""
-    config = load_config(None)
-    store = TrackStore(8, 16, 10.0)
-    candidates = Candidates(config, store, RedBlobSegmenter())
-    image = np.zeros((60, 100, 3), np.uint8)
-    image[10:30, 14:34] = image[30:50, 60:80] = (220, 30, 30)
-    gray = image.mean(axis=2).astype(np.uint8)
-    first = FrameContext(0, 0.0, image, gray)
+    candidates, store, first = _red_squares((10, 30, 14, 34), (30, 50, 60, 80))
     cues = [Detection(np.array([14.0, 10.0, 34.0, 30.0]), 0.3, "pillow", source="cue:motion"),
             Detection(np.array([60.0, 30.0, 80.0, 50.0]), 0.3, "pillow", source="cue:colour")]
     masks: dict[int, np.ndarray] = {}
     child, pillow = candidates.ground(first, masks, cues, wide=True, recorder=None).born
     assert store.info[child].candidate and store.info[pillow].candidate
     person = Detection(np.array([12.0, 4.0, 36.0, 40.0]), 0.0, "pillow", source="not:person")
-    later = FrameContext(15, 0.5, image, gray, prev_gray=gray)
+    later = FrameContext(15, 0.5, first.image, first.gray, prev_gray=first.gray)
     out = candidates.ground(later, masks, [*cues, person], wide=True, recorder=None)
     assert not store.info[child].candidate and store.info[pillow].candidate
     assert not out.born and person.rules_out and not cues[0].rules_out
@@ -555,35 +560,23 @@ def test_a_box_that_rules_out_unmakes_the_candidate_it_covers() -> None:
 def test_a_track_started_on_a_thing_that_rules_out_is_no_candidate_from_the_start() -> None:
     """A cue's box that only partly overlaps a person starts a track; cut, its mask is the person:
     it is ruled out on the keyframe it starts on."""
-    config = load_config(None)
-    store = TrackStore(8, 16, 10.0)
-    candidates = Candidates(config, store, RedBlobSegmenter())
-    image = np.zeros((60, 100, 3), np.uint8)
-    image[10:30, 14:34] = (220, 30, 30)
-    gray = image.mean(axis=2).astype(np.uint8)
+    candidates, store, frame = _red_squares((10, 30, 14, 34))
     loose = Detection(np.array([4.0, 0.0, 44.0, 40.0]), 0.3, "pillow", source="cue:motion")
     person = Detection(np.array([12.0, 8.0, 36.0, 32.0]), 0.0, "pillow", source="not:person")
     assert not is_one_of(loose.box, person.box[None])
     masks: dict[int, np.ndarray] = {}
-    (tid,) = candidates.ground(FrameContext(0, 0.0, image, gray), masks, [loose, person], wide=True,
-                               recorder=None).born
+    (tid,) = candidates.ground(frame, masks, [loose, person], wide=True, recorder=None).born
     assert not store.info[tid].candidate
 
 
 def test_a_track_a_model_grounds_is_not_ruled_out() -> None:
     """A cup YOLOX boxes in a person's hand lies in the person's box; its track stays a candidate
     (only weight-free cues' tracks are ruled out by a box of another kind)."""
-    config = load_config(None)
-    store = TrackStore(8, 16, 10.0)
-    candidates = Candidates(config, store, RedBlobSegmenter())
-    image = np.zeros((60, 100, 3), np.uint8)
-    image[20:28, 20:28] = (220, 30, 30)
-    gray = image.mean(axis=2).astype(np.uint8)
+    candidates, store, frame = _red_squares((20, 28, 20, 28))
     cup = Detection(np.array([20.0, 20.0, 28.0, 28.0]), 0.8, "cup", source="yolox:cup")
     person = Detection(np.array([10.0, 0.0, 40.0, 60.0]), 0.0, "cup", source="not:person")
     masks: dict[int, np.ndarray] = {}
-    (tid,) = candidates.ground(FrameContext(0, 0.0, image, gray), masks, [cup, person], wide=True,
-                               recorder=None).born
+    (tid,) = candidates.ground(frame, masks, [cup, person], wide=True, recorder=None).born
     assert is_one_of(cup.box, person.box[None])
     assert store.info[tid].candidate and not store.info[tid].ruled_out
 
