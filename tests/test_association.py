@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parse_vos_ros.geometry import covered_fraction, iou_matrix, is_one_of, mask_iou_matrix
+from parse_vos_ros.geometry import covered_fraction, iou_matrix, is_one_of, mask_iou_matrix, mask_share_inside
 from parse_vos_ros.grounding.association import associate
 from parse_vos_ros.tracking.store import TrackStore
 
@@ -24,6 +24,15 @@ def test_covered_fraction_counts_the_union_of_the_others_once() -> None:
     assert covered_fraction(box, np.array([[20, 20, 30, 30]], float)) == 0.0
     assert covered_fraction(box, np.zeros((0, 4))) == 0.0
     assert covered_fraction(np.array([5, 5, 5, 9], float), halves) == 0.0  # an empty box
+
+
+def test_mask_share_inside_counts_only_boxes_over_the_mask() -> None:
+    mask = np.zeros((10, 10), bool)
+    mask[2:6, 2:6] = True  # 16 pixels
+    assert mask_share_inside(mask, np.array([[0, 0, 4, 10]], float)) == 0.5
+    # A box left of or above the mask (a late box carried past the frame's edge) covers none of it.
+    assert mask_share_inside(mask, np.array([[-8, 0, -3, 10], [0, -9, 10, -2]], float)) == 0.0
+    assert mask_share_inside(np.zeros((10, 10), bool), np.array([[0, 0, 10, 10]], float)) == 0.0
 
 
 def test_a_box_is_one_of_others_or_a_part_of_them() -> None:

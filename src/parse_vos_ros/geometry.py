@@ -59,13 +59,9 @@ def covered_fraction(box: np.ndarray, others: np.ndarray) -> float:
     x1, y1 = np.ceil(box[2:]).astype(int)
     if x1 <= x0 or y1 <= y0 or len(others) == 0:
         return 0.0
-    inside = np.zeros((y1 - y0, x1 - x0), bool)
-    for ox0, oy0, ox1, oy1 in np.asarray(others, np.float64).reshape(-1, 4):
-        c0, r0 = max(0, round(ox0) - x0), max(0, round(oy0) - y0)
-        c1, r1 = min(x1 - x0, round(ox1) - x0), min(y1 - y0, round(oy1) - y0)
-        if c1 > c0 and r1 > r0:
-            inside[r0:r1, c0:c1] = True
-    return float(inside.mean())
+    # The box as a mask on its own grid, the others (rounded to whole pixels first) moved onto it.
+    moved = np.round(np.asarray(others, np.float64).reshape(-1, 4)) - np.array([x0, y0, x0, y0], np.float64)
+    return mask_share_inside(np.ones((y1 - y0, x1 - x0), bool), moved)
 
 
 def is_one_of(box: np.ndarray, others: np.ndarray, inside: float | None = None) -> bool:
@@ -88,9 +84,9 @@ def mask_share_inside(mask: np.ndarray, boxes: np.ndarray) -> float:
         return 0.0
     h, w = mask.shape
     inside = np.zeros((h, w), bool)
-    for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4):
-        inside[max(0, round(y0)):min(h, round(y1)), max(0, round(x0)):min(w, round(x1))] = True
-    return np.count_nonzero(mask & inside) / total
+    for x0, y0, x1, y1 in np.clip(np.round(np.asarray(boxes, np.float64).reshape(-1, 4)), 0, [w, h, w, h]).astype(int):
+        inside[y0:y1, x0:x1] = True  # clipped first: a box beyond the mask's edge must not wrap round
+    return float(np.count_nonzero(mask & inside) / total)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
