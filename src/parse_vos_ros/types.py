@@ -106,6 +106,11 @@ def named_class(source: str) -> str:
     return name if path != CUE_PATH else ""
 
 
+def from_cue(source: str) -> bool:
+    """Whether a ``Detection.source`` is a weight-free cue's ("cue:motion"), not a model's."""
+    return source.startswith(CUE_PATH + ":")
+
+
 @dataclass
 class Detection:
     """One grounded candidate on a keyframe.

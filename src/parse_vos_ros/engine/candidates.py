@@ -20,7 +20,7 @@ from parse_vos_ros.geometry import box_iou, iou_matrix, is_one_of, mask_box, mas
 from parse_vos_ros.grounding.association import associate
 from parse_vos_ros.grounding.word_classes import same_kind
 from parse_vos_ros.tracking.store import HistoryRecorder, TrackStore
-from parse_vos_ros.types import Detection, FrameContext, named_class
+from parse_vos_ros.types import Detection, FrameContext, from_cue, named_class
 
 LOG = logging.getLogger(__name__)
 
@@ -145,10 +145,11 @@ class Candidates:
         of some detections (by index in ``detections``) made on their frame: a track they start
         begins with it (the segmenter's ``start_objects``) instead of a cut of its box.
         """
-        ruled: dict[str, list[np.ndarray]] = {}
+        boxes_of: dict[str, list[np.ndarray]] = {}
         for d in detections:
             if d.rules_out:
-                ruled.setdefault(d.phrase, []).append(d.box)
+                boxes_of.setdefault(d.phrase, []).append(d.box)
+        ruled = {phrase: np.array(boxes, float) for phrase, boxes in boxes_of.items()}
         keep = usable(detections, self.config)
         cut_of = {k: cuts[i] for k, i in enumerate(keep) if cuts and i in cuts}
         detections = [detections[i] for i in keep]
@@ -221,8 +222,8 @@ class Candidates:
             self._rule_out(masks, ruled)  # every track, those just started as they were cut
         return out
 
-    def _rule_out(self, masks: Mapping[int, np.ndarray], ruled: Mapping[str, list[np.ndarray]]) -> None:
-        """Tracks of a weight-free cue whose ``(h, w) bool`` mask is one of the ``(4,)`` xyxy boxes
+    def _rule_out(self, masks: Mapping[int, np.ndarray], ruled: Mapping[str, np.ndarray]) -> None:
+        """Tracks of a weight-free cue whose ``(h, w) bool`` mask is one of the ``(M, 4)`` xyxy boxes
         ``ruled`` for its phrase (a thing the phrase cannot be, ``Detection.rules_out``) or a part
         of them (``geometry.is_one_of``, its pixels inside them) are no candidates: the cue found a
         person moving beside "the pillow". A cue finding it again on a later keyframe, where YOLOX is less
@@ -230,9 +231,9 @@ class Candidates:
         detection of the phrase does. Left so, it expires."""
         for tid, mask in masks.items():
             info = self.store.info.get(tid)
-            if info is None or not info.candidate or named_class(info.source) or info.phrase not in ruled:
+            if info is None or not info.candidate or not from_cue(info.source) or info.phrase not in ruled:
                 continue  # a track a model grounds (a cup YOLOX boxes in a person's hand) stays
-            box, others = mask_box(mask), np.array(ruled[info.phrase], float)
+            box, others = mask_box(mask), ruled[info.phrase]
             if box is not None and is_one_of(box, others, inside=mask_share_inside(mask, others)):
                 info.candidate, info.ruled_out = False, True
                 LOG.debug("track %d ruled out: it is a thing its phrase cannot be", tid)

@@ -72,7 +72,7 @@ MATCH_IOU = 0.5  # a box overlapping an earlier recognized box this much reuses 
 # threshold 0.25 lets guesses through, and YOLOX-Nano calls a synthetic textured background a
 # person at 0.5-0.6; people in plain view score 0.75-0.9.
 OTHER_SCORE = 0.7
-OTHER_GROUPS = ("person", "animal", "vehicle")  # the groups YOLOX tells apart from everything else
+GROUPS = ("animal", "vehicle", "person")  # the broad groups, which YOLOX tells apart from everything else
 _MAX_MEMORY = 64  # recognitions remembered (newest kept)
 _RUNTIME_FIX = "fix: pip install -r requirements/core.txt (onnxruntime, ai-edge-litert), or set fallback: weightfree"
 
@@ -118,8 +118,7 @@ class LearnedDetector:
         self._memory: list[_Recognition] = []
         self.crops_last_keyframe = 0  # crops recognized on the last call (for timing reports)
         self.withheld = withheld
-        self._groups = {g: frozenset(classes_for(lemma).coco) - withheld for g, lemma in
-                        (("animal", "animal"), ("vehicle", "vehicle"), ("person", "person"))}
+        self._groups = {g: frozenset(classes_for(g).coco) - withheld for g in GROUPS}
 
     @classmethod
     def from_config(cls, config: Config) -> LearnedDetector:
@@ -171,8 +170,9 @@ class LearnedDetector:
             self._memory.clear()  # frame numbers went back: a new stream, earlier recognitions are void
         found = self.yolox(image)
         plans = [(phrase, classes_for(phrase).without(self.withheld)) for phrase in phrases]
+        otherwise = {phrase: self._named_otherwise(found, words) for phrase, words in plans}
         # Which boxes each phrase needs recognized, then one bounded batch of crops for all phrases.
-        wanted = [self._candidates(found, words) for _, words in plans]
+        wanted = [self._candidates(found, words, otherwise[phrase]) for phrase, words in plans]
         recognized = self._recognize(frame, found, [np.flatnonzero(recog) for _, recog in wanted])
         out: list[Detection] = []
         needing: list[str] = []  # phrases nothing the models name scores for: the weight-free cues' turn
@@ -193,26 +193,25 @@ class LearnedDetector:
         if needing:
             # One weight-free pass for all of them: its flow, saliency and HOG are made once, and its
             # memory of the last keyframe (the long-baseline motion cue) serves every phrase.
-            others = {phrase: found.boxes[self._named_otherwise(found, words)] for phrase, words in plans
-                      if phrase in needing}
             for d in self.fallback.detect(frame, needing):
-                if not is_one_of(d.box, others.get(d.phrase, ())):
+                if d.phrase not in otherwise or not is_one_of(d.box, found.boxes[otherwise[d.phrase]]):
                     out.append(d)
         out.sort(key=lambda d: -d.score)
         # After the candidates, uncounted by their cap (a crowd must not push out the phrase's own).
-        ruled = [d for phrase, words in plans for d in self._ruling_out(phrase, words, found)]
+        ruled = [d for phrase, words in plans for d in self._ruling_out(phrase, words, found, otherwise[phrase])]
         return out[: self.params.max_detections] + ruled[: self.params.max_detections]
 
-    def _ruling_out(self, phrase: str, words: WordClasses, found: Boxes) -> list[Detection]:
+    def _ruling_out(self, phrase: str, words: WordClasses, found: Boxes, otherwise: np.ndarray) -> list[Detection]:
         """For a noun of a thing (of no group: "pillow", "ball", "mirror"), the people, animals and
-        vehicles YOLOX is sure of, as ``Detection.rules_out`` detections (score 0): a track that is
-        one of them is no candidate for the phrase. A being or a vehicle gets none: a rider and
-        the bicycle or horse ridden are one object, whose track a box of either part may match."""
+        vehicles YOLOX is sure of (``otherwise``: ``_named_otherwise``), as ``Detection.rules_out``
+        detections (score 0): a track that is one of them is no candidate for the phrase. A being
+        or a vehicle gets none: a rider and the bicycle or horse ridden are one object, whose track
+        a box of either part may match."""
         if words.groups:
             return []
         return [Detection(box=found.boxes[i].copy(), score=0.0, phrase=phrase,
                           source=f"{RULES_OUT_PATH}:{COCO_CLASSES[int(found.classes[i])]}")
-                for i in np.flatnonzero(self._named_otherwise(found, words))]
+                for i in np.flatnonzero(otherwise)]
 
     def _hsv(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """``(h, w, 3) uint8`` OpenCV HSV of ``image`` at the weight-free detector's working width, and
@@ -221,9 +220,9 @@ class LearnedDetector:
         return cv2.cvtColor(small, cv2.COLOR_RGB2HSV), s
 
     # -- per phrase -----------------------------------------------------------------------------------
-    def _candidates(self, found: Boxes, words: WordClasses) -> tuple[np.ndarray, np.ndarray]:
+    def _candidates(self, found: Boxes, words: WordClasses, otherwise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(N,) bool`` boxes of ``found`` the phrase considers and ``(N,) bool`` those whose crop must be
-        recognized."""
+        recognized (``otherwise``: the ``(N,) bool`` boxes of another kind, ``_named_otherwise``)."""
         classes = found.classes
         sure = found.scores >= self.yolox.score_threshold
         if words.coco:
@@ -233,8 +232,7 @@ class LearnedDetector:
             return chosen | beyond, recog | beyond
         broad = self._broad(words.groups)
         # A noun of no group may be in a box of any class but those of another kind surely named.
-        anything = ~self._named_otherwise(found, words)
-        chosen = (np.isin(classes, sorted(broad)) if broad else anything) & sure
+        chosen = (np.isin(classes, sorted(broad)) if broad else ~otherwise) & sure
         if not words.imagenet:
             return chosen, np.zeros(len(found), bool)
         chosen |= self._objects(found, chosen)
@@ -263,7 +261,7 @@ class LearnedDetector:
         if not words.noun:
             return np.zeros(len(found), bool)
         own = set(words.coco) | self._broad(words.groups) | self._broad(words.beyond)
-        other = self._broad([g for g in OTHER_GROUPS if g not in words.groups]) - own
+        other = self._broad([g for g in GROUPS if g not in words.groups]) - own
         return np.isin(found.classes, sorted(other)) & (found.scores >= OTHER_SCORE)
 
     def _broad(self, groups: Sequence[str]) -> set[int]:

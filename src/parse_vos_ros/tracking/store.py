@@ -22,7 +22,7 @@ import numpy as np
 from parse_vos_ros.context.ego_motion import scale_of
 from parse_vos_ros.context.occlusion import front_back
 from parse_vos_ros.geometry import overlap_matrix
-from parse_vos_ros.types import CUE_PATH, FrameContext, OcclusionFact, Trajectory
+from parse_vos_ros.types import FrameContext, OcclusionFact, Trajectory, from_cue
 
 
 @dataclass
@@ -175,7 +175,7 @@ class TrackStore:
         info.detections += 1
         info.last_detected = stamp
         # A ruled-out track is grounded again only by a model's detection, which clears the mark.
-        info.ruled_out = info.ruled_out and source.startswith(CUE_PATH + ":")
+        info.ruled_out = info.ruled_out and from_cue(source)
         info.candidate = not info.ruled_out
 
     def add_detected_box(self, track_id: int, stamp: float, box: np.ndarray) -> None:
